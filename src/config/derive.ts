@@ -1,0 +1,70 @@
+// Configs derived from other inputs: the built-in one of `nydusd --localfs-dir D`, a
+// copy with secrets removed for API and log output, a copy with registry auth replaced
+// (IMAGE_PULL_AUTH), and the effective digest-validation switch.
+import type { NydusConfig } from './types.js';
+import { DEFAULT_BATCH_SIZE, readPrefetchV2 } from './sections.js';
+
+/**
+ * The config nydusd builds for `--localfs-dir D`: blobs in D, a blobcache whose work_dir
+ * is D too (upstream `ConfigV2::new_localfs`). Cache files carry a `.blob.data` suffix,
+ * so they never collide with the blobs.
+ */
+export function localfsDirConfig(dir: string, id = ''): NydusConfig {
+  return {
+    version: 2,
+    id,
+    backend: { type: 'localfs', localfs: { blob_file: '', dir, alt_dirs: [] } },
+    cache: {
+      type: 'blobcache',
+      compressed: false,
+      validate: false,
+      prefetch: readPrefetchV2(undefined),
+      filecache: { work_dir: dir, disable_indexed_map: false },
+    },
+    rafs: {
+      mode: 'direct',
+      batch_size: DEFAULT_BATCH_SIZE,
+      validate: false,
+      enable_xattr: false,
+      iostats_files: false,
+      access_pattern: false,
+      latest_read_files: false,
+      prefetch: readPrefetchV2(undefined),
+    },
+  };
+}
+
+const SECRET_HEADER = /authorization|token|cookie|secret/i;
+const REDACTED = '<redacted>';
+
+/**
+ * A deep copy without secrets, safe to log or to return from the API: registry `auth`
+ * and `registry_token` are removed (as upstream's `clone_without_secrets`), and mirror
+ * headers that carry credentials are masked.
+ */
+export function redact(config: NydusConfig): NydusConfig {
+  const copy = structuredClone(config);
+  const b = copy.backend;
+  if (b === undefined) return copy;
+  const common = b.type === 'registry' ? b.registry : b.type === 'http-proxy' ? b['http-proxy'] : undefined;
+  if (b.type === 'registry') {
+    delete b.registry.auth;
+    delete b.registry.registry_token;
+  }
+  for (const m of common?.mirrors ?? []) {
+    for (const k of Object.keys(m.headers)) if (SECRET_HEADER.test(k)) m.headers[k] = REDACTED;
+  }
+  return copy;
+}
+
+/** A copy whose registry backend uses `auth` (base64 "user:password"); other backends are unchanged. */
+export function withRegistryAuth(config: NydusConfig, auth: string): NydusConfig {
+  const copy = structuredClone(config);
+  if (copy.backend?.type === 'registry') copy.backend.registry.auth = auth;
+  return copy;
+}
+
+/** Whether chunk digests are verified: either `cache.validate` or `rafs.validate` (upstream `is_chunk_validation_enabled`). */
+export function digestValidationEnabled(config: NydusConfig): boolean {
+  return config.cache.validate || config.rafs.validate;
+}
