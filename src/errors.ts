@@ -22,6 +22,7 @@ const codes = {
   ERR_RAFS_NO_ENTRY: { errno: E.ENOENT, http: 404 },
   ERR_RAFS_NOT_DIR: { errno: E.ENOTDIR, http: 400 },
   ERR_RAFS_NOT_SYMLINK: { errno: E.EINVAL, http: 400 },
+  ERR_RAFS_NOT_FILE: { errno: E.EINVAL, http: 400 },
   ERR_RAFS_NO_XATTR: { errno: E.ENODATA, http: 404 },
   // storage: backends, cache, codecs, digests
   ERR_STORAGE_BLOB_NOT_FOUND: { errno: E.EIO, http: 500 },
@@ -114,7 +115,8 @@ export function describeError(err: unknown): string {
   if (err instanceof NydusError) return `${err.code}: ${oneLine(err.message)}`;
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code ? `${code}: ${oneLine(err.message)}` : oneLine(err.message);
+    const msg = oneLine(err.message);
+    return code && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
   }
   return oneLine(String(err));
 }
