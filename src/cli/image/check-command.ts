@@ -1,0 +1,37 @@
+// `nydus-image check`: metadata validation and, with blobs, chunk digest verification.
+import type { Command } from 'commander';
+import { StorageError } from '../../errors.js';
+import { checkImage, formatCheck } from '../../image/check.js';
+import { openImage } from '../../image/open-image.js';
+import { walk } from '../../rafs/walk.js';
+import { bootstrapPath, withBlobDirOrConfig, withBootstrap, writeJson, type BootstrapOptions } from './shared.js';
+
+interface CheckOptions extends BootstrapOptions {
+  blobDir?: string;
+  config?: string;
+  verbose?: boolean;
+  outputJson?: string;
+}
+
+export function registerCheck(program: Command): void {
+  const cmd = program.command('check').description('Validate RAFS filesystem metadata (and chunk data when blobs are given)');
+  withBlobDirOrConfig(withBootstrap(cmd))
+    .option('-v, --verbose', 'print every entry of the image')
+    .option('-J, --output-json <file>', 'file path to save the result in JSON format')
+    .action(async (positional: string | undefined, opts: CheckOptions) => {
+      const bootstrap = bootstrapPath(positional, opts);
+      const image = await openImage(bootstrap, { blobDir: opts.blobDir, config: opts.config }, true);
+      try {
+        const summary = await checkImage(bootstrap, image.sb, image.storage);
+        if (opts.verbose) for (const e of walk(image.sb)) process.stdout.write(`${e.ino}\t0${e.attr.mode.toString(8)}\t${e.path}\n`);
+        process.stdout.write(formatCheck(summary));
+        if (opts.outputJson) await writeJson(opts.outputJson, summary);
+        const f = summary.chunk_failures;
+        if (f.length > 0) {
+          throw new StorageError('ERR_STORAGE_DIGEST_MISMATCH', `image check failed: ${f.length} chunk(s) bad, first: ${f[0].message}`);
+        }
+      } finally {
+        await image.close();
+      }
+    });
+}

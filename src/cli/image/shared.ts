@@ -1,0 +1,37 @@
+// Options shared by nydus-image subcommands, spelled as upstream's clap definitions:
+// the bootstrap as a positional argument or the deprecated `-B/--bootstrap`, and the
+// blob sources `-b/--blob`, `-D/--blob-dir`, `-C/--config`.
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { ConfigError } from '../../errors.js';
+
+export interface BootstrapOptions {
+  bootstrap?: string;
+}
+
+/** Adds `[BOOTSTRAP]` and `-B, --bootstrap`. */
+export function withBootstrap(cmd: Command): Command {
+  return cmd.argument('[BOOTSTRAP]', 'file path of RAFS metadata').option('-B, --bootstrap <path>', 'file path of RAFS metadata (deprecated form)');
+}
+
+/** The bootstrap given either way; exactly one is required. */
+export function bootstrapPath(positional: string | undefined, opts: BootstrapOptions): string {
+  if (positional !== undefined && opts.bootstrap !== undefined) {
+    throw new ConfigError('ERR_CLI_USAGE', 'the bootstrap is given twice (BOOTSTRAP and --bootstrap)');
+  }
+  const p = positional ?? opts.bootstrap;
+  if (p === undefined) throw new ConfigError('ERR_CLI_USAGE', 'a bootstrap is required (BOOTSTRAP or --bootstrap)');
+  return p;
+}
+
+/** Adds `-D, --blob-dir` and `-C, --config`. */
+export function withBlobDirOrConfig(cmd: Command): Command {
+  return cmd
+    .option('-D, --blob-dir <dir>', 'directory of the localfs backend holding the data blobs')
+    .option('-C, --config <file>', 'nydusd configuration file for the storage backend');
+}
+
+/** Writes `value` as JSON to `file` (upstream `-J/--output-json`). */
+export async function writeJson(file: string, value: unknown): Promise<void> {
+  await writeFile(file, JSON.stringify(value, null, 2) + '\n');
+}

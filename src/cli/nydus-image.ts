@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// nydus-image: build, check, inspect and unpack RAFS images, with upstream's flag names.
+import { Command } from 'commander';
+import { versionText } from '../util/build-info.js';
+import { registerCheck } from './image/check-command.js';
+import { registerInspect } from './image/inspect-command.js';
+import { registerUnpack } from './image/unpack-command.js';
+import { runCli } from './run.js';
+
+const program = new Command('nydus-image')
+  .description('Build, analyze, inspect or validate RAFS filesystems/Nydus accelerated container images')
+  .version(versionText('nydus-image'), '-V, --version')
+  .option('-L, --log-file <file>', 'log file path')
+  .option('-l, --log-level <level>', 'log level: trace, debug, info, warn, error', 'info');
+
+registerCheck(program);
+registerInspect(program);
+registerUnpack(program);
+
+await runCli(program);
