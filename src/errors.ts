@@ -74,9 +74,12 @@ export const ERROR_CODES: Readonly<Record<ErrorCode, CodeInfo>> = codes;
 /** Base of every error the project raises on purpose. */
 export class NydusError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Structured facts for the edges (e.g. the refused event's name for the API's message). */
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
     super(message, options);
     this.code = code;
+    this.detail = options?.detail;
     this.name = new.target.name;
   }
   get errno(): number {

@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "nydus_native",
+      "sources": [
+        "src/native/addon.c",
+        "src/native/common.c",
+        "src/native/fuse_dev.c",
+        "src/native/fd_passing.c"
+      ],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
+    },
+    {
+      "target_name": "nydus_xattr",
+      "sources": ["src/builder/native/xattr.c"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}
