@@ -96,10 +96,10 @@ export interface DaemonControl {
   machine(): MachineView;
   /** Upstream-shaped metrics JSON for one instance; throws ERR_API_NO_COUNTER when none matches. */
   metrics(kind: MetricsKind, query: MetricsQuery): unknown;
+  /** The instance ids each metrics kind has now (for exporters that walk all of them). */
+  metricIds(): Record<MetricsKind, string[]>;
   /** In-flight FUSE requests; empty when idle (the API answers 204 then). */
   inflight(): InflightEntry[];
-  /** All metrics in the Prometheus text format. */
-  prometheus(): Promise<string>;
   /** GET /api/v1/config: stored keys, prefixed "<id>:" unless `id` is given. */
   getConfig(id: string | undefined): Record<string, string>;
 
