@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Runs every compiled test file (dist/test/**/*.test.js) with node's own test runner.
-// A path argument narrows the run: `node scripts/run-tests.mjs rafs storage/cache`.
+// Runs every compiled test file (dist/test/**/*.test.js, and the examples' own tests in
+// dist/examples/**/*.test.js) with node's own test runner. A path argument narrows the
+// run: `node scripts/run-tests.mjs test/rafs examples`.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const root = join(import.meta.dirname, '..');
-const testDir = join(root, 'dist', 'test');
+const dist = join(root, 'dist');
 const filters = process.argv.slice(2);
 
 function walk(dir) {
@@ -19,8 +20,8 @@ function walk(dir) {
   return out;
 }
 
-const files = walk(testDir).filter(
-  (f) => filters.length === 0 || filters.some((x) => relative(testDir, f).startsWith(x)),
+const files = [...walk(join(dist, 'test')), ...walk(join(dist, 'examples'))].filter(
+  (f) => filters.length === 0 || filters.some((x) => relative(dist, f).startsWith(x)),
 );
 if (files.length === 0) {
   console.error('no test files matched');
@@ -29,7 +30,9 @@ if (files.length === 0) {
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const r = spawnSync(
   process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  // A hung test (a FUSE deadlock, a server that never answers) fails after 5 minutes
+  // instead of holding CI until its own limit.
+  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-reporter=spec', ...files],
   { stdio: 'inherit', cwd: root },
 );
 process.exit(r.status ?? 1);
