@@ -3,7 +3,10 @@
 import { Command } from 'commander';
 import { versionText } from '../util/build-info.js';
 import { registerCheck } from './image/check-command.js';
+import { registerCreate } from './image/create-command.js';
 import { registerInspect } from './image/inspect-command.js';
+import { registerMerge } from './image/merge-command.js';
+import { registerStat } from './image/stat-command.js';
 import { registerUnpack } from './image/unpack-command.js';
 import { runCli } from './run.js';
 
@@ -13,8 +16,11 @@ const program = new Command('nydus-image')
   .option('-L, --log-file <file>', 'log file path')
   .option('-l, --log-level <level>', 'log level: trace, debug, info, warn, error', 'info');
 
+registerCreate(program);
+registerMerge(program);
 registerCheck(program);
 registerInspect(program);
+registerStat(program);
 registerUnpack(program);
 
 await runCli(program);

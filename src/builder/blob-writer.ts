@@ -1,0 +1,272 @@
+// Writes the one new data blob of a build (rafs-format.md §3.10, §7): stored chunks in
+// order of first appearance, then for v6 the chunk-info array and the 4 KiB meta header,
+// optionally (`blob-toc`) each section followed by a "reverse tar" header, the chunk
+// digest array and the ToC. The blob id is sha256 of the file (minus the digest payload
+// with blob-toc). Streams to a temp file; `finish` names it, `abort` removes it.
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { BuildError } from '../errors.js';
+import { BlobFeatures, compressorToId, RAFS_MAX_CHUNKS_PER_BLOB, writeU64 } from '../rafs/layout/common.js';
+import { EROFS_BLOCK_SIZE } from '../rafs/layout/v6.js';
+import type { Compressor } from '../rafs/types.js';
+import { compress } from '../storage/codec.js';
+
+export const BLOB_META_MAGIC = 0xb10b_b10b;
+export const BLOB_META_HEADER_SIZE = 4096;
+const CI_V1_SIZE = 16;
+const TOC_ENTRY_SIZE = 128;
+const TAR_BLOCK = 512;
+
+export interface BlobWriterOptions {
+  version: 5 | 6;
+  compressor: Compressor;
+  /** Uncompressed offsets 4 KiB aligned (always for v6, `--aligned-chunk` for v5). */
+  aligned: boolean;
+  /**
+   * Stored bytes of each chunk start at its uncompressed offset (v6 with compressor
+   * none), so that the blob file itself is the uncompressed view the kernel reads.
+   */
+  storeAtUncompressedOffset: boolean;
+  /** `--features blob-toc` (v6 only). */
+  toc: boolean;
+}
+
+/** Where one stored chunk landed. */
+export interface StoredChunk {
+  index: number;
+  compressedOffset: number;
+  compressedSize: number;
+  uncompressedOffset: number;
+}
+
+/** The finished blob, as the blob table describes it. */
+export interface FinishedBlob {
+  blobId: string;
+  chunkCount: number;
+  /** Size of the whole blob file. */
+  compressedSize: number;
+  /** Size of the blob's uncompressed address space. */
+  uncompressedSize: number;
+  /** Bytes of stored chunk data (before any meta). */
+  dataSize: number;
+  features: number;
+  ciCompressor: Compressor;
+  ciOffset: number;
+  ciCompressedSize: number;
+  ciUncompressedSize: number;
+  blobTocSize: number;
+  blobTocDigest: Buffer;
+}
+
+export class BlobWriter {
+  private readonly fd: number;
+  private readonly hash: Hash = createHash('sha256');
+  private pos = 0;
+  private uncompressedEnd = 0;
+  private readonly ci: Buffer[] = [];
+  private readonly digests: Buffer[] = [];
+  private closed = false;
+
+  constructor(
+    readonly tmpPath: string,
+    private readonly opts: BlobWriterOptions,
+  ) {
+    this.fd = openSync(tmpPath, 'wx', 0o644);
+  }
+
+  get chunkCount(): number {
+    return this.ci.length;
+  }
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.pos;
+  }
+
+  private write(buf: Buffer, hashed = true): void {
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.pos + off);
+    if (hashed) this.hash.update(buf);
+    this.pos += buf.length;
+  }
+
+  /** Appends one new chunk; `stored` is what goes into the file (compressed or raw). */
+  append(stored: Buffer, uncompressedSize: number, digest: Buffer): StoredChunk {
+    if (this.ci.length >= RAFS_MAX_CHUNKS_PER_BLOB - 1) {
+      throw new BuildError('ERR_BUILD_LIMIT', `failed to add chunk: a blob holds at most ${RAFS_MAX_CHUNKS_PER_BLOB - 1} chunks`);
+    }
+    const uncompressedOffset = this.uncompressedEnd;
+    const span = this.opts.aligned ? align4k(uncompressedSize) : uncompressedSize;
+    this.uncompressedEnd += span;
+    if (this.opts.storeAtUncompressedOffset && this.pos < uncompressedOffset) {
+      this.write(Buffer.alloc(uncompressedOffset - this.pos));
+    }
+    const compressedOffset = this.pos;
+    this.write(stored);
+    const index = this.ci.length;
+    if (this.opts.version === 6) {
+      this.ci.push(encodeCiV1(compressedOffset, stored.length, uncompressedOffset, uncompressedSize));
+      this.digests.push(digest);
+    } else {
+      this.ci.push(EMPTY);
+    }
+    return { index, compressedOffset, compressedSize: stored.length, uncompressedOffset };
+  }
+
+  /** Writes the blob's trailer (v6) and closes; the caller renames the temp file. */
+  finish(): FinishedBlob {
+    const o = this.opts;
+    const dataSize = this.pos;
+    if (o.storeAtUncompressedOffset && this.pos < this.uncompressedEnd) this.write(Buffer.alloc(this.uncompressedEnd - this.pos));
+    let features = 0;
+    let ciCompressor: Compressor = 'none';
+    let ciOffset = 0;
+    let ciCompressedSize = 0;
+    let ciUncompressedSize = 0;
+    let blobTocSize = 0;
+    let blobTocDigest: Buffer = Buffer.alloc(32);
+    if (o.version === 6) {
+      features = BlobFeatures.ALIGNED | BlobFeatures.CAP_TAR_TOC;
+      if (o.toc) features |= BlobFeatures.HAS_TOC | BlobFeatures.HAS_TAR_HEADER | BlobFeatures.INLINED_CHUNK_DIGEST;
+      const toc: Buffer[] = [];
+      if (o.toc) {
+        // Upstream records the data section with the hash of everything so far (data and
+        // its tar header) and the offset where that header starts (rafs-format.md §7.6).
+        this.write(reverseTarHeader('image.blob', dataSize));
+        const dataDigest = this.hash.copy().digest();
+        toc.push(tocEntry('image.blob', 'none', dataDigest, dataSize, dataSize, this.uncompressedEnd));
+      }
+      const array = Buffer.concat(this.ci);
+      const c = compress(o.compressor, array);
+      ciCompressor = c.compressed ? o.compressor : 'none';
+      ciOffset = this.pos;
+      ciCompressedSize = c.data.length;
+      ciUncompressedSize = array.length;
+      const header = encodeMetaHeader(features, ciCompressor, this.ci.length, ciOffset, ciCompressedSize, ciUncompressedSize);
+      this.write(c.data);
+      this.write(header);
+      if (o.toc) {
+        this.write(reverseTarHeader('blob.meta', ciCompressedSize + header.length));
+        toc.push(tocEntry('blob.meta', ciCompressor, sha256(array), ciOffset, ciCompressedSize, ciUncompressedSize));
+        toc.push(tocEntry('blob.meta.header', 'none', sha256(header), ciOffset + ciCompressedSize, header.length, header.length));
+        const digests = Buffer.concat(this.digests);
+        const digestOffset = this.pos;
+        // The digest array is outside the blob id (rafs-format.md §7.7).
+        this.write(digests, false);
+        this.write(reverseTarHeader('blob.digest', digests.length));
+        toc.push(tocEntry('blob.digest', 'none', sha256(digests), digestOffset, digests.length, digests.length));
+        const entries = Buffer.concat(toc);
+        const tocHeader = reverseTarHeader('rafs.blob.toc', entries.length);
+        this.write(entries);
+        this.write(tocHeader);
+        blobTocSize = entries.length + tocHeader.length;
+        blobTocDigest = sha256(Buffer.concat([entries, tocHeader]));
+      }
+    }
+    // No fsync: renaming a complete temp file is what makes an interrupted build safe;
+    // durability against power loss is not promised (neither upstream nor mkfs.erofs do).
+    this.close();
+    return {
+      blobId: this.hash.digest('hex'),
+      chunkCount: this.ci.length,
+      compressedSize: this.pos,
+      uncompressedSize: this.uncompressedEnd,
+      dataSize,
+      features,
+      ciCompressor,
+      ciOffset,
+      ciCompressedSize,
+      ciUncompressedSize,
+      blobTocSize,
+      blobTocDigest,
+    };
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+
+  /** Closes and removes the temp file. */
+  abort(): void {
+    this.close();
+    try {
+      unlinkSync(this.tmpPath);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function align4k(n: number): number {
+  return Math.ceil(n / EROFS_BLOCK_SIZE) * EROFS_BLOCK_SIZE;
+}
+
+function sha256(b: Buffer): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+/** A v1 chunk-info entry (rafs-format.md §7.3). */
+export function encodeCiV1(compressedOffset: number, compressedSize: number, uncompressedOffset: number, uncompressedSize: number): Buffer {
+  const u = BigInt(uncompressedSize - 1);
+  const c = BigInt(compressedSize - 1);
+  const uncomp = BigInt(uncompressedOffset) | (((u >> 20n) & 0xfn) << 8n) | ((u & 0xfffffn) << 44n);
+  const comp = BigInt(compressedOffset) | (((c >> 20n) & 0xfn) << 40n) | ((c & 0xfffffn) << 44n);
+  const buf = Buffer.alloc(CI_V1_SIZE);
+  buf.writeBigUInt64LE(uncomp, 0);
+  buf.writeBigUInt64LE(comp, 8);
+  return buf;
+}
+
+/** The blob meta header (rafs-format.md §7.2). */
+export function encodeMetaHeader(
+  features: number,
+  ciCompressor: Compressor,
+  entries: number,
+  ciOffset: number,
+  ciCompressedSize: number,
+  ciUncompressedSize: number,
+): Buffer {
+  const h = Buffer.alloc(BLOB_META_HEADER_SIZE);
+  h.writeUInt32LE(BLOB_META_MAGIC, 0);
+  h.writeUInt32LE(features >>> 0, 4);
+  h.writeUInt32LE(compressorToId(ciCompressor), 8);
+  h.writeUInt32LE(entries, 12);
+  writeU64(h, 16, ciOffset);
+  writeU64(h, 24, ciCompressedSize);
+  writeU64(h, 32, ciUncompressedSize);
+  h.writeUInt32LE(BLOB_META_MAGIC, 4092);
+  return h;
+}
+
+const TOC_FLAGS: Record<Compressor, number> = { none: 0x1, zstd: 0x2, lz4_block: 0x4, gzip: 0 };
+
+function tocEntry(name: string, c: Compressor, digest: Buffer, offset: number, compressedSize: number, uncompressedSize: number): Buffer {
+  const e = Buffer.alloc(TOC_ENTRY_SIZE);
+  e.writeUInt32LE(TOC_FLAGS[c], 0);
+  e.write(name, 8, 16, 'latin1');
+  digest.copy(e, 24);
+  writeU64(e, 56, offset);
+  writeU64(e, 64, compressedSize);
+  writeU64(e, 72, uncompressedSize);
+  return e;
+}
+
+/** The GNU tar header upstream writes after each blob section (rafs-format.md §7.1). */
+export function reverseTarHeader(name: string, size: number): Buffer {
+  const h = Buffer.alloc(TAR_BLOCK);
+  h.write(name, 0, 100, 'latin1');
+  h.write(size.toString(8).padStart(11, '0'), 124, 11, 'latin1');
+  h.write('00000000000', 136, 11, 'latin1');
+  h[156] = 0x30;
+  h.write('ustar  \u0000', 257, 8, 'latin1');
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < TAR_BLOCK; i++) sum += h[i];
+  h.fill(0, 148, 156);
+  h.write(sum.toString(8).padStart(7, '0'), 148, 7, 'latin1');
+  return h;
+}

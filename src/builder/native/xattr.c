@@ -1,0 +1,144 @@
+/*
+ * Extended attributes for the image builder (build/Release/nydus_xattr.node):
+ * llistxattr(2)/lgetxattr(2) on raw-byte paths, never following symlinks.
+ * Node has no xattr API, and names and values must stay bytes (non-UTF-8 paths,
+ * binary values such as security.capability). Loaded through src/builder/xattr.ts.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#define MAX_PATH_BYTES 65536
+
+/* Throws {errno, syscall} so the TS side can build a Node-style error. */
+static napi_value throw_errno(napi_env env, const char *syscall, int err) {
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, err, &v);
+  napi_set_named_property(env, obj, "errno", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "syscall", v);
+  napi_throw(env, obj);
+  return NULL;
+}
+
+/* Copies a Buffer argument into a NUL-terminated C string (paths and names are bytes). */
+static char *arg_cstr(napi_env env, napi_value arg) {
+  bool is_buf = false;
+  void *data;
+  size_t len;
+  if (napi_is_buffer(env, arg, &is_buf) != napi_ok || !is_buf) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  napi_get_buffer_info(env, arg, &data, &len);
+  if (len > MAX_PATH_BYTES || memchr(data, 0, len) != NULL) {
+    napi_throw_range_error(env, NULL, "path or name is too long or contains NUL");
+    return NULL;
+  }
+  char *s = malloc(len + 1);
+  if (s == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  memcpy(s, data, len);
+  s[len] = 0;
+  return s;
+}
+
+/* list(path): Buffer[] of names; [] where the filesystem has no xattr support. */
+static napi_value list(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *path = arg_cstr(env, argv[0]);
+  if (path == NULL) return NULL;
+  char *names = NULL;
+  ssize_t n;
+  for (;;) {
+    n = llistxattr(path, NULL, 0);
+    if (n <= 0) break;
+    char *grown = realloc(names, (size_t)n);
+    if (grown == NULL) {
+      free(names);
+      free(path);
+      napi_throw_error(env, NULL, "out of memory");
+      return NULL;
+    }
+    names = grown;
+    n = llistxattr(path, names, (size_t)n);
+    if (n >= 0 || errno != ERANGE) break; /* ERANGE: the list grew in between; retry */
+  }
+  int err = errno;
+  free(path);
+  napi_create_array(env, &out);
+  if (n < 0) {
+    free(names);
+    if (err == ENOTSUP) return out;
+    return throw_errno(env, "llistxattr", err);
+  }
+  uint32_t idx = 0;
+  for (ssize_t pos = 0; pos < n;) {
+    size_t len = strnlen(names + pos, (size_t)(n - pos));
+    if (len > 0) {
+      napi_value b;
+      napi_create_buffer_copy(env, len, names + pos, NULL, &b);
+      napi_set_element(env, out, idx++, b);
+    }
+    pos += (ssize_t)len + 1;
+  }
+  free(names);
+  return out;
+}
+
+/* get(path, name): the value as a Buffer. */
+static napi_value get(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *path = arg_cstr(env, argv[0]);
+  if (path == NULL) return NULL;
+  char *name = arg_cstr(env, argv[1]);
+  if (name == NULL) {
+    free(path);
+    return NULL;
+  }
+  char *value = NULL;
+  ssize_t n;
+  for (;;) {
+    n = lgetxattr(path, name, NULL, 0);
+    if (n < 0) break;
+    char *grown = realloc(value, n > 0 ? (size_t)n : 1);
+    if (grown == NULL) {
+      n = -1;
+      errno = ENOMEM;
+      break;
+    }
+    value = grown;
+    n = lgetxattr(path, name, value, (size_t)n);
+    if (n >= 0 || errno != ERANGE) break;
+  }
+  int err = errno;
+  free(path);
+  free(name);
+  if (n < 0) {
+    free(value);
+    return throw_errno(env, "lgetxattr", err);
+  }
+  napi_create_buffer_copy(env, (size_t)n, value, NULL, &out);
+  free(value);
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "list", NAPI_AUTO_LENGTH, list, NULL, &fn);
+  napi_set_named_property(env, exports, "list", fn);
+  napi_create_function(env, "get", NAPI_AUTO_LENGTH, get, NULL, &fn);
+  napi_set_named_property(env, exports, "get", fn);
+  return exports;
+}

@@ -1,0 +1,62 @@
+// Atomic placement of build outputs: everything is written to a hidden temp file beside
+// its destination (`.NAME.partial-PID-N`) and renamed into place only when complete, so
+// an interrupted build never leaves a file that looks finished. Live temp files are
+// tracked so that a signal handler can remove them (`removeTempFiles`).
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { BuildError } from '../errors.js';
+
+const live = new Set<string>();
+let counter = 0;
+
+/** A fresh temp path beside `finalPath`, tracked until placed or removed. */
+export function tempPathFor(finalPath: string): string {
+  const p = join(dirname(finalPath), `.${basename(finalPath)}.partial-${process.pid}-${counter++}`);
+  live.add(p);
+  return p;
+}
+
+/** Renames a finished temp file to its destination. */
+export function placeFile(tmp: string, finalPath: string): void {
+  try {
+    renameSync(tmp, finalPath);
+  } catch (err) {
+    throw new BuildError('ERR_BUILD_SOURCE', `failed to place ${finalPath}: ${(err as Error).message}`, { cause: err });
+  }
+  live.delete(tmp);
+}
+
+/** Removes a temp file (ignoring one that is already gone). */
+export function removeTemp(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // already gone
+  }
+  live.delete(tmp);
+}
+
+/** Removes every temp file still live (for SIGINT/SIGTERM handlers). */
+export function removeTempFiles(): void {
+  for (const p of [...live]) removeTemp(p);
+}
+
+/** Writes `data` to `finalPath` atomically (temp file, fsync, rename). */
+export function writeFileAtomic(finalPath: string, data: Buffer): void {
+  const tmp = tempPathFor(finalPath);
+  try {
+    const fd = openSync(tmp, 'wx', 0o644);
+    try {
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off, off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    placeFile(tmp, finalPath);
+  } catch (err) {
+    removeTemp(tmp);
+    if (err instanceof BuildError) throw err;
+    throw new BuildError('ERR_BUILD_SOURCE', `failed to write ${finalPath}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,194 @@
+// Builds a tree from a tar or tar.gz layer in one pass, chunking each file's data as its
+// member streams by (as upstream's tarball builder). Paths are checked before use: an
+// absolute path, a `..` component or a path through a non-directory is refused, and
+// nothing is ever written to the host filesystem. Hard links share the target's inode.
+// Whiteouts are recorded per the spec: `oci` and `none` keep the `.wh.` members as they
+// are, `overlayfs` turns them into 0:0 character devices and opaque-directory xattrs.
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
+import { BuildError } from '../errors.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG } from '../rafs/layout/common.js';
+import { TarReader, type TarMember } from '../util/tar-reader.js';
+import type { Chunker } from './chunker.js';
+import { OCI_WHITEOUT_OPAQUE, OCI_WHITEOUT_PREFIX, OVERLAYFS_OPAQUE_XATTR, type WhiteoutSpec } from './overlay.js';
+import { checkName, isDir, nameKey, newDir, type BuildInode } from './tree.js';
+import { filterXattrs } from './xattr-rules.js';
+
+export interface TarSourceOptions {
+  explicitUidGid: boolean;
+  whiteoutSpec: WhiteoutSpec;
+  warn(message: string): void;
+  onEntry?(): void;
+}
+
+const TYPE_BITS = { file: S_IFREG, dir: S_IFDIR, symlink: S_IFLNK, char: S_IFCHR, block: S_IFBLK, fifo: S_IFIFO } as const;
+
+function unsafe(detail: string): BuildError {
+  return new BuildError('ERR_BUILD_UNSAFE_PATH', `failed to add tar member: ${detail}`);
+}
+
+/** The components of a member path; `.` and empty ones dropped, absolute and `..` refused. */
+export function splitTarPath(path: Buffer): Buffer[] {
+  const shown = JSON.stringify(path.toString('latin1'));
+  if (path.length > 0 && path[0] === 0x2f) throw unsafe(`absolute path ${shown} is refused`);
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= path.length; i++) {
+    if (i < path.length && path[i] !== 0x2f) continue;
+    const part = path.subarray(start, i);
+    start = i + 1;
+    if (part.length === 0 || (part.length === 1 && part[0] === 0x2e)) continue;
+    if (part.length === 2 && part[0] === 0x2e && part[1] === 0x2e) throw unsafe(`path ${shown} escapes the root with ".."`);
+    checkName(part, `tar member ${shown}`);
+    parts.push(Buffer.from(part));
+  }
+  return parts;
+}
+
+/** The directory holding `parts`' last component, created (0755, owner 0) where missing. */
+function parentDir(root: BuildInode, parts: Buffer[], shown: string): BuildInode {
+  let dir = root;
+  for (const part of parts.slice(0, -1)) {
+    const key = nameKey(part);
+    let e = dir.children!.get(key);
+    if (!e) {
+      e = { name: part, inode: newDir() };
+      dir.children!.set(key, e);
+    }
+    if (!isDir(e.inode)) throw unsafe(`path ${shown} goes through non-directory ${JSON.stringify(part.toString('latin1'))}`);
+    dir = e.inode;
+  }
+  return dir;
+}
+
+function lookup(root: BuildInode, parts: Buffer[]): BuildInode | undefined {
+  let cur: BuildInode | undefined = root;
+  for (const part of parts) {
+    if (!cur || !isDir(cur)) return undefined;
+    cur = cur.children!.get(nameKey(part))?.inode;
+  }
+  return cur;
+}
+
+function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInode {
+  const kind = m.kind === 'hardlink' ? 'file' : m.kind;
+  const inode: BuildInode = {
+    mode: TYPE_BITS[kind] | (m.mode & 0o7777),
+    uid: opts.explicitUidGid ? m.uid : 0,
+    gid: opts.explicitUidGid ? m.gid : 0,
+    mtime: m.mtime,
+    mtimeNsec: m.mtimeNsec,
+    // Linux new_encode_dev, the 32-bit form images store.
+    rdev: kind === 'char' || kind === 'block' ? ((m.devminor & 0xff) | ((m.devmajor & 0xfff) << 8) | ((m.devminor & 0xfff00) << 12)) >>> 0 : 0,
+    size: kind === 'file' ? m.size : 0,
+    xattrs: filterXattrs(m.xattrs.map(([name, value]) => ({ name, value })), shown, opts.warn),
+  };
+  if (kind === 'symlink') {
+    if (m.linkname.length === 0) throw new BuildError('ERR_BUILD_SOURCE', `failed to add symlink ${shown}: empty target`);
+    inode.symlink = m.linkname;
+    inode.size = m.linkname.length;
+  }
+  if (kind === 'dir') inode.children = new Map();
+  return inode;
+}
+
+/** Opens a tar or gzip-compressed tar file as a byte stream (gzip detected by its magic). */
+export async function openTarStream(path: string): Promise<AsyncIterable<Buffer>> {
+  const fh = await open(path, 'r');
+  const magic = Buffer.alloc(2);
+  try {
+    await fh.read(magic, 0, 2, 0);
+  } finally {
+    await fh.close();
+  }
+  if (magic[0] === 0x1f && magic[1] === 0x8b) {
+    return createReadStream(path, { highWaterMark: 4 << 20 }).pipe(createGunzip({ chunkSize: 1 << 20 }));
+  }
+  return readSequentially(path);
+}
+
+/**
+ * A plain file read in large synchronous pieces: a CLI build has nothing else to do
+ * meanwhile, and waiting on the thread pool for every piece left the chunk workers idle.
+ */
+async function* readSequentially(path: string): AsyncGenerator<Buffer> {
+  const fd = openSync(path, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafeSlow(8 << 20);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads the whole archive into a tree, chunking regular files with `chunker`. */
+export async function buildTreeFromTar(source: AsyncIterable<Buffer>, chunker: Chunker, opts: TarSourceOptions): Promise<BuildInode> {
+  const root = newDir();
+  const reader = new TarReader(source);
+  for (;;) {
+    const m = await reader.next();
+    if (!m) break;
+    const shown = JSON.stringify(m.path.toString('latin1'));
+    const parts = splitTarPath(m.path);
+    opts.onEntry?.();
+    if (parts.length === 0) {
+      // "./" describes the root directory itself.
+      if (m.kind !== 'dir') throw unsafe(`member ${shown} names the root but is not a directory`);
+      Object.assign(root, { ...inodeOf(m, opts, shown), children: root.children });
+      continue;
+    }
+    const dir = parentDir(root, parts, shown);
+    const name = parts[parts.length - 1];
+    const key = nameKey(name);
+    if (opts.whiteoutSpec === 'overlayfs' && name.length >= OCI_WHITEOUT_PREFIX.length && name.subarray(0, 4).equals(OCI_WHITEOUT_PREFIX)) {
+      recordOverlayfsWhiteout(dir, name, m, opts, shown);
+      continue;
+    }
+    if (m.kind === 'hardlink') {
+      const target = lookup(root, splitTarPath(m.linkname));
+      if (!target) throw new BuildError('ERR_BUILD_SOURCE', `failed to add hard link ${shown}: target ${JSON.stringify(m.linkname.toString('latin1'))} not found`);
+      if (isDir(target)) throw unsafe(`hard link ${shown} points to a directory`);
+      dir.children!.set(key, { name, inode: target });
+      continue;
+    }
+    const inode = inodeOf(m, opts, shown);
+    const existing = dir.children!.get(key);
+    if (existing && isDir(existing.inode) && isDir(inode)) {
+      // A directory seen again (or implied earlier): new attributes, same entries.
+      Object.assign(existing.inode, { ...inode, children: existing.inode.children });
+      continue;
+    }
+    dir.children!.set(key, { name, inode });
+    if (m.kind === 'file' && m.size > 0) {
+      await chunker.addFile(inode, m.size, async (n) => {
+        const data = await reader.read(n);
+        // The chunk pool transfers buffers to workers: give each chunk its own memory.
+        const own = Buffer.allocUnsafeSlow(data.length);
+        data.copy(own);
+        return own;
+      });
+    } else if (m.kind === 'file') {
+      inode.chunks = [];
+    }
+  }
+  return root;
+}
+
+/** `.wh..wh..opq` marks `dir` opaque; `.wh.NAME` becomes a 0:0 character device NAME. */
+function recordOverlayfsWhiteout(dir: BuildInode, name: Buffer, m: TarMember, opts: TarSourceOptions, shown: string): void {
+  if (name.equals(OCI_WHITEOUT_OPAQUE)) {
+    dir.xattrs = [...dir.xattrs.filter((x) => !x.name.equals(OVERLAYFS_OPAQUE_XATTR)), { name: OVERLAYFS_OPAQUE_XATTR, value: Buffer.from('y') }].sort((a, b) =>
+      Buffer.compare(a.name, b.name),
+    );
+    return;
+  }
+  const target = Buffer.from(name.subarray(OCI_WHITEOUT_PREFIX.length));
+  checkName(target, `whiteout ${shown}`);
+  const inode: BuildInode = { ...inodeOf({ ...m, kind: 'char', devmajor: 0, devminor: 0, xattrs: [] }, opts, shown), mode: S_IFCHR };
+  dir.children!.set(nameKey(target), { name: target, inode });
+}

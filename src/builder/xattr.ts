@@ -1,0 +1,68 @@
+// Reads a file's extended attributes for the builder through the small C addon
+// `build/Release/nydus_xattr.node` (llistxattr/lgetxattr; Node has no xattr API).
+// Paths, names and values are raw bytes. Symlinks are never followed.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BuildError } from '../errors.js';
+import type { Xattr } from '../rafs/layout/v5.js';
+
+interface XattrAddon {
+  list(path: Buffer): Buffer[];
+  get(path: Buffer, name: Buffer): Buffer;
+}
+
+const ADDON = join('build', 'Release', 'nydus_xattr.node');
+let addon: XattrAddon | undefined;
+
+function load(): XattrAddon {
+  if (addon) return addon;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, ADDON);
+    if (existsSync(candidate)) {
+      addon = createRequire(import.meta.url)(candidate) as XattrAddon;
+      return addon;
+    }
+    const up = dirname(dir);
+    if (up === dir) {
+      throw new BuildError('ERR_BUILD_SOURCE', `failed to load the xattr addon: ${ADDON} not found (run npm ci or npx node-gyp rebuild)`);
+    }
+    dir = up;
+  }
+}
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+
+function fail(path: Buffer, err: unknown): BuildError {
+  const raw = err as { errno?: number; syscall?: string };
+  const code = typeof raw?.errno === 'number' ? (errnoNames.get(raw.errno) ?? `E${raw.errno}`) : String(err);
+  return new BuildError('ERR_BUILD_SOURCE', `failed to read xattrs of ${path.toString()}: ${raw?.syscall ?? 'xattr'}: ${code}`, { cause: err });
+}
+
+/**
+ * Every extended attribute of `path` (not following a symlink), sorted by name so that
+ * builds are repeatable. A filesystem without xattr support yields none; an attribute
+ * that vanishes between listing and reading is skipped.
+ */
+export function readXattrs(path: Buffer): Xattr[] {
+  const x = load();
+  let names: Buffer[];
+  try {
+    names = x.list(path);
+  } catch (err) {
+    throw fail(path, err);
+  }
+  const out: Xattr[] = [];
+  for (const name of names.sort(Buffer.compare)) {
+    try {
+      out.push({ name, value: x.get(path, name) });
+    } catch (err) {
+      if ((err as { errno?: number }).errno === constants.errno.ENODATA) continue;
+      throw fail(path, err);
+    }
+  }
+  return out;
+}
