@@ -10,7 +10,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get install -y -qq --no-install-recommends \
     fuse3 libfuse2 attr kmod util-linux tar \
     squashfuse squashfs-tools erofs-utils \
-    docker-registry nginx-light apache2-utils debootstrap curl ca-certificates \
+    docker-registry nginx-light apache2-utils openssl strace debootstrap curl ca-certificates \
     python3 make g++ >/dev/null
 fi
 npm ci --no-audit --no-fund

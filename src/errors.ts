@@ -33,6 +33,8 @@ const codes = {
   ERR_STORAGE_BACKEND: { errno: E.EIO, http: 500 },
   ERR_STORAGE_CACHE: { errno: E.EIO, http: 500 },
   ERR_STORAGE_UNSUPPORTED: { errno: E.ENOTSUP, http: 501 },
+  ERR_STORAGE_AUTH: { errno: E.EIO, http: 500 },
+  ERR_STORAGE_MANIFEST: { errno: E.EIO, http: 500 },
   // config: nydusd JSON config and command lines
   ERR_CONFIG_INVALID: { errno: E.EINVAL, http: 400 },
   ERR_CLI_USAGE: { errno: E.EINVAL, http: 400 },
@@ -54,12 +56,23 @@ const codes = {
   ERR_DAEMON_JOURNAL: { errno: E.EIO, http: 500 },
   ERR_DAEMON_UPGRADE: { errno: E.EIO, http: 500 },
   ERR_DAEMON_STATE_VERSION: { errno: E.EINVAL, http: 500 },
+  ERR_DAEMON_BOOTSTRAP: { errno: E.ENOENT, http: 500 },
+  // fs: answers of the inode-level filesystem (src/fs) the catalogue has no other code for
+  ERR_FS_STALE: { errno: E.ESTALE, http: 404 },
+  ERR_FS_IS_DIR: { errno: E.EISDIR, http: 400 },
+  ERR_FS_XATTR_UNSUPPORTED: { errno: E.EOPNOTSUPP, http: 501 },
+  ERR_FS_NO_DATA: { errno: E.ENXIO, http: 400 },
   // api: the admin HTTP API
   ERR_API_NO_ROUTE: { errno: E.ENOENT, http: 404 },
   ERR_API_BAD_REQUEST: { errno: E.EINVAL, http: 400 },
   ERR_API_BODY_TOO_LARGE: { errno: E.E2BIG, http: 413 },
   ERR_API_NO_COUNTER: { errno: E.ENOENT, http: 404 },
   ERR_API_UNAVAILABLE: { errno: E.ECONNREFUSED, http: 503 },
+  ERR_API_LENGTH_REQUIRED: { errno: E.EINVAL, http: 411 },
+  ERR_API_SOCKET_IN_USE: { errno: E.EADDRINUSE, http: 500 },
+  ERR_API_LISTEN: { errno: E.EIO, http: 500 },
+  ERR_API_RESPONSE: { errno: E.EPROTO, http: 502 },
+  ERR_API_INTERNAL: { errno: E.EIO, http: 500 },
   // builder: nydus-image create / merge
   ERR_BUILD_SOURCE: { errno: E.EINVAL, http: 400 },
   ERR_BUILD_UNSAFE_PATH: { errno: E.EINVAL, http: 400 },

@@ -6,6 +6,7 @@ import { registerCheck } from './image/check-command.js';
 import { registerCreate } from './image/create-command.js';
 import { registerInspect } from './image/inspect-command.js';
 import { registerMerge } from './image/merge-command.js';
+import { registerPush } from './image/push-command.js';
 import { registerStat } from './image/stat-command.js';
 import { registerUnpack } from './image/unpack-command.js';
 import { runCli } from './run.js';
@@ -22,5 +23,6 @@ registerCheck(program);
 registerInspect(program);
 registerStat(program);
 registerUnpack(program);
+registerPush(program);
 
 await runCli(program);

@@ -4,8 +4,11 @@
 // answer from current state at once; writes are lifecycle events or mount-table
 // changes, applied one at a time, journaled before they resolve. Failures are thrown as
 // NydusError subclasses; the API maps their `code` (and `detail`) to upstream's status
-// codes and message strings.
+// codes and message strings: `detail.event` names a refused lifecycle event (`Start`,
+// `Takeover`, ...) and `detail.upstream` replaces the text inside upstream's `Other("...")`
+// where clients match on it (e.g. `blob_cache: cache entry not found`).
 import type { BuildInfo } from '../util/build-info.js';
+import type { JournalRecord } from './journal-records.js';
 
 /** Body of POST/PUT /api/v1/mount (upstream `ApiMountCmd`). */
 export interface MountCmd {
@@ -58,7 +61,7 @@ export interface InflightEntry {
 
 /** What GET /api/v1/daemon/machine reports (the project's extension). */
 export interface MachineView {
-  /** The machine definition as JSON (states, transitions, initial, final). */
+  /** The machine definition as JSON: `machineGraph()` of src/daemon/diagram.ts (a LifecycleGraph). */
   definition: unknown;
   /** Reported state and the leaf state key (e.g. "READY.starting"). */
   state: string;
@@ -102,6 +105,12 @@ export interface DaemonControl {
   inflight(): InflightEntry[];
   /** GET /api/v1/config: stored keys, prefixed "<id>:" unless `id` is given. */
   getConfig(id: string | undefined): Record<string, string>;
+  /**
+   * GET /api/v1/daemon/journal (extension): stored journal records with seq > `sinceSeq`,
+   * oldest first, at most `limit` (`readRecords(stateDir, ...)` of journal.ts). Never waits
+   * for a write in progress. The API strips mount configs before answering.
+   */
+  journal(query: { sinceSeq: number; limit: number }): Promise<JournalRecord[]>;
 
   // Writes: applied one at a time, journaled (fsync'd) before they resolve.
   setLogLevel(level: string): Promise<void>;

@@ -81,13 +81,21 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/**
+ * Whether `pid` is a live process. A zombie (killed, not yet reaped by its parent: a
+ * supervisor restarting a daemon after `kill -9`) still answers signal 0 but holds nothing.
+ */
+async function pidAlive(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return false; // gone since the signal
+  // Field 3, after the parenthesised command name (which may itself hold ") ").
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state !== 'Z' && state !== 'X';
 }
 
 /**
@@ -107,8 +115,8 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw journalIoError('lock', path, err);
     }
     const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (Number.isSafeInteger(holder) && holder > 0 && pidAlive(holder)) {
-      throw new DaemonError('ERR_DAEMON_JOURNAL', `failed to open journal ${dir}: in use by pid ${holder}`);
+    if (Number.isSafeInteger(holder) && holder > 0 && (await pidAlive(holder))) {
+      throw new DaemonError('ERR_DAEMON_JOURNAL', `failed to open journal ${dir}: in use by pid ${holder}`, { detail: { holder } });
     }
     await unlink(path).catch(() => {});
   }

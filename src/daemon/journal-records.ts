@@ -70,6 +70,8 @@ export interface JournalState {
   lastSeq: number;
   /** The most recent transitions, oldest first, at most RECENT_TRANSITIONS. */
   transitions: readonly TransitionEntry[];
+  /** One above the highest mount index ever recorded: where a successor resumes allocating. */
+  nextIndex: number;
 }
 
 /** JournalState as it is written in a snapshot record. */
@@ -79,11 +81,13 @@ export interface SerializedJournalState {
   lastState: string | null;
   lastSeq: number;
   transitions: TransitionEntry[];
+  /** Absent in snapshots written before it existed (then derived from `mounts`). */
+  nextIndex?: number;
 }
 
 /** The state before any record. */
 export function emptyJournalState(): JournalState {
-  return { mounts: new Map(), logLevel: null, lastState: null, lastSeq: 0, transitions: [] };
+  return { mounts: new Map(), logLevel: null, lastState: null, lastSeq: 0, transitions: [], nextIndex: 1 };
 }
 
 /**
@@ -97,14 +101,14 @@ export function reduce(state: JournalState, record: JournalRecord): JournalState
     case 'mount': {
       const mounts = new Map(state.mounts);
       mounts.set(record.mountpoint, toEntry(record, record.time));
-      return { ...next, mounts };
+      return { ...next, mounts, nextIndex: nextIndexAfter(state, record.index) };
     }
     case 'remount': {
       const old = state.mounts.get(record.mountpoint);
       if (old === undefined) return next;
       const mounts = new Map(state.mounts);
       mounts.set(record.mountpoint, toEntry(record, old.mountedAt));
-      return { ...next, mounts };
+      return { ...next, mounts, nextIndex: nextIndexAfter(state, record.index) };
     }
     case 'umount': {
       if (!state.mounts.has(record.mountpoint)) return next;
@@ -127,6 +131,10 @@ export function reduce(state: JournalState, record: JournalRecord): JournalState
   }
 }
 
+function nextIndexAfter(state: JournalState, index: number | null): number {
+  return index === null ? state.nextIndex : Math.max(state.nextIndex, index + 1);
+}
+
 function toEntry(spec: MountSpec, mountedAt: string): MountEntry {
   return {
     source: spec.source,
@@ -146,14 +154,20 @@ export function serializeState(state: JournalState): SerializedJournalState {
     lastState: state.lastState,
     lastSeq: state.lastSeq,
     transitions: [...state.transitions],
+    nextIndex: state.nextIndex,
   };
 }
 
 /** The inverse of serializeState. */
 export function deserializeState(s: SerializedJournalState): JournalState {
   const mounts = new Map<string, MountEntry>();
-  for (const { mountpoint, ...m } of s.mounts) mounts.set(mountpoint, m);
-  return { mounts, logLevel: s.logLevel, lastState: s.lastState, lastSeq: s.lastSeq, transitions: [...s.transitions] };
+  let derived = 1;
+  for (const { mountpoint, ...m } of s.mounts) {
+    mounts.set(mountpoint, m);
+    if (m.index !== null) derived = Math.max(derived, m.index + 1);
+  }
+  const nextIndex = s.nextIndex ?? derived;
+  return { mounts, logLevel: s.logLevel, lastState: s.lastState, lastSeq: s.lastSeq, transitions: [...s.transitions], nextIndex };
 }
 
 // ---- parsing --------------------------------------------------------------
@@ -183,6 +197,7 @@ function serializedStateOk(v: unknown): boolean {
     strOrNull(s.logLevel) &&
     strOrNull(s.lastState) &&
     int(s.lastSeq) &&
+    (s.nextIndex === undefined || int(s.nextIndex)) &&
     Array.isArray(s.transitions) &&
     s.transitions.every((t) => typeof t === 'object' && t !== null && fieldsOk(t, transitionFields))
   );

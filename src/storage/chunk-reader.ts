@@ -3,10 +3,16 @@
 // of the same blob (one read, up to `amplifyIo` bytes) and feeds the cache with all of
 // them. Concurrent requests for one chunk share one fetch. Wrong bytes are never
 // returned: a chunk that fails to decode or, with validation, to match its digest is an
-// error for that chunk only. Returned buffers are shared: callers must not modify them.
+// error for that chunk only; with `fetchRetries`, a chunk whose fetched bytes fail is
+// fetched again (with backoff) before that error stands. Background (prefetch) reads are
+// never amplified and are counted apart; foreground fetches in flight are tracked so a
+// prefetcher can yield to user reads. Returned buffers are shared: callers must not
+// modify them.
 import { StorageError } from '../errors.js';
 import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
+import { backoffMs, sleep } from '../util/backoff.js';
 import type { BlobBackend } from './backend/backend.js';
+import { publish, retryChannel } from './backend/events.js';
 import type { BlobChunkCache, ChunkCache } from './cache/cache.js';
 import { chunkKey, planReads } from './amplify.js';
 import { ChunkLru } from './chunk-lru.js';
@@ -32,6 +38,21 @@ export interface ChunkReaderOptions {
   memoryCacheBytes?: number;
   /** Largest hole between neighbours that may still be read in one request (default 4 KiB). */
   maxMergeGap?: number;
+  /**
+   * Extra fetches of a requested chunk whose fetched bytes fail to decode or verify
+   * (corrupted in transit); network backends pass their `retry_limit`. Default 0.
+   */
+  fetchRetries?: number;
+}
+
+/** What one prefetch() call did with the chunks it was given. */
+export interface PrefetchOutcome {
+  /** Chunks fetched from the backend and cached. */
+  fetched: number;
+  /** Chunks already cached, in memory, or being fetched by someone else. */
+  skipped: number;
+  /** Chunks whose fetch failed (or that are malformed). */
+  failed: number;
 }
 
 /** Counters of one reader; tests assert on them. */
@@ -49,6 +70,11 @@ export interface ChunkReaderStats {
   digestFailures: number;
   /** Blobs read without the cache because it could not be opened or trusted. */
   cacheBypassedBlobs: number;
+  /** Backend reads and bytes made by prefetch() (included in the totals above). */
+  prefetchReads: number;
+  prefetchBytes: number;
+  /** Chunks fetched again because their fetched bytes failed (fetchRetries). */
+  refetches: number;
 }
 
 interface Slot {
@@ -89,6 +115,9 @@ export class ChunkReader {
     cacheEvictions: 0,
     digestFailures: 0,
     cacheBypassedBlobs: 0,
+    prefetchReads: 0,
+    prefetchBytes: 0,
+    refetches: 0,
   };
   readonly #states = new Map<number, BlobState>();
   readonly #inflight = new Map<string, Slot>();
@@ -97,6 +126,9 @@ export class ChunkReader {
   readonly #validate: boolean;
   readonly #amplifyIo: number;
   readonly #maxGap: number;
+  readonly #fetchRetries: number;
+  #foreground = 0;
+  #idleWaiters: (() => void)[] = [];
 
   constructor(
     blobs: readonly BlobInfo[],
@@ -109,6 +141,18 @@ export class ChunkReader {
     this.#validate = options.digestValidate;
     this.#amplifyIo = Math.max(0, options.amplifyIo);
     this.#maxGap = options.maxMergeGap ?? 4096;
+    this.#fetchRetries = Math.max(0, options.fetchRetries ?? 0);
+  }
+
+  /** Backend fetches for foreground (user) reads in flight now. */
+  get foregroundFetches(): number {
+    return this.#foreground;
+  }
+
+  /** Resolves when no foreground fetch is in flight (at once if none is). */
+  whenForegroundIdle(): Promise<void> {
+    if (this.#foreground === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /** The uncompressed bytes of one chunk. */
@@ -192,6 +236,47 @@ export class ChunkReader {
     );
   }
 
+  /**
+   * Background fetch of `chunks` into the cache (and memory LRU): chunks already cached,
+   * in memory or in flight are skipped without reading them; the rest are merged into
+   * backend reads of at most `maxReadBytes` (never amplified with neighbours). These
+   * fetches are not foreground fetches. Chunk failures are counted, never thrown.
+   */
+  async prefetch(chunks: readonly ChunkInfo[], maxReadBytes: number, signal?: AbortSignal): Promise<PrefetchOutcome> {
+    signal?.throwIfAborted();
+    const outcome: PrefetchOutcome = { fetched: 0, skipped: 0, failed: 0 };
+    const byBlob = new Map<BlobState, ChunkInfo[]>();
+    for (const c of chunks) {
+      let state: BlobState;
+      try {
+        state = this.#check(c);
+      } catch {
+        outcome.failed++;
+        continue;
+      }
+      const list = byBlob.get(state);
+      if (list === undefined) byBlob.set(state, [c]);
+      else list.push(c);
+    }
+    const pending: Promise<unknown>[] = [];
+    for (const [state, list] of byBlob) {
+      const entry = await this.#entryOf(state);
+      const misses: ChunkInfo[] = [];
+      for (const c of list) {
+        const key = chunkKey(c);
+        const have = this.#lru.has(key) || this.#inflight.has(key) || entry?.isReady(c) === true || entry?.pending(c) !== undefined;
+        if (have) outcome.skipped++;
+        else {
+          pending.push(this.#newSlot(key).promise.then(() => outcome.fetched++, () => outcome.failed++));
+          misses.push(c);
+        }
+      }
+      for (const batch of this.#plan(state, entry, misses, true, maxReadBytes)) this.#track(this.#fetch(state, entry, batch, true, 0));
+    }
+    await raceSignal(Promise.all(pending), signal);
+    return outcome;
+  }
+
   async #serveBlob(state: BlobState, chunks: ChunkInfo[]): Promise<Promise<Buffer>[]> {
     const entry = await this.#entryOf(state);
     const out: Promise<Buffer>[] = [];
@@ -221,7 +306,7 @@ export class ChunkReader {
       this.cache.metrics.recordRequest(chunks.length, fromCache);
       this.cache.metrics.misses += misses.length;
     }
-    for (const batch of this.#plan(state, entry, misses)) this.#track(this.#fetch(state, entry, batch));
+    for (const batch of this.#plan(state, entry, misses, false, this.#amplifyIo)) this.#track(this.#fetch(state, entry, batch, false, 0));
     return out;
   }
 
@@ -271,10 +356,11 @@ export class ChunkReader {
   }
 
   /** Groups misses into backend reads, each extended by amplification, with a slot per chunk. */
-  #plan(state: BlobState, entry: BlobChunkCache | undefined, misses: ChunkInfo[]): Member[][] {
+  #plan(state: BlobState, entry: BlobChunkCache | undefined, misses: ChunkInfo[], background: boolean, maxReadBytes: number): Member[][] {
     if (misses.length === 0) return [];
-    const reads = planReads(misses, this.#neighbours(state), {
-      amplifyIo: this.#amplifyIo,
+    // Background reads merge what they asked for; only user reads pull in neighbours.
+    const reads = planReads(misses, background ? null : this.#neighbours(state), {
+      amplifyIo: Math.max(0, maxReadBytes),
       maxGap: this.#maxGap,
       available: (c, key) =>
         !this.#lru.has(key) &&
@@ -292,8 +378,12 @@ export class ChunkReader {
     );
   }
 
-  /** One backend read for a batch; decodes, verifies, caches and settles every member. */
-  async #fetch(state: BlobState, entry: BlobChunkCache | undefined, batch: Member[]): Promise<void> {
+  /**
+   * One backend read for a batch; decodes, verifies, caches and settles every member.
+   * Requested members whose bytes fail are fetched again alone while `attempt` allows.
+   */
+  async #fetch(state: BlobState, entry: BlobChunkCache | undefined, batch: Member[], background: boolean, attempt: number): Promise<void> {
+    if (!background) this.#foreground++;
     try {
       const { blob } = state;
       const start = batch[0].chunk.compressedOffset;
@@ -306,7 +396,7 @@ export class ChunkReader {
           // The neighbours may be what failed (a range past the blob's end): retry the
           // wanted chunks alone and drop the neighbours.
           for (const m of batch) if (m.amplified) this.#settle(m, err);
-          await Promise.all(batch.filter((m) => !m.amplified).map((m) => this.#fetch(state, entry, [m])));
+          await Promise.all(batch.filter((m) => !m.amplified).map((m) => this.#fetch(state, entry, [m], background, attempt)));
           return;
         }
         throw err;
@@ -314,22 +404,53 @@ export class ChunkReader {
       this.stats.backendReads++;
       this.stats.backendBytes += buf.length;
       this.stats.chunksFetched += batch.length;
+      if (background) {
+        this.stats.prefetchReads++;
+        this.stats.prefetchBytes += buf.length;
+      }
       const toStore: { chunk: ChunkInfo; data: Buffer }[] = [];
+      const again: Member[] = [];
       for (const m of batch) {
         const off = m.chunk.compressedOffset - start;
         try {
           m.data = this.#decode(blob, m.chunk, buf.subarray(off, off + m.chunk.compressedSize));
           toStore.push({ chunk: m.chunk, data: m.data });
         } catch (err) {
-          this.#settle(m, err);
+          if (!m.amplified && attempt < this.#fetchRetries) again.push(m);
+          else this.#settle(m, err);
         }
       }
       // Waits only while the cache's write queue is full (backpressure).
       if (entry !== undefined && toStore.length > 0) await entry.store(toStore);
       for (const m of batch) if (m.data !== undefined) this.#settle(m, undefined, m.data);
+      if (again.length > 0) await this.#refetch(state, entry, again, background, attempt);
     } catch (err) {
       for (const m of batch) this.#settle(m, err);
+    } finally {
+      if (!background && --this.#foreground === 0) {
+        const waiters = this.#idleWaiters;
+        this.#idleWaiters = [];
+        for (const w of waiters) w();
+      }
     }
+  }
+
+  /** Fetches chunks whose fetched bytes failed once more, after a backoff. */
+  async #refetch(state: BlobState, entry: BlobChunkCache | undefined, members: Member[], background: boolean, attempt: number): Promise<void> {
+    const delay = backoffMs(attempt);
+    this.stats.refetches += members.length;
+    publish(retryChannel, {
+      level: 'warn',
+      backend: this.backend.type,
+      id: '',
+      blobId: state.blob.blobId,
+      attempt: attempt + 1,
+      message:
+        `failed to verify ${members.length} chunk(s) of blob ${state.blob.blobId} as fetched ` +
+        `(attempt ${attempt + 1} of ${this.#fetchRetries + 1}); fetching again in ${delay} ms`,
+    });
+    await sleep(delay);
+    await Promise.all(members.map((m) => this.#fetch(state, entry, [m], background, attempt + 1)));
   }
 
   async #fromCache(state: BlobState, entry: BlobChunkCache, m: Member): Promise<void> {
@@ -350,7 +471,7 @@ export class ChunkReader {
       this.#settle(m, err);
       return;
     }
-    await this.#fetch(state, entry, [m]);
+    await this.#fetch(state, entry, [m], false, 0);
   }
 
   #decode(blob: BlobInfo, c: ChunkInfo, stored: Buffer): Buffer {

@@ -1,16 +1,24 @@
 // Builds the storage stack of one RAFS mount from its normalized config: backend,
-// optional blobcache, and the chunk reader over the image's blobs. The only place that
-// maps config names (`localfs`, `blobcache`, `amplify_io`, `digest_validate`) to classes.
+// optional blobcache, the chunk reader over the image's blobs, and (when the config
+// enables it and the caller gives the image) the background prefetch, which close()
+// stops before anything else. The only place that
+// maps config names (`localfs`, `registry`, `http-proxy`, `blobcache`, `amplify_io`,
+// `digest_validate`, `retry_limit`) to classes. Registry credentials from the
+// IMAGE_PULL_AUTH environment variable replace the config's, as upstream nydusd does.
 import { mkdir } from 'node:fs/promises';
-import { digestValidationEnabled } from '../config/derive.js';
-import type { BackendConfig, CacheConfig, NydusConfig } from '../config/types.js';
+import { digestValidationEnabled, withRegistryAuth } from '../config/derive.js';
+import type { BackendConfig, CacheConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
 import { ConfigError, StorageError } from '../errors.js';
 import type { RafsSuper } from '../rafs/types.js';
 import type { BlobBackend } from './backend/backend.js';
+import { HttpProxyBackend } from './backend/http-proxy.js';
 import { LocalFsBackend } from './backend/localfs.js';
+import { RegistryBackend } from './backend/registry.js';
 import { BlobCache } from './cache/blobcache.js';
 import type { ChunkCache } from './cache/cache.js';
 import { ChunkReader } from './chunk-reader.js';
+import { Prefetcher } from './prefetch.js';
+import { planPrefetch, type PrefetchImage } from './prefetch-list.js';
 
 /** What the storage layer needs from an opened image. */
 export type ImageBlobs = Pick<RafsSuper, 'blobs' | 'blobChunks'>;
@@ -20,20 +28,63 @@ export interface Storage {
   readonly backend: BlobBackend;
   readonly cache: ChunkCache | undefined;
   readonly reader: ChunkReader;
-  /** Waits for reads and cache writes in progress, then closes cache and backend. */
+  /** The running background prefetch, when the config enables it. */
+  readonly prefetcher: Prefetcher | undefined;
+  /** Stops prefetch, waits for reads and cache writes in progress, then closes cache and backend. */
   close(): Promise<void>;
 }
 
-/** A backend for `config`. Network backends are not available yet. */
-export function createBackend(config: BackendConfig | undefined): BlobBackend {
+/** Options of the storage factory. */
+export interface StorageOptions {
+  /** Bytes of decoded chunks kept in memory by the reader. */
+  memoryCacheBytes?: number;
+  /** Environment to read IMAGE_PULL_AUTH from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * The opened image and the mount's prefetch files (`--prefetch-files`, a mount's
+   * `prefetch_files`; null: the bootstrap's own list): prefetch starts at once when the
+   * config enables it and there is a cache to fill.
+   */
+  prefetch?: { image: PrefetchImage; files: readonly string[] | null };
+}
+
+/**
+ * The effective prefetch settings, or undefined when prefetch is off: enabled by either
+ * `rafs.prefetch` (v1 `fs_prefetch`) or `cache.prefetch`; workers, request size and
+ * bandwidth from the cache's block when it is enabled, `prefetch_all` from the fs block.
+ */
+export function prefetchSettings(config: NydusConfig): PrefetchConfig | undefined {
+  const fs = config.rafs.prefetch;
+  const blob = config.cache.prefetch;
+  if (!fs.enable && !blob.enable) return undefined;
+  const workers = blob.enable ? blob : fs;
+  return { ...workers, prefetch_all: fs.enable ? fs.prefetch_all : blob.prefetch_all };
+}
+
+/** `config` with IMAGE_PULL_AUTH (base64 `user:password`) as its registry auth, when set. */
+export function applyPullAuth(config: NydusConfig, env: NodeJS.ProcessEnv = process.env): NydusConfig {
+  const auth = env.IMAGE_PULL_AUTH?.trim();
+  return auth ? withRegistryAuth(config, auth) : config;
+}
+
+/** A backend for `config`; `id` names it in metrics and events. */
+export function createBackend(config: BackendConfig | undefined, id = ''): BlobBackend {
   if (config === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'failed to create storage: backend: missing');
   switch (config.type) {
     case 'localfs':
       return new LocalFsBackend(config.localfs);
     case 'registry':
+      return new RegistryBackend(config.registry, { id });
     case 'http-proxy':
-      throw new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to create storage: backend ${config.type} is not implemented yet`);
+      return new HttpProxyBackend(config['http-proxy'], { id });
   }
+}
+
+/** Extra fetches of a chunk whose bytes arrive corrupted: the network backends' `retry_limit`. */
+function fetchRetries(config: BackendConfig | undefined): number {
+  if (config?.type === 'registry') return config.registry.retry_limit;
+  if (config?.type === 'http-proxy') return config['http-proxy'].retry_limit;
+  return 0;
 }
 
 /** A chunk cache for `config`, or undefined for no cache (`''`, `dummycache`). Creates the work dir. */
@@ -51,12 +102,9 @@ export async function createCache(config: CacheConfig): Promise<ChunkCache | und
 }
 
 /** Backend, cache and reader for reading `image` as `config` says. */
-export async function createStorage(
-  config: NydusConfig,
-  image: ImageBlobs,
-  options: { memoryCacheBytes?: number } = {},
-): Promise<Storage> {
-  const backend = createBackend(config.backend);
+export async function createStorage(config: NydusConfig, image: ImageBlobs, options: StorageOptions = {}): Promise<Storage> {
+  const effective = applyPullAuth(config, options.env);
+  const backend = createBackend(effective.backend, config.id);
   let cache: ChunkCache | undefined;
   try {
     cache = await createCache(config.cache);
@@ -69,12 +117,27 @@ export async function createStorage(
     amplifyIo: config.rafs.batch_size,
     blobChunks: (blobIndex) => image.blobChunks(blobIndex),
     memoryCacheBytes: options.memoryCacheBytes,
+    fetchRetries: fetchRetries(config.backend),
   });
+  const settings = prefetchSettings(config);
+  let prefetcher: Prefetcher | undefined;
+  if (settings !== undefined && cache !== undefined && options.prefetch !== undefined) {
+    const { image: sb, files } = options.prefetch;
+    prefetcher = new Prefetcher(reader, {
+      threads: settings.threads,
+      batchSize: settings.batch_size,
+      bandwidthLimit: settings.bandwidth_limit,
+      counters: cache.metrics.prefetch,
+    });
+    prefetcher.start(planPrefetch(sb, { files: files ?? undefined, all: settings.prefetch_all }));
+  }
   return {
     backend,
     cache,
     reader,
+    prefetcher,
     async close() {
+      await prefetcher?.stop();
       await reader.close();
       await cache?.close();
       await backend.close();

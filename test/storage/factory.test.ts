@@ -61,9 +61,15 @@ test('config switches reach the reader: no cache, amplify_io 0, digest_validate'
   await strict.close();
 });
 
-test('backends that are not available yet and missing backends are refused', async () => {
+test('network backends are created without touching the network; missing backends are refused', async () => {
   const registry = normalizeConfig({ version: 2, backend: { type: 'registry', registry: { host: 'h', repo: 'r' } } });
-  await assert.rejects(createStorage(registry, { blobs: [], blobChunks: () => [] }), (err) => codeOf(err) === 'ERR_STORAGE_UNSUPPORTED');
+  const r = await createStorage(registry, { blobs: [], blobChunks: () => [] });
+  assert.equal(r.backend.type, 'registry');
+  await r.close();
+  const proxy = normalizeConfig({ version: 2, backend: { type: 'http-proxy', 'http-proxy': { addr: '/run/blobs.sock' } } });
+  const p = await createStorage(proxy, { blobs: [], blobChunks: () => [] });
+  assert.equal(p.backend.type, 'http-proxy');
+  await p.close();
   await assert.rejects(createStorage(normalizeConfig({ version: 2 }), { blobs: [], blobChunks: () => [] }), (err) =>
     codeOf(err) === 'ERR_CONFIG_INVALID' && /backend: missing/.test((err as Error).message),
   );

@@ -58,6 +58,23 @@ export interface BlobcacheMetricsJson {
   data_all_ready: boolean;
 }
 
+/** Prefetch counters of a cache (upstream's `prefetch_*` fields), kept by the prefetcher. */
+export interface PrefetchCounters {
+  /** Bytes the prefetcher fetched from the backend. */
+  dataAmount: number;
+  /** Backend requests made for prefetch. */
+  requestsCount: number;
+  workers: number;
+  /** Chunks the prefetch list named. */
+  unmergedChunks: number;
+  cumulativeTimeMillis: number;
+  /** Start and end, as seconds since the epoch plus the milliseconds within that second. */
+  beginTimeSecs: number;
+  beginTimeMillis: number;
+  endTimeSecs: number;
+  endTimeMillis: number;
+}
+
 /**
  * Cache counters. `toJSON()` is upstream's payload; the extra fields (hits, misses, bytes,
  * evictions, map discards, write errors) are for tests and diagnostics.
@@ -82,6 +99,17 @@ export class BlobcacheMetrics {
   mapDiscards = 0;
   writeErrors = 0;
   lastWriteError: string | undefined;
+  readonly prefetch: PrefetchCounters = {
+    dataAmount: 0,
+    requestsCount: 0,
+    workers: 0,
+    unmergedChunks: 0,
+    cumulativeTimeMillis: 0,
+    beginTimeSecs: 0,
+    beginTimeMillis: 0,
+    endTimeSecs: 0,
+    endTimeMillis: 0,
+  };
 
   /** `readyState` reports, over the open blobs, chunks ready and whether all are. */
   constructor(
@@ -105,15 +133,15 @@ export class BlobcacheMetrics {
       whole_hits: this.wholeHits,
       total: this.total,
       entries_count: ready,
-      prefetch_data_amount: 0,
-      prefetch_requests_count: 0,
-      prefetch_workers: 0,
-      prefetch_unmerged_chunks: 0,
-      prefetch_cumulative_time_millis: 0,
-      prefetch_begin_time_secs: 0,
-      prefetch_begin_time_millis: 0,
-      prefetch_end_time_secs: 0,
-      prefetch_end_time_millis: 0,
+      prefetch_data_amount: this.prefetch.dataAmount,
+      prefetch_requests_count: this.prefetch.requestsCount,
+      prefetch_workers: this.prefetch.workers,
+      prefetch_unmerged_chunks: this.prefetch.unmergedChunks,
+      prefetch_cumulative_time_millis: this.prefetch.cumulativeTimeMillis,
+      prefetch_begin_time_secs: this.prefetch.beginTimeSecs,
+      prefetch_begin_time_millis: this.prefetch.beginTimeMillis,
+      prefetch_end_time_secs: this.prefetch.endTimeSecs,
+      prefetch_end_time_millis: this.prefetch.endTimeMillis,
       buffered_backend_size: 0,
       data_all_ready: allReady,
     };

@@ -1,0 +1,238 @@
+// Benchmark: lazy start-up from a registry versus pulling the whole blob, same run, same
+// registry. A Debian minbase root filesystem (debootstrap) is built into a Nydus image
+// and pushed to a local docker-registry; the start-up set is what `/bin/sh -c 'ls /'`
+// opens and executes in that root (traced with strace under chroot). Each run starts
+// cold (fresh cache directory) and measures:
+//   - curl: the whole data blob pulled with curl (time to first byte and total);
+//   - storage: bootstrap fetch by reference, first 4 KiB of /usr/bin/ls, and the whole
+//     start-up set read through the registry backend and blobcache;
+//   - nydusd (root, /dev/fuse): `nydusd --image` until RUNNING, `head -c 4096` of
+//     /usr/bin/ls through the mount, and `chroot <mnt> /bin/sh -c 'ls /'`.
+// Prints medians and the ratios to the curl baseline; --json writes every sample. With
+// --mbit and --rtt-ms every byte (curl's, the backend's, the daemon's) goes through a
+// shaping proxy (shaper.ts), so the comparison is over a link like a real network's.
+//
+//   node --import tsx bench/registry/startup.bench.ts [--rootfs DIR] [--runs N] [--json FILE]
+//        [--mbit N --rtt-ms N]
+//
+// Needs root (chroot, strace, mount), docker-registry, curl, strace and debootstrap (only
+// when --rootfs does not exist yet: it is created there, which needs a Debian mirror).
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { openBootstrap } from '../../src/rafs/index.js';
+import { fetchImageBootstrap, imageConfig } from '../../src/registry/pull.js';
+import { pushImage } from '../../src/registry/push.js';
+import { createStorage } from '../../src/storage/factory.js';
+import { resolvePath } from '../../src/storage/prefetch-list.js';
+import { isRoot } from '../../test/helpers/env.js';
+import { haveNydusd, startDaemon } from '../../test/helpers/registry-nydusd.js';
+import { startRegistry, type Owner } from '../../test/helpers/registry-server.js';
+import { runCommand, runProgram } from '../../test/helpers/run.js';
+import { startShaper } from './shaper.js';
+
+const { values } = parseArgs({
+  options: {
+    rootfs: { type: 'string', default: '/tmp/registry-bench/rootfs' },
+    runs: { type: 'string', default: '5' },
+    json: { type: 'string' },
+    mbit: { type: 'string' },
+    'rtt-ms': { type: 'string', default: '0' },
+  },
+});
+const rootfs = values.rootfs!;
+const runs = Number(values.runs);
+
+const cleanups: (() => unknown)[] = [];
+const owner = { after: (fn: () => unknown) => void cleanups.push(fn) } as Owner;
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function ensureRootfs(): void {
+  if (existsSync(join(rootfs, 'usr/bin/ls'))) return;
+  log(`creating ${rootfs} with debootstrap --variant=minbase bookworm (a few minutes)`);
+  execFileSync('debootstrap', ['--variant=minbase', 'bookworm', rootfs, 'http://deb.debian.org/debian'], { stdio: 'inherit' });
+}
+
+/** `path` inside the root, symlinks resolved against the root (not the host). */
+function realpathIn(root: string, path: string): string | undefined {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  const out: string[] = [];
+  for (let hops = 0; parts.length > 0; ) {
+    const part = parts.shift()!;
+    if (part === '..') {
+      out.pop();
+      continue;
+    }
+    const here = join(root, ...out, part);
+    let st;
+    try {
+      st = lstatSync(here);
+    } catch {
+      return undefined;
+    }
+    if (!st.isSymbolicLink()) {
+      out.push(part);
+      continue;
+    }
+    if (++hops > 40) return undefined;
+    const target = readlinkSync(here);
+    if (target.startsWith('/')) out.length = 0;
+    parts.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+  }
+  return '/' + out.join('/');
+}
+
+/** Regular files `/bin/sh -c 'ls /'` opens or executes inside the root (after its chroot). */
+function startupSet(): string[] {
+  const dir = mkdtempSync('/tmp/registry-bench-trace-');
+  const trace = join(dir, 'trace');
+  execFileSync('strace', ['-f', '-qq', '-e', 'trace=openat,execve,chroot', '-o', trace, 'chroot', rootfs, '/bin/sh', '-c', 'ls /'], { stdio: 'ignore' });
+  const lines = readFileSync(trace, 'utf8').split('\n');
+  rmSync(dir, { recursive: true, force: true });
+  const start = lines.findIndex((l) => /chroot\(.*\) = 0/.test(l));
+  const files = new Set<string>();
+  for (const l of lines.slice(start + 1)) {
+    const m = /(?:openat\([^,]+, |execve\()"([^"]+)".*\) = (-?\d+)/.exec(l);
+    if (m === null || Number(m[2]) < 0 || !m[1].startsWith('/')) continue;
+    const real = realpathIn(rootfs, m[1]);
+    if (real !== undefined && lstatSync(join(rootfs, real)).isFile()) files.add(real);
+  }
+  return [...files];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function curlBlob(url: string): Promise<{ ttfb: number; total: number; bytes: number }> {
+  const r = await runCommand('curl', ['-sS', '-o', '/dev/null', '-w', '%{time_starttransfer} %{time_total} %{size_download}', url]);
+  if (r.code !== 0) throw new Error(`curl failed: ${r.stderr}`);
+  const [ttfb, total, bytes] = r.stdout.trim().split(' ').map(Number);
+  return { ttfb: ttfb * 1000, total: total * 1000, bytes };
+}
+
+async function main(): Promise<void> {
+  if (!isRoot()) throw new Error('run as root (chroot, strace, FUSE)');
+  ensureRootfs();
+  const set = startupSet();
+  log(`start-up set: ${set.length} files: ${set.join(' ')}`);
+  const dir = mkdtempSync('/tmp/registry-bench-');
+  owner.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bootstrap = join(dir, 'image.boot');
+  const blobDir = join(dir, 'blobs');
+  execFileSync('mkdir', ['-p', blobDir]);
+  const built = await runProgram('nydus-image', ['create', '--bootstrap', bootstrap, '--blob-dir', blobDir, rootfs], { timeoutMs: 900_000 });
+  if (built.code !== 0) throw new Error(built.stderr);
+  const reg = await startRegistry(owner);
+  const pushed = await pushImage({ bootstrap, blobDir, target: `${reg.host}/bench/rootfs:v1` });
+  let host = reg.host;
+  let link = 'loopback';
+  if (values.mbit !== undefined) {
+    const shaper = await startShaper(reg.port, { mbit: Number(values.mbit), rttMs: Number(values['rtt-ms']) });
+    owner.after(() => shaper.close());
+    host = shaper.host;
+    link = `${values.mbit} Mbit/s, ${values['rtt-ms']} ms RTT`;
+  }
+  const reference = `${host}/bench/rootfs:v1`;
+  const sb = await openBootstrap(bootstrap);
+  const blobs = sb.blobs.map((b) => ({ id: b.blobId, size: b.compressedSize }));
+  const blobBytes = blobs.reduce((n, b) => n + b.size, 0);
+  const setBytes = set.reduce((n, p) => n + sb.getAttr(resolvePath(sb, p)!).size, 0);
+  log(`image: ${sb.inodeCount} inodes, ${blobs.length} blob(s) of ${blobBytes} bytes, manifest ${pushed.manifestDigest}; start-up set ${setBytes} bytes`);
+
+  const samples: Record<string, number[]> = {};
+  const add = (k: string, v: number): void => void (samples[k] ??= []).push(v);
+  const canMount = haveNydusd() && existsSync('/dev/fuse');
+  for (let run = 0; run < runs; run++) {
+    let curlTotal = 0;
+    for (const b of blobs) {
+      const c = await curlBlob(`http://${host}/v2/bench/rootfs/blobs/sha256:${b.id}`);
+      add('curl.ttfb_ms', c.ttfb);
+      curlTotal += c.total;
+    }
+    add('curl.total_ms', curlTotal);
+
+    const work = mkdtempSync('/tmp/registry-bench-cache-');
+    owner.after(() => rmSync(work, { recursive: true, force: true }));
+    const t0 = performance.now();
+    const pulled = await fetchImageBootstrap({ reference, workDir: work });
+    const t1 = performance.now();
+    const storage = await createStorage(imageConfig(pulled.reference, work, undefined, { plainHttp: true }), sb);
+    const ls = resolvePath(sb, '/usr/bin/ls')!;
+    const head = Buffer.alloc(4096);
+    await storage.reader.readRange(sb.fileChunks(ls, 0, 4096), 0, head);
+    const t2 = performance.now();
+    for (const p of set) {
+      const ino = resolvePath(sb, p)!;
+      const out = Buffer.alloc(sb.getAttr(ino).size);
+      await storage.reader.readRange(sb.fileChunks(ino, 0, out.length), 0, out);
+    }
+    const t3 = performance.now();
+    add('storage.bootstrap_ms', t1 - t0);
+    add('storage.ttfb_ms', t2 - t1);
+    add('storage.startup_set_ms', t3 - t1);
+    add('storage.fetched_bytes', storage.backend.metrics.readAmountTotal);
+    await storage.close();
+    rmSync(work, { recursive: true, force: true });
+
+    if (canMount) {
+      const mwork = mkdtempSync('/tmp/registry-bench-mount-');
+      owner.after(() => rmSync(mwork, { recursive: true, force: true }));
+      const config = join(mwork, 'config.json');
+      writeFileSync(config, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(mwork, 'cache') } } }));
+      const m0 = performance.now();
+      const d = await startDaemon(owner, ['--image', reference, '--config', config]);
+      const m1 = performance.now();
+      const headRun = await runCommand('head', ['-c', '4096', join(d.mnt, 'usr/bin/ls')]);
+      const m2 = performance.now();
+      const shell = await runCommand('chroot', [d.mnt, '/bin/sh', '-c', 'ls /']);
+      const m3 = performance.now();
+      if (headRun.code !== 0 || shell.code !== 0) throw new Error(`through the mount: ${headRun.stderr}${shell.stderr}`);
+      const fetched = ((await d.get('/api/v1/metrics/backend')).body as { read_amount_total: number }).read_amount_total;
+      add('nydusd.running_ms', m1 - m0);
+      add('nydusd.ttfb_ms', m2 - m1);
+      add('nydusd.sh_ls_ms', m3 - m2);
+      add('nydusd.fetched_bytes', fetched);
+      await d.stop();
+      rmSync(mwork, { recursive: true, force: true });
+    }
+    log(`run ${run + 1}/${runs} done`);
+  }
+
+  const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
+  const ratio = (k: string): string => (med[k] / med['curl.total_ms']).toFixed(3);
+  const rows: [string, string][] = [
+    ['blob size (bytes)', String(blobBytes)],
+    ['start-up set', `${set.length} files, ${setBytes} bytes`],
+    ['curl whole blob: first byte / total (ms)', `${med['curl.ttfb_ms'].toFixed(1)} / ${med['curl.total_ms'].toFixed(1)}`],
+    ['storage: bootstrap fetch (ms)', med['storage.bootstrap_ms'].toFixed(1)],
+    ['storage: first 4 KiB of /usr/bin/ls (ms)', `${med['storage.ttfb_ms'].toFixed(1)} (ratio to curl total ${ratio('storage.ttfb_ms')})`],
+    ['storage: start-up set (ms)', `${med['storage.startup_set_ms'].toFixed(1)} (ratio ${ratio('storage.startup_set_ms')})`],
+    ['storage: bytes fetched', `${med['storage.fetched_bytes']} (${((med['storage.fetched_bytes'] / blobBytes) * 100).toFixed(2)}% of the blob)`],
+  ];
+  if (canMount) {
+    rows.push(
+      ['nydusd --image until RUNNING (ms)', med['nydusd.running_ms'].toFixed(1)],
+      ['nydusd: head -c 4096 /usr/bin/ls (ms)', `${med['nydusd.ttfb_ms'].toFixed(1)} (ratio ${ratio('nydusd.ttfb_ms')})`],
+      ["nydusd: chroot sh -c 'ls /' (ms)", `${med['nydusd.sh_ls_ms'].toFixed(1)} (ratio ${ratio('nydusd.sh_ls_ms')})`],
+      ['nydusd: bytes fetched', `${med['nydusd.fetched_bytes']} (${((med['nydusd.fetched_bytes'] / blobBytes) * 100).toFixed(2)}% of the blob)`],
+    );
+  }
+  process.stdout.write(`registry start-up benchmark (${link}), medians of ${runs} cold runs\n`);
+  for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(44)} ${v}\n`);
+  if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ link, blobBytes, startupSet: set, samples, medians: med }, null, 2) + '\n');
+}
+
+try {
+  await main();
+} finally {
+  for (const fn of cleanups.reverse()) await fn();
+}
+// Servers and agents of the benchmark must not keep the process alive.
+process.exit(process.exitCode ?? 0);

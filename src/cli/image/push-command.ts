@@ -1,0 +1,86 @@
+// `nydus-image push`: publishes a built image (bootstrap + data blobs) to an OCI registry
+// as a Nydus image that nydusd mounts by reference and nydus-snapshotter recognises.
+// Upstream leaves this to nydusify; this project keeps it beside `create`, so a
+// directory becomes a registry image with two commands (docs/registry.md).
+// Credentials never appear on the command line: IMAGE_PUSH_AUTH or IMAGE_PULL_AUTH
+// (base64 `user:password`), or `--username` with the password on stdin.
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { ConfigError } from '../../errors.js';
+import { encodeAuth } from '../../registry/auth.js';
+import { pushImage } from '../../registry/push.js';
+import { bootstrapPath, withBootstrap, writeJson, type BootstrapOptions } from './shared.js';
+
+interface PushFlags extends BootstrapOptions {
+  blobDir?: string;
+  target?: string;
+  plainHttp?: boolean;
+  insecure?: boolean;
+  username?: string;
+  passwordStdin?: boolean;
+  platform?: string;
+  retryLimit: string;
+  outputJson?: string;
+}
+
+const usage = (m: string): ConfigError => new ConfigError('ERR_CLI_USAGE', m);
+
+/** The push credentials: `--username` + stdin, else IMAGE_PUSH_AUTH, else IMAGE_PULL_AUTH. */
+function credentials(flags: PushFlags, env: NodeJS.ProcessEnv): string | undefined {
+  if (flags.passwordStdin && flags.username === undefined) throw usage('--password-stdin needs --username');
+  if (flags.username !== undefined) {
+    if (!flags.passwordStdin) throw usage('--username needs --password-stdin (passwords are not taken as arguments)');
+    const password = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+    return encodeAuth(flags.username, password);
+  }
+  return env.IMAGE_PUSH_AUTH?.trim() || env.IMAGE_PULL_AUTH?.trim() || undefined;
+}
+
+function parsePlatform(v: string): { os: string; architecture: string } {
+  const m = /^([a-z0-9]+)\/([a-z0-9]+)$/.exec(v);
+  if (m === null) throw usage(`invalid --platform ${JSON.stringify(v)}, expected os/arch such as linux/amd64`);
+  return { os: m[1], architecture: m[2] };
+}
+
+export function registerPush(program: Command): void {
+  const cmd = program.command('push').description('Push a RAFS image (bootstrap and data blobs) to an OCI registry as a Nydus image');
+  withBootstrap(cmd)
+    .option('-D, --blob-dir <dir>', 'directory holding the data blobs, named by blob id')
+    .option('-t, --target <reference>', 'target image reference, e.g. localhost:5000/library/app:nydus')
+    .option('--plain-http', 'talk plain http to the registry (the default for localhost and 127.0.0.1)')
+    .option('--insecure', 'accept any TLS certificate of the registry')
+    .option('-u, --username <name>', 'registry user; the password is read from stdin (with --password-stdin)')
+    .option('--password-stdin', 'read the registry password from stdin')
+    .option('--platform <os/arch>', 'image platform (default linux/<this machine>)')
+    .option('--retry-limit <n>', 'retries of a failed request', '2')
+    .option('-J, --output-json <file>', 'file path to save the result in JSON format')
+    .action(async (positional: string | undefined, flags: PushFlags) => {
+      const bootstrap = bootstrapPath(positional, flags);
+      if (flags.blobDir === undefined) throw usage('--blob-dir is required');
+      if (flags.target === undefined) throw usage('--target is required');
+      const retryLimit = Number(flags.retryLimit);
+      if (!Number.isInteger(retryLimit) || retryLimit < 0 || retryLimit > 255) throw usage(`invalid --retry-limit ${flags.retryLimit}`);
+      const r = await pushImage({
+        bootstrap,
+        blobDir: flags.blobDir,
+        target: flags.target,
+        plainHttp: flags.plainHttp,
+        skipVerify: flags.insecure,
+        auth: credentials(flags, process.env),
+        platform: flags.platform === undefined ? undefined : parsePlatform(flags.platform),
+        retryLimit,
+        onProgress: (line) => void process.stderr.write(`${line}\n`),
+      });
+      process.stdout.write(`pushed ${r.reference}@${r.manifestDigest} (${r.uploaded} uploaded, ${r.skipped} already present)\n`);
+      if (flags.outputJson) {
+        await writeJson(flags.outputJson, {
+          reference: r.reference,
+          manifest_digest: r.manifestDigest,
+          uploaded: r.uploaded,
+          skipped: r.skipped,
+          uploaded_bytes: r.uploadedBytes,
+          manifest: r.manifest,
+        });
+      }
+    });
+}

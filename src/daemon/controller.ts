@@ -1,0 +1,397 @@
+// The daemon: owns the lifecycle machine (run by lifecycle.ts with the FUSE effects of
+// fuse-service.ts), the pseudo filesystem and its image mounts, and the journal, and
+// implements DaemonControl for the admin API. State-changing requests run one at a time
+// and are journaled (fsync'd) before they resolve; reads answer from memory at once.
+// nydusd drives it: startup() walks INIT→READY→RUNNING, shutdown() is SIGTERM's
+// trigger_stop, exit() the API's trigger_exit, and `ended` resolves at STOPPED.
+import { DaemonTag, type EventReason } from '../../machines/daemon.js';
+import { ApiError, ConfigError, DaemonError } from '../errors.js';
+import type { SessionEnd, SessionOptions } from '../fuse/session.js';
+import type { FuseImpl } from '../fuse/transport.js';
+import { PseudoFs, normalizeMountpoint } from '../fs/pseudo-fs.js';
+import { buildInfo } from '../util/build-info.js';
+import { parseLogLevel, silentLogger, type Logger } from '../util/logger.js';
+import type {
+  BlobCacheEntry, DaemonControl, DaemonInfo, ErrorEvents, InflightEntry, MachineView, MetricsKind, MetricsQuery, MountCmd,
+} from './control.js';
+import { machineGraph } from './diagram.js';
+import { ErrorRing } from './error-ring.js';
+import { FuseService } from './fuse-service.js';
+import { JournalSink } from './journal-sink.js';
+import type { JournalOptions, JournalRecord } from './journal.js';
+import { Lifecycle } from './lifecycle.js';
+import { metricIdsOf, metricsOf } from './metrics-view.js';
+import { openMount, publicConfig, type DaemonMount, type MountEnv } from './mounts.js';
+import { UpgradeManager, type FailoverPolicy } from './upgrade.js';
+
+export type { FailoverPolicy } from './upgrade.js';
+
+/** How a daemon is set up. */
+export interface DaemonOptions {
+  /** Host path of the FUSE mount. */
+  mountpoint: string;
+  fuseImpl?: FuseImpl;
+  /** Directory of the journal. */
+  stateDir: string;
+  id?: string | null;
+  supervisor?: string | null;
+  failoverPolicy?: FailoverPolicy;
+  /**
+   * Wait in INIT for a takeover (--upgrade, or a crashed predecessor was detected): image
+   * mounts are refused until then, and a journal its predecessor still holds is deferred.
+   */
+  upgrade?: boolean;
+  logger?: Logger;
+  /** Extra session options (tests tune INIT and timeouts here). */
+  session?: SessionOptions;
+  journal?: JournalOptions;
+}
+
+/** Why the daemon reached STOPPED. */
+export type EndReason = EventReason | 'exit';
+
+/** Kernel cache lifetimes: an image never changes, so as long as upstream's (2^32 s) where invalidations reach the kernel. */
+const LONG_TIMEOUT = 2 ** 32;
+const CONFIG_KEYS = new Set(['registry_auth', 'proxy_url', 'dragonfly_scheduler_endpoint']);
+
+/** The daemon's controller. */
+export class DaemonController implements DaemonControl {
+  readonly options: Readonly<DaemonOptions>;
+  readonly pseudoFs: PseudoFs<DaemonMount>;
+  readonly logger: Logger;
+  /** Resolves once the machine is STOPPED, with what stopped it. */
+  readonly ended: Promise<EndReason>;
+  readonly #sink: JournalSink;
+  readonly #fuse: FuseService;
+  readonly #upgrade: UpgradeManager;
+  readonly #lifecycle: Lifecycle;
+  readonly #errors = new ErrorRing();
+  readonly #config = new Map<string, string>();
+  readonly #env: MountEnv;
+  readonly #timeouts: { entry: number; attr: number; negative: number };
+  #serial: Promise<unknown> = Promise.resolve();
+  #endReason: EndReason = 'signal';
+
+  private constructor(options: DaemonOptions, sink: JournalSink) {
+    this.options = options;
+    this.logger = options.logger ?? silentLogger;
+    this.#sink = sink;
+    const startTime = Math.floor(Date.now() / 1000);
+    const uid = process.geteuid?.() ?? 0;
+    const gid = process.getegid?.() ?? 0;
+    this.#env = { uid, gid, startTime, onReadError: (err) => this.#onReadError(err) };
+    this.pseudoFs = new PseudoFs<DaemonMount>({ uid, gid, startTime });
+    this.pseudoFs.nextIndex = sink.state.nextIndex;
+    const impl = options.fuseImpl ?? 'fusedev';
+    const t = impl === 'fusedev' ? LONG_TIMEOUT : 1;
+    this.#timeouts = { entry: t, attr: t, negative: 0, ...options.session?.timeouts };
+    this.#fuse = new FuseService({
+      mountpoint: options.mountpoint,
+      impl,
+      fs: this.pseudoFs,
+      session: {
+        fsName: 'rafs',
+        onComplete: (op, node, errno, ns, bytes) => this.#onComplete(op, node, errno, ns, bytes),
+        onError: (err, op, node) => this.logger.warn(`fuse: opcode ${op} on node ${node} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`),
+        ...options.session,
+        timeouts: this.#timeouts,
+      },
+      onLost: (end) => this.#onLost(end),
+      onNotifier: (n) => this.pseudoFs.setNotifier(n),
+    });
+    this.#upgrade = new UpgradeManager(
+      {
+        mountpoint: options.mountpoint,
+        supervisor: options.supervisor ?? null,
+        id: options.id ?? null,
+        failoverPolicy: options.failoverPolicy ?? 'resend',
+        pseudoFs: this.pseudoFs,
+        fuse: this.#fuse,
+        sink,
+        env: this.#env,
+        logger: this.logger,
+        serialise: (fn) => this.#serialise(fn),
+      },
+      options.upgrade === true,
+    );
+    this.#lifecycle = new Lifecycle({ ...this.#fuse.effects(), restoreState: () => this.#upgrade.restore() }, sink);
+    this.ended = new Promise((resolve) => {
+      this.#lifecycle.actor.subscribe({ complete: () => resolve(this.#endReason) });
+    });
+  }
+
+  /**
+   * Opens the journal in `stateDir` and sets up an INIT daemon. On a normal start the
+   * journal's mounts (left by an earlier process) are recorded as gone; with `upgrade`
+   * they stay: they are what a takeover rebuilds.
+   */
+  static async create(options: DaemonOptions): Promise<DaemonController> {
+    const sink = await JournalSink.open(options.stateDir, { deferIfHeld: options.upgrade === true, journal: options.journal });
+    if (options.upgrade !== true) {
+      for (const mountpoint of sink.state.mounts.keys()) await sink.append({ type: 'umount', mountpoint });
+    }
+    return new DaemonController(options, sink);
+  }
+
+  /** The reported state. */
+  get state(): string {
+    return this.#lifecycle.state;
+  }
+
+  /** The kernel cache lifetimes the session uses (seconds). */
+  get timeouts(): { entry: number; attr: number } {
+    return { entry: this.#timeouts.entry, attr: this.#timeouts.attr };
+  }
+
+  // ---- lifecycle driven by nydusd --------------------------------------------------
+
+  /** MOUNT then START (reason `startup`): INIT → READY → RUNNING. */
+  startup(): Promise<void> {
+    return this.#serialise(async () => {
+      await this.#lifecycle.send('MOUNT', 'startup');
+      await this.#lifecycle.send('START', 'startup');
+    });
+  }
+
+  /** After a failed startup: unmount whatever was mounted and stop (INIT/READY → STOPPED). */
+  abortStartup(): Promise<void> {
+    return this.#serialise(async () => {
+      this.#endReason = 'startup';
+      if (this.#lifecycle.state !== 'STOPPED') await this.#lifecycle.trigger('stop', 'startup').catch(() => this.#forceStop('startup'));
+      for (const m of this.pseudoFs.mounts()) await this.#umount(m.mountpoint).catch(() => undefined);
+    });
+  }
+
+  /** Upstream trigger_stop (SIGTERM/SIGINT, or the kernel ended the connection): stop serving and unmount. */
+  shutdown(reason: EventReason): Promise<void> {
+    return this.#serialise(async () => {
+      if (this.#lifecycle.state === 'STOPPED') return;
+      this.#endReason = reason;
+      try {
+        await this.#lifecycle.trigger('stop', reason);
+      } catch (err) {
+        this.logger.error(`daemon: failed to stop cleanly (${(err as Error).message}); leaving the mount in place`);
+        await this.#forceStop(reason);
+      }
+    });
+  }
+
+  /** Releases storage, the FUSE fd (never unmounting) and the journal. Call after `ended`. */
+  async close(): Promise<void> {
+    this.#upgrade.close();
+    await this.#serialise(async () => {
+      await this.#fuse.release();
+      for (const m of this.pseudoFs.mounts()) await m.storage.close().catch(() => undefined);
+      await this.#lifecycle.flush().catch(() => undefined);
+      await this.#sink.close();
+    });
+  }
+
+  // ---- DaemonControl: reads -------------------------------------------------------
+
+  info(): DaemonInfo {
+    const collection: DaemonInfo['backend_collection'] = {};
+    for (const m of this.pseudoFs.mounts()) {
+      collection[m.mountpoint] = { backend_type: 'Rafs', mountpoint: m.mountpoint, mounted_time: m.mountedTime, config: publicConfig(m) };
+    }
+    return {
+      version: buildInfo(),
+      id: this.options.id ?? null,
+      supervisor: this.options.supervisor ?? null,
+      state: this.#lifecycle.state,
+      backend_collection: collection,
+    };
+  }
+
+  errorEvents(): ErrorEvents {
+    return this.#errors.toJSON();
+  }
+
+  backendInfo(mountpoint: string): Record<string, unknown> {
+    const m = this.pseudoFs.get(normalizeMountpoint(mountpoint));
+    if (m === undefined) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to get backend info: nothing is mounted at ${mountpoint}`);
+    return m.fs.sb.superblockJson({ attrTimeout: this.#timeouts.attr, entryTimeout: this.#timeouts.entry });
+  }
+
+  machine(): MachineView {
+    return {
+      definition: machineGraph(),
+      state: this.#lifecycle.state,
+      stateKey: this.#lifecycle.stateKey,
+      transitions: this.#sink.state.transitions.map((t) => ({ ...t })),
+    };
+  }
+
+  metrics(kind: MetricsKind, query: MetricsQuery): unknown {
+    return metricsOf(this.pseudoFs.mounts(), kind, query);
+  }
+
+  metricIds(): Record<MetricsKind, string[]> {
+    return metricIdsOf(this.pseudoFs.mounts());
+  }
+
+  inflight(): InflightEntry[] {
+    return this.#fuse.inflight().map((r) => ({ inode: r.nodeid, opcode: r.opcode, unique: r.unique, timestamp_secs: Math.floor(r.startTime / 1000) }));
+  }
+
+  getConfig(id: string | undefined): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of this.#config) {
+      if (id === undefined) out[k] = v;
+      else if (k.startsWith(`${id}:`)) out[k.slice(id.length + 1)] = v;
+    }
+    return out;
+  }
+
+  journal(query: { sinceSeq: number; limit: number }): Promise<JournalRecord[]> {
+    return this.#sink.records(query);
+  }
+
+  // ---- DaemonControl: writes ------------------------------------------------------
+
+  setLogLevel(level: string): Promise<void> {
+    return this.#serialise(async () => {
+      const parsed = parseLogLevel(level);
+      if (parsed === undefined) throw new ConfigError('ERR_CONFIG_INVALID', `failed to set log level: ${JSON.stringify(level)} is not one of trace, debug, info, warn, error, off`);
+      await this.#sink.append({ type: 'log-level', level: parsed });
+      this.logger.setLevel(parsed);
+    });
+  }
+
+  start(): Promise<void> {
+    return this.#serialise(() => this.#lifecycle.send('START', 'api'));
+  }
+
+  exit(): Promise<void> {
+    return this.#serialise(async () => {
+      this.#endReason = 'exit';
+      await this.#lifecycle.trigger('exit', 'api');
+    });
+  }
+
+  /** Not a lifecycle event (upstream §7.5): works in READY, RUNNING and INTERRUPTED. */
+  sendFd(): Promise<void> {
+    return this.#serialise(() => this.#upgrade.save());
+  }
+
+  takeover(): Promise<void> {
+    return this.#serialise(() => this.#lifecycle.send('TAKEOVER', 'api'));
+  }
+
+  mount(mountpoint: string, cmd: MountCmd): Promise<void> {
+    return this.#serialise(async () => {
+      this.#checkMountsAllowed();
+      const mp = normalizeMountpoint(mountpoint);
+      this.pseudoFs.checkAttach(mp);
+      const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env);
+      try {
+        await this.#sink.append({ type: 'mount', ...this.#spec(m) });
+      } catch (err) {
+        await m.storage.close();
+        throw err;
+      }
+      await this.pseudoFs.attach(m);
+      this.logger.info(`daemon: mounted ${m.source} at ${mp} (index ${m.index})`);
+    });
+  }
+
+  remount(mountpoint: string, cmd: MountCmd): Promise<void> {
+    return this.#serialise(async () => {
+      this.#checkMountsAllowed();
+      const mp = normalizeMountpoint(mountpoint);
+      const old = this.pseudoFs.get(mp);
+      if (old === undefined) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to remount ${mp}: nothing is mounted there`);
+      const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env, old);
+      try {
+        await this.#sink.append({ type: 'remount', ...this.#spec(m) });
+      } catch (err) {
+        await m.storage.close();
+        throw err;
+      }
+      const { invalidated } = this.pseudoFs.replace(m);
+      await invalidated;
+      await old.storage.close();
+      this.logger.info(`daemon: remounted ${mp} from ${m.source} (index ${m.index})`);
+    });
+  }
+
+  umount(mountpoint: string): Promise<void> {
+    return this.#serialise(async () => {
+      this.#checkMountsAllowed();
+      await this.#umount(normalizeMountpoint(mountpoint));
+    });
+  }
+
+  putConfig(id: string, values: Record<string, string>): Promise<void> {
+    return this.#serialise(async () => {
+      for (const [k, v] of Object.entries(values)) {
+        if (!CONFIG_KEYS.has(k)) throw new ConfigError('ERR_CONFIG_INVALID', `failed to set config: unknown key ${JSON.stringify(k)} (expected ${[...CONFIG_KEYS].join(', ')})`);
+        if (typeof v !== 'string') throw new ConfigError('ERR_CONFIG_INVALID', `failed to set config: ${k} must be a string`);
+      }
+      for (const [k, v] of Object.entries(values)) this.#config.set(`${id}:${k}`, v);
+    });
+  }
+
+  async addBlob(_entry: BlobCacheEntry): Promise<void> {
+    throw new DaemonError('ERR_DAEMON_UNSUPPORTED', 'failed to add blob: a fusedev daemon has no blob cache manager');
+  }
+
+  async deleteBlobs(query: { domain_id?: string; blob_id?: string }): Promise<void> {
+    if (query.domain_id === undefined && query.blob_id === undefined) {
+      throw new ApiError('ERR_API_BAD_REQUEST', 'failed to delete blobs: domain_id or blob_id is required');
+    }
+    // Upstream fusedev: a blob id alone asks to cull an fscache file, which it has none of.
+    if (query.domain_id !== undefined) throw new DaemonError('ERR_DAEMON_UNSUPPORTED', 'failed to delete blobs: a fusedev daemon has no blob cache manager');
+  }
+
+  // ---- internals ------------------------------------------------------------------
+
+  #serialise<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#serial.then(fn, fn);
+    this.#serial = run.catch(() => undefined);
+    return run;
+  }
+
+  async #umount(mp: string): Promise<void> {
+    const old = this.pseudoFs.get(mp);
+    if (old === undefined) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to umount ${mp}: nothing is mounted there`);
+    await this.#sink.append({ type: 'umount', mountpoint: mp });
+    const { invalidated } = this.pseudoFs.detach(mp);
+    await invalidated;
+    await old.storage.close();
+    this.logger.info(`daemon: unmounted ${mp}`);
+  }
+
+  #checkMountsAllowed(): void {
+    if (this.#upgrade.awaitingTakeover) {
+      throw new DaemonError('ERR_DAEMON_NOT_READY', 'failed to change mounts: this daemon waits for a takeover; its mounts come from its predecessor');
+    }
+    if (!this.#lifecycle.snapshot.hasTag(DaemonTag.acceptsMounts)) {
+      throw new DaemonError('ERR_DAEMON_NOT_READY', `failed to change mounts: the daemon is ${this.#lifecycle.stateKey}`);
+    }
+  }
+
+  #spec(m: DaemonMount) {
+    return { mountpoint: m.mountpoint, source: m.source, config: m.configText, fsType: m.fsType, prefetchFiles: m.prefetchFiles, index: m.index };
+  }
+
+  /** Reaches STOPPED without unmounting, whatever state a failed stop left. */
+  async #forceStop(reason: EventReason): Promise<void> {
+    await this.#lifecycle.trigger('exit', reason).catch((err: Error) => this.logger.error(`daemon: failed to exit: ${err.message}`));
+  }
+
+  #onComplete(opcode: number, nodeId: number, errno: number, latencyNs: number, bytes: number): void {
+    const m = this.pseudoFs.mountOfNode(nodeId);
+    if (m !== undefined) m.stats.record(opcode, this.pseudoFs.inoOf(m, nodeId), errno, latencyNs, bytes);
+  }
+
+  #onReadError(err: unknown): void {
+    this.#errors.push(err);
+    this.logger.warn(`fs: read failed: ${(err as Error)?.message ?? String(err)}`);
+  }
+
+  #onLost(end: SessionEnd): void {
+    this.logger.warn(`fuse: the kernel ended the connection (${end.reason}); shutting down`);
+    void this.shutdown('connection-lost');
+  }
+}

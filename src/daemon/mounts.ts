@@ -1,0 +1,110 @@
+// Turns a MountCmd (POST/PUT /api/v1/mount, or --bootstrap at startup) into a ready
+// image mount: the fs_type is checked, the config parsed, the bootstrap opened and the
+// storage stack built. Either every step succeeds or whatever was opened is closed again:
+// a refused mount leaves nothing behind. Attaching it to the pseudo fs is the caller's.
+import { parseConfig } from '../config/parse.js';
+import { redact } from '../config/derive.js';
+import type { NydusConfig } from '../config/types.js';
+import { ConfigError, DaemonError, NydusError } from '../errors.js';
+import { FsIoStats } from '../fs/io-stats.js';
+import { ImageFs } from '../fs/image-fs.js';
+import type { ImageMount } from '../fs/pseudo-fs.js';
+import { openBootstrap } from '../rafs/reader/open.js';
+import { createStorage, type Storage } from '../storage/factory.js';
+import type { MountCmd } from './control.js';
+import { nowMountedTime } from './upstream-format.js';
+
+/** An image mount with what the daemon reports about it and must release. */
+export interface DaemonMount extends ImageMount {
+  readonly source: string;
+  readonly fsType: string;
+  /** The config as received (secrets included): what the journal keeps. */
+  readonly configText: string;
+  readonly config: NydusConfig;
+  readonly prefetchFiles: string[] | null;
+  readonly storage: Storage;
+  readonly stats: FsIoStats;
+  /** Key of the backend and blobcache metrics: the config's id, or the mountpoint when it has none. */
+  readonly metricsId: string;
+  /** DaemonInfo `mounted_time` (kept across remounts, as upstream). */
+  readonly mountedTime: string;
+}
+
+/** What every mount of one daemon shares. */
+export interface MountEnv {
+  uid: number;
+  gid: number;
+  startTime: number;
+  onReadError(err: unknown): void;
+}
+
+const PASSTHROUGH = new Set(['passthrough', 'passthroughfs', 'passthrough_fs']);
+
+/** Checks the parts of a MountCmd that need no I/O; returns the parsed config. */
+export function checkMountCmd(cmd: MountCmd): NydusConfig {
+  if (PASSTHROUGH.has(cmd.fs_type)) {
+    throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to mount: fs_type ${cmd.fs_type} is not supported, only rafs images are served`);
+  }
+  if (cmd.fs_type !== 'rafs') {
+    throw new ConfigError('ERR_CONFIG_INVALID', `failed to mount: fs_type ${JSON.stringify(cmd.fs_type)} is not supported, expected "rafs"`, {
+      detail: { upstream: `invalid argument \`only 'rafs' and 'passthrough_fs' are supported, but ${cmd.fs_type} was specified\`` },
+    });
+  }
+  if (typeof cmd.source !== 'string' || cmd.source === '') throw new ConfigError('ERR_CONFIG_INVALID', 'failed to mount: source (the bootstrap path) is missing');
+  for (const p of cmd.prefetch_files ?? []) {
+    if (!p.startsWith('/')) throw new ConfigError('ERR_CONFIG_INVALID', `failed to mount: prefetch file ${JSON.stringify(p)} is not an absolute path (InvalidPrefetchList)`);
+  }
+  return parseConfig(cmd.config);
+}
+
+/**
+ * Opens everything a mount needs. On a remount, `replacing` is the mount being replaced:
+ * its mounted time and counters carry over, as upstream updates a Rafs in place.
+ * Errors: config codes, ERR_DAEMON_BOOTSTRAP, format and storage codes.
+ */
+export async function openMount(mountpoint: string, index: number, cmd: MountCmd, env: MountEnv, replacing?: DaemonMount): Promise<DaemonMount> {
+  const config = checkMountCmd(cmd);
+  let sb;
+  try {
+    sb = await openBootstrap(cmd.source);
+  } catch (err) {
+    if (err instanceof NydusError) throw err;
+    throw new DaemonError('ERR_DAEMON_BOOTSTRAP', `failed to open bootstrap ${cmd.source}: ${(err as Error).message}`, { cause: err });
+  }
+  if ((sb.getAttr(sb.rootIno).mode & 0o170000) !== 0o040000) {
+    throw new DaemonError('ERR_DAEMON_BOOTSTRAP', `failed to mount ${cmd.source}: its root is not a directory`);
+  }
+  // Prefetch (when the config enables it) starts here and stops in storage.close().
+  const storage = await createStorage(config, sb, { prefetch: { image: sb, files: cmd.prefetch_files ?? null } });
+  const fs = new ImageFs(sb, storage.reader, {
+    enableXattr: config.rafs.enable_xattr,
+    uid: env.uid,
+    gid: env.gid,
+    startTime: env.startTime,
+    onReadError: (err) => env.onReadError(err),
+  });
+  const stats = replacing?.stats ?? new FsIoStats(mountpoint, {
+    files: config.rafs.iostats_files,
+    accessPattern: config.rafs.access_pattern,
+    latestReadFiles: config.rafs.latest_read_files,
+  });
+  return {
+    mountpoint,
+    index,
+    fs,
+    source: cmd.source,
+    fsType: cmd.fs_type,
+    configText: cmd.config,
+    config,
+    prefetchFiles: cmd.prefetch_files === null || cmd.prefetch_files === undefined ? null : [...cmd.prefetch_files],
+    storage,
+    stats,
+    metricsId: config.id === '' ? mountpoint : config.id,
+    mountedTime: replacing?.mountedTime ?? nowMountedTime(),
+  };
+}
+
+/** The config of a mount as DaemonInfo shows it: no secrets. */
+export function publicConfig(m: DaemonMount): Record<string, unknown> {
+  return redact(m.config) as unknown as Record<string, unknown>;
+}

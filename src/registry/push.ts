@@ -1,0 +1,123 @@
+// Publishing a built image to a registry (`nydus-image push`): every data blob the
+// bootstrap references (found in the blob directory, and checked to be named by its own
+// sha256, since the registry backend fetches `sha256:<blob id>`), the bootstrap packed as
+// its layer, the image config and the manifest, in the shape nydus-snapshotter expects
+// (nydus-manifest.ts). Blobs the repository already holds are not uploaded again.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StorageError } from '../errors.js';
+import { openBootstrap } from '../rafs/index.js';
+import { packBootstrapLayer } from './bootstrap-layer.js';
+import { DistributionClient } from './distribution.js';
+import {
+  blobLayer,
+  bootstrapLayer,
+  buildImageConfig,
+  buildManifest,
+  MEDIA_TYPE_OCI_CONFIG,
+  MEDIA_TYPE_OCI_MANIFEST,
+  ociArch,
+  type ImageManifest,
+} from './nydus-manifest.js';
+import { formatReference, isLoopbackHost, manifestRef, parseReference } from './reference.js';
+
+export interface PushOptions {
+  /** The image's bootstrap. */
+  bootstrap: string;
+  /** Directory holding the data blobs, each named by its blob id. */
+  blobDir: string;
+  /** Target reference, `host[:port]/repo[:tag]`. */
+  target: string;
+  /** Talk plain http to the registry (default: only to loopback registries). */
+  plainHttp?: boolean;
+  /** base64 `user:password`. */
+  auth?: string;
+  skipVerify?: boolean;
+  /** Image platform (default linux and this machine's architecture). */
+  platform?: { os: string; architecture: string };
+  retryLimit?: number;
+  /** Progress lines (blob uploaded / already present). */
+  onProgress?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface PushResult {
+  reference: string;
+  manifestDigest: string;
+  manifest: ImageManifest;
+  /** Layers and config uploaded, and those the registry already had. */
+  uploaded: number;
+  skipped: number;
+  uploadedBytes: number;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  return hash.digest('hex');
+}
+
+/** Pushes the image of `opts.bootstrap` to `opts.target`. */
+export async function pushImage(opts: PushOptions): Promise<PushResult> {
+  const ref = parseReference(opts.target);
+  if (ref.digest !== undefined) throw new StorageError('ERR_STORAGE_MANIFEST', `failed to push ${opts.target}: push to a tag, not a digest`);
+  const sb = await openBootstrap(opts.bootstrap);
+  const log = opts.onProgress ?? (() => {});
+  const blobs: { id: string; path: string; size: number }[] = [];
+  for (const blob of sb.blobs) {
+    const path = join(opts.blobDir, blob.blobId);
+    const st = await stat(path).catch(() => undefined);
+    if (st === undefined || !st.isFile()) throw new StorageError('ERR_STORAGE_BLOB_NOT_FOUND', `failed to push ${opts.target}: blob ${blob.blobId} is not in ${opts.blobDir}`);
+    const hex = await sha256File(path);
+    if (hex !== blob.blobId) {
+      throw new StorageError(
+        'ERR_STORAGE_MANIFEST',
+        `failed to push ${opts.target}: blob ${blob.blobId} has content digest sha256:${hex}; registry images need blobs named by their sha256`,
+      );
+    }
+    blobs.push({ id: blob.blobId, path, size: st.size });
+  }
+  const work = await mkdtemp(join(tmpdir(), 'nydus-push-'));
+  const client = new DistributionClient({
+    host: ref.host,
+    repo: ref.repo,
+    scheme: (opts.plainHttp ?? isLoopbackHost(ref.host)) ? 'http' : 'https',
+    auth: opts.auth,
+    skipVerify: opts.skipVerify,
+    retryLimit: opts.retryLimit,
+  });
+  try {
+    const layer = await packBootstrapLayer(opts.bootstrap, join(work, 'bootstrap.tar.gz'));
+    const platform = opts.platform ?? { os: 'linux', architecture: ociArch() };
+    const config = buildImageConfig([...blobs.map((b) => `sha256:${b.id}`), layer.diffId], platform);
+    const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+    let uploaded = 0;
+    let skipped = 0;
+    const upload = async (what: string, digest: string, size: number, open: () => Readable | Buffer): Promise<void> => {
+      const r = await client.pushBlob(digest, size, open, opts.signal);
+      if (r === 'uploaded') uploaded++;
+      else skipped++;
+      log(`${what} ${digest} (${size} bytes): ${r === 'uploaded' ? 'uploaded' : 'already present'}`);
+    };
+    for (const b of blobs) await upload('blob', `sha256:${b.id}`, b.size, () => createReadStream(b.path));
+    await upload('bootstrap layer', layer.digest, layer.size, () => createReadStream(layer.path));
+    await upload('config', configDigest, config.length, () => config);
+    const manifest = buildManifest(
+      { mediaType: MEDIA_TYPE_OCI_CONFIG, digest: configDigest, size: config.length },
+      blobs.map((b) => blobLayer(b.id, b.size)),
+      bootstrapLayer(layer.digest, layer.size, sb.version),
+    );
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    const manifestDigest = await client.putManifest(manifestRef(ref), MEDIA_TYPE_OCI_MANIFEST, bytes, opts.signal);
+    log(`manifest ${manifestDigest}: ${formatReference(ref)}`);
+    return { reference: formatReference(ref), manifestDigest, manifest, uploaded, skipped, uploadedBytes: client.stats.uploadedBytes };
+  } finally {
+    await client.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,132 @@
+// What the HTTP backends share on the read path: copying a range response straight into
+// the caller's buffer (no intermediate copies; a server that ignores Range is handled by
+// skipping to the offset and hanging up once the range is in), and the retry loop with
+// exponential backoff that runs one operation up to `retry_limit` more times when it
+// fails transiently, publishing each retry and the final failure.
+import type { Dispatcher } from 'undici';
+import { StorageError } from '../../errors.js';
+import { abandon, describeNetworkError, header, isTransient } from '../../registry/http.js';
+import { backoffMs, sleep } from '../../util/backoff.js';
+import { errorChannel, publish, retryChannel } from './events.js';
+
+const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
+
+function transient(message: string): StorageError {
+  return new StorageError('ERR_STORAGE_BACKEND', message, { detail: { retryable: true } });
+}
+
+function shortRead(what: string, offset: number, len: number, size: number): StorageError {
+  return new StorageError('ERR_STORAGE_SHORT_READ', `failed to read ${what}: range [${offset}, ${offset + len}) is beyond its size ${size}`);
+}
+
+/**
+ * Fills `buf` with bytes `[offset, offset + buf.length)` from a 200 or 206 response body.
+ * A 206 must cover exactly the requested range; a body that ends early is a transient
+ * error, a blob too small for the range is ERR_STORAGE_SHORT_READ.
+ */
+export async function copyRangeBody(res: Dispatcher.ResponseData, buf: Uint8Array, offset: number, what: string): Promise<void> {
+  const len = buf.length;
+  let skip = 0;
+  if (res.statusCode === 206) {
+    const m = CONTENT_RANGE.exec(header(res.headers, 'content-range') ?? '');
+    if (m === null) {
+      abandon(res.body);
+      throw transient(`failed to read ${what}: partial answer without a valid Content-Range`);
+    }
+    const [start, end] = [Number(m[1]), Number(m[2])];
+    const total = m[3] === '*' ? Infinity : Number(m[3]);
+    if (start !== offset || end - start + 1 !== len) {
+      abandon(res.body);
+      if (offset + len > total) throw shortRead(what, offset, len, total);
+      throw transient(`failed to read ${what}: asked for bytes ${offset}-${offset + len - 1}, got ${start}-${end}`);
+    }
+  } else {
+    const size = Number(header(res.headers, 'content-length') ?? NaN);
+    if (Number.isSafeInteger(size) && offset + len > size) {
+      abandon(res.body);
+      throw shortRead(what, offset, len, size);
+    }
+    skip = offset;
+  }
+  let got = 0;
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      let piece = chunk;
+      if (skip > 0) {
+        if (piece.length <= skip) {
+          skip -= piece.length;
+          continue;
+        }
+        piece = piece.subarray(skip);
+        skip = 0;
+      }
+      const take = Math.min(piece.length, len - got);
+      if (take > 0) buf.set(take === piece.length ? piece : piece.subarray(0, take), got);
+      got += take;
+      // A 206 is read to its end so the connection can be reused; of a whole blob
+      // (200) the rest is not needed and the connection is dropped instead.
+      if (got === len && res.statusCode !== 206) break;
+    }
+  } catch (err) {
+    throw transient(`failed to read ${what}: ${describeNetworkError(err)} after ${got} of ${len} bytes`);
+  } finally {
+    // Leaving the loop early (the range is in, or an error) must not leak the socket.
+    if (!res.body.readableEnded) abandon(res.body);
+  }
+  if (got < len) throw transient(`failed to read ${what}: body ended after ${got} of ${len} bytes`);
+}
+
+/** Where a retried operation belongs, for events and messages. */
+export interface RetryContext {
+  backend: string;
+  id: string;
+  blobId?: string;
+  /** Extra attempts after the first (`retry_limit`). */
+  retryLimit: number;
+  signal?: AbortSignal;
+  /** What the operation does, e.g. `read blob <id>`. */
+  what: string;
+}
+
+/**
+ * Runs `op` until it succeeds, fails permanently, or has failed `retryLimit + 1` times,
+ * sleeping with exponential backoff between attempts. The final error is a StorageError
+ * (network errors are wrapped as ERR_STORAGE_BACKEND) and is published on the error channel.
+ */
+export async function withRetries<T>(ctx: RetryContext, op: (attempt: number) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op(attempt);
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      const message = describeNetworkError(err);
+      if (attempt < ctx.retryLimit && isTransient(err)) {
+        const delay = backoffMs(attempt);
+        publish(retryChannel, {
+          level: 'warn',
+          backend: ctx.backend,
+          id: ctx.id,
+          blobId: ctx.blobId,
+          attempt: attempt + 1,
+          message: `failed to ${ctx.what} (attempt ${attempt + 1} of ${ctx.retryLimit + 1}): ${message}; retrying in ${delay} ms`,
+        });
+        await sleep(delay, ctx.signal);
+        continue;
+      }
+      const final =
+        err instanceof StorageError
+          ? err
+          : new StorageError('ERR_STORAGE_BACKEND', `failed to ${ctx.what}: ${message}`, { cause: err });
+      const tries = attempt + 1;
+      publish(errorChannel, {
+        level: 'error',
+        backend: ctx.backend,
+        id: ctx.id,
+        blobId: ctx.blobId,
+        attempt: tries,
+        message: tries > 1 ? `${final.message} (gave up after ${tries} attempts)` : final.message,
+      });
+      throw final;
+    }
+  }
+}

@@ -1,0 +1,190 @@
+// nydusctl as a subprocess against the admin API served (over a real unix socket) from a
+// FakeControl in this process: tables and --json for every command, mount with a config
+// file, the journal timeline (with --follow), the lifecycle drawing, and the one-line
+// failure for a dead or missing socket.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Journal } from '../../src/daemon/journal.js';
+import { serveFake, tmpDir } from '../api/helpers.js';
+import type { Served } from '../api/helpers.js';
+import { programArgv } from '../helpers/env.js';
+import { runProgram } from '../helpers/run.js';
+
+const ctl = (sock: string, ...args: string[]) => runProgram('nydusctl', ['--sock', sock, ...args], { timeoutMs: 30_000 });
+
+describe('nydusctl against a served daemon', () => {
+  let s: Served;
+  let journal: Journal;
+  let jdir: string;
+  before(async () => {
+    jdir = tmpDir('ctl-journal');
+    journal = await Journal.open(jdir);
+    s = await serveFake({ stateKey: 'READY.idle', journal });
+  });
+  after(async () => {
+    await s.close();
+    await journal.close();
+    rmSync(jdir, { recursive: true, force: true });
+  });
+
+  test('info: a table by default, the API answer with --json', async () => {
+    const human = await ctl(s.sock, 'info');
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^State:\s+READY$/m);
+    assert.match(human.stdout, /^ID:\s+fake$/m);
+    assert.match(human.stdout, /^Mounts:\s+0$/m);
+    const js = await ctl(s.sock, '--json', 'info');
+    assert.deepEqual(JSON.parse(js.stdout), JSON.parse(JSON.stringify(s.control.info())));
+  });
+
+  test('mount reads the config file; mounts lists it; umount removes it', async () => {
+    const cfg = join(s.dir, 'config.json');
+    const config = JSON.stringify({ device: { backend: { type: 'localfs', config: { dir: '/blobs' } } } });
+    writeFileSync(cfg, config);
+    const m = await ctl(s.sock, 'mount', '--mountpoint', '/sub', '--bootstrap', '/img/bootstrap', '--config', cfg, '--prefetch-files', '/etc', '/bin');
+    assert.equal(m.code, 0, m.stderr);
+    assert.equal(m.stdout, 'mounted /img/bootstrap at /sub\n');
+    assert.deepEqual(s.control.mounts.get('/sub')?.cmd, { source: '/img/bootstrap', fs_type: 'rafs', config, prefetch_files: ['/etc', '/bin'] });
+    const list = await ctl(s.sock, 'mounts');
+    assert.match(list.stdout, /^MOUNTPOINT\s+TYPE\s+BACKEND\s+MOUNTED$/m);
+    assert.match(list.stdout, /^\/sub\s+Rafs\s+localfs\s+2024-01-02 03:04:05\.000000006 \+00:00:00$/m);
+    const again = await ctl(s.sock, 'mount', '--mountpoint', '/sub', '--bootstrap', '/img/bootstrap', '--config', cfg);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^nydusctl: ERR_DAEMON_MOUNT_EXISTS: .*object or filesystem already exists.*\n$/);
+    const missing = await ctl(s.sock, 'mount', '--mountpoint', '/x', '--bootstrap', '/b', '--config', join(s.dir, 'none.json'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^nydusctl: ERR_CONFIG_INVALID: failed to read config/);
+    const u = await ctl(s.sock, 'umount', '--mountpoint', '/sub');
+    assert.equal(u.code, 0, u.stderr);
+    assert.equal(s.control.mounts.size, 0);
+    assert.equal((await ctl(s.sock, 'mounts')).stdout, 'no mounts\n');
+  });
+
+  test('set log-level; an unknown setting is a usage error (exit 2)', async () => {
+    const r = await ctl(s.sock, 'set', 'log-level', 'DEBUG');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(s.control.logLevel, 'debug');
+    const bad = await ctl(s.sock, 'set', 'colour', 'red');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^nydusctl: ERR_CLI_USAGE: /);
+  });
+
+  test('metrics: tables per kind, JSON equal to the API answer, NoCounter is one line', async () => {
+    const none = await ctl(s.sock, 'metrics');
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^nydusctl: ERR_API_NO_COUNTER: .*GlobalMetrics\(Metrics\(Stats\(NoCounter\)\)\).*\n$/);
+    await s.client.mount('/m', { source: '/b', fs_type: 'rafs', config: '{}', prefetch_files: null });
+    s.control.reads = 2;
+    const fs = await ctl(s.sock, 'metrics', '--kind', 'fs');
+    assert.equal(fs.code, 0, fs.stderr);
+    assert.match(fs.stdout, /^read\s+2\s+0\s+0$/m);
+    assert.match(fs.stdout, /^data_read:\s+8192 \(8\.0 KiB\)$/m);
+    for (const kind of ['fs', 'files', 'pattern', 'backend', 'blobcache'] as const) {
+      const js = await ctl(s.sock, '--json', 'metrics', '--kind', kind, '--id', '/m');
+      assert.equal(js.code, 0, js.stderr);
+      assert.deepEqual(JSON.parse(js.stdout), s.control.metrics(kind, { id: '/m' }));
+      const human = await ctl(s.sock, 'metrics', '--kind', kind, '--id', '/m');
+      assert.equal(human.code, 0, human.stderr);
+      assert.ok(human.stdout.length > 0);
+    }
+    assert.equal((await ctl(s.sock, 'metrics', '--kind', 'inflight')).stdout, 'no requests in flight\n');
+    s.control.inflightList = [{ inode: 9, opcode: 15, unique: 77, timestamp_secs: Math.floor(Date.now() / 1000) }];
+    assert.match((await ctl(s.sock, 'metrics', '--kind', 'inflight')).stdout, /^9\s+15\s+77\s+\d+$/m);
+    s.control.inflightList = [];
+    const bad = await ctl(s.sock, 'metrics', '--kind', 'disk');
+    assert.equal(bad.code, 2);
+    await s.client.umount('/m');
+  });
+
+  test('events prints the journal as a timeline; --json as JSON lines', async () => {
+    const r = await ctl(s.sock, 'events');
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    const page = await s.client.journal(0);
+    assert.equal(lines.length, page.records.length);
+    assert.match(lines[0], /^#1  \S+  mount \/sub <- \/img\/bootstrap \(rafs\)$/);
+    assert.ok(lines.some((l) => /  log level debug$/.test(l)));
+    const js = await ctl(s.sock, '--json', 'events', '--since', '1');
+    const recs = js.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number });
+    assert.deepEqual(recs.map((x) => x.seq), page.records.slice(1).map((x) => x.seq));
+  });
+
+  test('machine draws the running definition with the current state and the path taken', async () => {
+    await s.client.start();
+    const mmd = await ctl(s.sock, 'machine');
+    assert.equal(mmd.code, 0, mmd.stderr);
+    assert.match(mmd.stdout, /^stateDiagram-v2\n/);
+    assert.match(mmd.stdout, /^  class RUNNING_idle current$/m);
+    assert.match(mmd.stdout, /READY_idle --> READY_starting : START #1/);
+    const dot = await ctl(s.sock, 'machine', '--format', 'dot');
+    assert.match(dot.stdout, /^digraph "daemon" \{/);
+    assert.match(dot.stdout, /"RUNNING\.idle" \[label="idle", style="rounded,filled", fillcolor="#ffd8a8", penwidth=3\]/);
+    const svg = spawnSync('dot', ['-Tsvg'], { input: dot.stdout });
+    assert.equal(svg.status, 0, String(svg.stderr));
+    assert.match(String(svg.stdout), /<svg/);
+    const js = JSON.parse((await ctl(s.sock, 'machine', '--format', 'json')).stdout) as { stateKey: string; path: unknown[] };
+    assert.equal(js.stateKey, 'RUNNING.idle');
+    assert.equal(js.path.length, 2);
+    assert.equal((await ctl(s.sock, 'machine', '--format', 'png')).code, 2);
+  });
+
+  test('exit stops the daemon', async () => {
+    const r = await ctl(s.sock, 'exit');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(s.control.state, 'STOPPED');
+  });
+});
+
+describe('nydusctl events --follow', () => {
+  test('prints new records as they come and ends when the daemon goes away', async () => {
+    const jdir = tmpDir('ctl-follow');
+    const journal = await Journal.open(jdir);
+    const s = await serveFake({ journal });
+    const [cmd, ...pre] = programArgv('nydusctl');
+    const child = spawn(cmd, [...pre, '--sock', s.sock, 'events', '--follow', '--interval', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 400 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.match(out, re);
+    };
+    try {
+      await s.client.mount('/f1', { source: '/b1', fs_type: 'rafs', config: '{}', prefetch_files: null });
+      await waitFor(/mount \/f1 <- \/b1/);
+      await s.client.umount('/f1');
+      await waitFor(/umount \/f1/);
+    } finally {
+      await s.close();
+      await journal.close();
+      rmSync(jdir, { recursive: true, force: true });
+    }
+    assert.equal(await exited, 0, err);
+    assert.equal(err, 'nydusctl: the daemon is gone; stopped following\n');
+  });
+});
+
+describe('nydusctl without a daemon', () => {
+  test('a missing socket or a dead one is one line and exit 1', async () => {
+    const dir = tmpDir('ctl-dead');
+    try {
+      const missing = await ctl(join(dir, 'none.sock'), 'info');
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /^nydusctl: ERR_API_UNAVAILABLE: failed to reach the daemon at .*none\.sock: .*ENOENT.*\n$/);
+      assert.equal(missing.stdout, '');
+      const dead = join(dir, 'dead.sock');
+      const r = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(dead)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+      assert.equal(r.signal, 'SIGKILL');
+      const refused = await ctl(dead, 'mounts');
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^nydusctl: ERR_API_UNAVAILABLE: .*ECONNREFUSED.*\n$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,62 @@
+// The FUSE effects on a real mount: READY really has no reader (a stat waits until
+// START), invalidations asked for while paused are held and sent on START (so they
+// never block), and unmountSession removes the mount.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FuseService } from '../../src/daemon/fuse-service.js';
+import { PseudoFs } from '../../src/fs/pseudo-fs.js';
+import { findMount } from '../../src/fuse/mount-linux.js';
+import { run, runOk } from '../conformance/child.js';
+import { openImage } from '../fs/helpers.js';
+import { V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
+import { canMount } from './helpers.js';
+
+test('paused between mount and start; invalidations wait for START; unmount', async (t) => {
+  if (!canMount(t)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'daemon-fuse-'));
+  const mnt = join(dir, 'mnt');
+  mkdirSync(mnt);
+  const v5 = await openImage(join(V5_FIXTURE, 'bootstrap'), join(V5_FIXTURE, 'blobs'));
+  const v6 = await openImage(join(V6_FIXTURE, 'bootstrap'), join(V6_FIXTURE, 'blobs'));
+  const fs = new PseudoFs({ uid: 0, gid: 0, startTime: 1 });
+  const lost: unknown[] = [];
+  const svc = new FuseService({ mountpoint: mnt, impl: 'fusedev', fs, session: { timeouts: { entry: 2 ** 32, attr: 2 ** 32, negative: 0 } }, onLost: (e) => lost.push(e), onNotifier: (n) => fs.setNotifier(n) });
+  t.after(async () => {
+    if (await findMount(mnt)) await run('umount', ['-l', mnt]);
+    await v5.close();
+    await v6.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const fx = svc.effects();
+  const input = { reason: 'api' as const, connId: null };
+  await fs.attach({ mountpoint: '/img', index: fs.allocateIndex(), fs: v5.fs });
+  const { connId } = await fx.mountSession(input);
+  assert.ok(typeof connId === 'number' && connId > 0);
+  const early = run('ls', [join(mnt, 'img')]);
+  const raced = await Promise.race([early.then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 500))]);
+  assert.equal(raced, 'waiting', 'nobody reads /dev/fuse before START');
+  await fx.startService(input);
+  assert.equal((await early).stdout.toString().trim().split('\n').join(' '), 'hardlink-test normal-file-test symlink-test');
+
+  await fx.stopService(input);
+  // A lookup queued in the root holds the root's inode lock, which invalidating a name
+  // in the root needs: sent now, that write would wait for START.
+  const queued = run('stat', [join(mnt, 'no-such-name')]);
+  await new Promise((r) => setTimeout(r, 200));
+  const t0 = Date.now();
+  const { old, invalidated } = fs.detach('/img');
+  assert.equal(old.fs, v5.fs);
+  await fs.attach({ mountpoint: '/img', index: fs.allocateIndex(), fs: v6.fs });
+  await invalidated;
+  assert.ok(Date.now() - t0 < 1000, 'invalidations do not wait while paused');
+  await fx.startService(input);
+  assert.notEqual((await queued).code, 0);
+  assert.equal((await runOk('ls', [join(mnt, 'img')])).trim().split('\n').join(' '), 'lib.rs sync_io.rs', 'held invalidations went out on START');
+
+  await fx.unmountSession(input);
+  assert.equal(await findMount(mnt), undefined);
+  assert.deepEqual(lost, [], 'an unmount we asked for is not a lost connection');
+});

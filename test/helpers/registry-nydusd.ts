@@ -1,0 +1,90 @@
+// The real nydusd for the registry tests, as a user runs it: `nydusd --image <reference>`
+// (or any other arguments) with an admin socket, waited on until RUNNING, queried over the
+// socket, and stopped with SIGTERM when the test ends (lazily unmounting leftovers).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { programArgv } from './env.js';
+import type { Owner } from './registry-server.js';
+
+/** Whether nydusd exists in the form the tests run it (sources under tsx, else dist/). */
+export function haveNydusd(): boolean {
+  return existsSync(programArgv('nydusd').at(-1)!);
+}
+
+function isMounted(path: string): boolean {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === path);
+}
+
+/** A running nydusd. */
+export interface Daemon {
+  mnt: string;
+  sock: string;
+  dir: string;
+  stderr(): string;
+  /** GET an admin API path; resolves with status and parsed JSON (undefined for no body). */
+  get(path: string): Promise<{ status: number; body: unknown }>;
+  stop(): Promise<void>;
+}
+
+/** GET `path` on the admin socket. */
+function apiGet(sock: string, path: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: sock, path, method: 'GET', timeout: 10_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Starts `nydusd --mountpoint <dir>/mnt --apisock <dir>/api.sock --state-dir <dir>/state ...args` and waits for RUNNING. */
+export async function startDaemon(t: Owner, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+  const dir = mkdtempSync('/tmp/registry-nydusd-');
+  const mnt = join(dir, 'mnt');
+  const sock = join(dir, 'api.sock');
+  mkdirSync(mnt);
+  const [cmd, ...pre] = programArgv('nydusd');
+  const child = spawn(cmd, [...pre, '--mountpoint', mnt, '--apisock', sock, '--state-dir', join(dir, 'state'), ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env,
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  let ended = false;
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  void exited.then(() => (ended = true));
+  let stopped = false;
+  const daemon: Daemon = {
+    mnt,
+    sock,
+    dir,
+    stderr: () => err,
+    get: (path) => apiGet(sock, path),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (!ended) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  t.after(() => daemon.stop());
+  for (let i = 0; ; i++) {
+    if (ended) throw new Error(`nydusd exited during startup:\n${err}`);
+    if (existsSync(sock)) {
+      const info = await daemon.get('/api/v1/daemon').catch(() => undefined);
+      if ((info?.body as { state?: string } | undefined)?.state === 'RUNNING') return daemon;
+    }
+    if (i > 300) throw new Error(`nydusd did not reach RUNNING:\n${err}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
