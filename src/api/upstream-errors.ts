@@ -82,7 +82,7 @@ function daemonErrorKind(err: NydusError, defaultEvent: string | undefined): { k
   }
   if (status === 503) return { kind: 'NotReady', status: 503 };
   if (status === 501) return { kind: 'Unsupported', status: 501 };
-  if (err.code === 'ERR_DAEMON_UPGRADE') return { kind: `UpgradeManager(${rustDebugString(upstreamText ?? err.message)})`, status: 500 };
+  if (err.code === 'ERR_DAEMON_UPGRADE' || err.code === 'ERR_DAEMON_STATE_VERSION') return { kind: `UpgradeManager(${rustDebugString(upstreamText ?? err.message)})`, status: 500 };
   const text = upstreamText ?? OTHER_TEXT[err.code] ?? err.message;
   return { kind: `Other(${rustDebugString(text)})`, status: 500 };
 }

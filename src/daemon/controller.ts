@@ -99,21 +99,9 @@ export class DaemonController implements DaemonControl {
       onLost: (end) => this.#onLost(end),
       onNotifier: (n) => this.pseudoFs.setNotifier(n),
     });
-    this.#upgrade = new UpgradeManager(
-      {
-        mountpoint: options.mountpoint,
-        supervisor: options.supervisor ?? null,
-        id: options.id ?? null,
-        failoverPolicy: options.failoverPolicy ?? 'resend',
-        pseudoFs: this.pseudoFs,
-        fuse: this.#fuse,
-        sink,
-        env: this.#env,
-        logger: this.logger,
-        serialise: (fn) => this.#serialise(fn),
-      },
-      options.upgrade === true,
-    );
+    const { mountpoint, supervisor = null, id = null, failoverPolicy = 'resend' } = options;
+    const upgradeHost = { mountpoint, supervisor, id, failoverPolicy, fuseImpl: impl, pseudoFs: this.pseudoFs, fuse: this.#fuse, sink, env: this.#env, logger: this.logger };
+    this.#upgrade = new UpgradeManager({ ...upgradeHost, serialise: (fn) => this.#serialise(fn) }, options.upgrade === true);
     this.#lifecycle = new Lifecycle({ ...this.#fuse.effects(), restoreState: () => this.#upgrade.restore() }, sink);
     this.ended = new Promise((resolve) => {
       this.#lifecycle.actor.subscribe({ complete: () => resolve(this.#endReason) });
@@ -259,7 +247,10 @@ export class DaemonController implements DaemonControl {
   }
 
   start(): Promise<void> {
-    return this.#serialise(() => this.#lifecycle.send('START', 'api'));
+    return this.#serialise(async () => {
+      await this.#lifecycle.send('START', 'api');
+      await this.#upgrade.claimJournal();
+    });
   }
 
   exit(): Promise<void> {
@@ -365,6 +356,10 @@ export class DaemonController implements DaemonControl {
   #checkMountsAllowed(): void {
     if (this.#upgrade.awaitingTakeover) {
       throw new DaemonError('ERR_DAEMON_NOT_READY', 'failed to change mounts: this daemon waits for a takeover; its mounts come from its predecessor');
+    }
+    // Until then the predecessor may still allocate mount indexes this daemon cannot see.
+    if (this.#sink.deferred) {
+      throw new DaemonError('ERR_DAEMON_NOT_READY', `failed to change mounts: the predecessor still holds the journal in ${this.#sink.dir}; retry once it has exited`);
     }
     if (!this.#lifecycle.snapshot.hasTag(DaemonTag.acceptsMounts)) {
       throw new DaemonError('ERR_DAEMON_NOT_READY', `failed to change mounts: the daemon is ${this.#lifecycle.stateKey}`);

@@ -8,10 +8,10 @@ import { fstat, stat } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { SessionOutput } from '../../machines/daemon.js';
-import { DaemonError, type NydusError } from '../errors.js';
+import { DaemonError, FuseError, type NydusError } from '../errors.js';
 import type { PseudoFs } from '../fs/pseudo-fs.js';
 import { connectionId, findMount, writeConnectionControl } from '../fuse/mount-linux.js';
-import type { FuseTransport } from '../fuse/transport.js';
+import type { FuseImpl, FuseTransport } from '../fuse/transport.js';
 import { closeFd, receiveStateWithFd, sendStateWithFd } from '../native/index.js';
 import { buildInfo } from '../util/build-info.js';
 import type { Logger } from '../util/logger.js';
@@ -36,6 +36,7 @@ export interface UpgradeHost {
   readonly supervisor: string | null;
   readonly id: string | null;
   readonly failoverPolicy: FailoverPolicy;
+  readonly fuseImpl: FuseImpl;
   readonly pseudoFs: PseudoFs<DaemonMount>;
   readonly fuse: FuseService;
   readonly sink: JournalSink;
@@ -104,11 +105,14 @@ export class UpgradeManager {
   #reconcile = false;
   #attachTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Where the journal stood when this daemon opened it: the predecessor's last record. */
+  readonly #seqAtStart: number | null;
 
-  /** `awaitingTakeover`: started with --upgrade, or after a crashed predecessor. */
+  /** `awaitingTakeover`: started with --upgrade, or after a crashed predecessor. Create before anything is journaled. */
   constructor(host: UpgradeHost, awaitingTakeover: boolean) {
     this.#host = host;
     this.#awaiting = awaitingTakeover;
+    this.#seqAtStart = host.sink.deferred ? null : host.sink.state.lastSeq;
   }
 
   /** True from an upgrade or failover start until a takeover succeeded: the mounts will come from the predecessor. */
@@ -127,7 +131,7 @@ export class UpgradeManager {
     try {
       const sock = this.#supervisor('send the daemon state');
       // A successor writes the journal once its predecessor let go: the position is then real.
-      if (sink.deferred) await this.#attach();
+      if (sink.deferred) await this.#tryAttach();
       const mounts = pseudoFs.mounts().map(savedMount);
       const bytes = encodeDaemonState({
         daemon: { id: this.#host.id, pid: process.pid, build: `${buildInfo().package_ver} (${buildInfo().git_commit})`, savedAt: new Date().toISOString() },
@@ -151,7 +155,12 @@ export class UpgradeManager {
   async restore(): Promise<SessionOutput> {
     const { fuse, pseudoFs, logger } = this.#host;
     const sock = this.#supervisor('take over');
+    // Refused before the supervisor's one transfer is spent on a daemon that cannot use it.
+    if (this.#host.fuseImpl !== 'fusedev') {
+      throw new FuseError('ERR_FUSE_NOT_IMPLEMENTED', `failed to take over: the ${this.#host.fuseImpl} transport cannot serve an inherited FUSE connection; use --fuse-impl fusedev`);
+    }
     if (pseudoFs.mounts().length > 0) throw upgradeError(`failed to take over: ${pseudoFs.mounts().length} image mounts exist already; a takeover rebuilds the predecessor's`);
+    const started = performance.now();
     const got = await receiveStateWithFd(sock, { timeoutMs: SUPERVISOR_TIMEOUT_MS });
     const [fd, ...extra] = got.fds;
     for (const e of extra) closeFd(e);
@@ -176,14 +185,23 @@ export class UpgradeManager {
       this.#awaiting = false;
       this.#reconcile = true;
       logger.info(
-        `upgrade: took over FUSE connection ${state.fuse.connId} at ${state.fuse.mountpoint} from pid ${state.daemon.pid} (${state.daemon.build}, saved ${state.daemon.savedAt}): ` +
-          `${mounts.length} mounts from the ${table.from}${mounts.map((m) => ` ${m.mountpoint}#${m.index}`).join('')}`,
+        `upgrade: took over FUSE connection ${state.fuse.connId} at ${state.fuse.mountpoint} in ${Math.round(performance.now() - started)} ms from pid ${state.daemon.pid} ` +
+          `(${state.daemon.build}, saved ${state.daemon.savedAt}); ${mounts.length} mounts from the ${table.from}: ${mounts.map((m) => `${m.mountpoint} (index ${m.index})`).join(', ')}`,
       );
-      if (!(await this.#attach())) this.#retryAttach();
+      if (!(await this.#tryAttach())) this.#retryAttach();
       return { connId: state.fuse.connId };
     } finally {
       if (owned) closeFd(fd);
     }
+  }
+
+  /**
+   * Takes the journal over now if a predecessor held it and has left (at START, when both
+   * supervisor orders have ended the predecessor); otherwise the retry timer goes on.
+   * Call inside the controller's chain.
+   */
+  async claimJournal(): Promise<void> {
+    if (this.#host.sink.deferred && !this.#closed && (await this.#tryAttach())) clearTimeout(this.#attachTimer);
   }
 
   /** Stops retrying to take the journal over (the daemon is closing). */
@@ -226,13 +244,15 @@ export class UpgradeManager {
       logger.warn(`upgrade: cannot read the journal in ${sink.dir} (${(err as NydusError).message}); using the supervisor's state`);
       return fromState;
     }
-    if (journal.lastSeq < state.journal.seq) {
-      logger.warn(`upgrade: the journal in ${sink.dir} ends at seq ${journal.lastSeq}, before the state's ${state.journal.seq}; using the supervisor's state`);
+    // Records this daemon appended since (the TAKEOVER event) say nothing of the predecessor.
+    const seq = sink.deferred ? journal.lastSeq : (this.#seqAtStart ?? 0);
+    if (seq < state.journal.seq) {
+      logger.warn(`upgrade: the journal in ${sink.dir} ends at seq ${seq}, before the state's ${state.journal.seq}; using the supervisor's state`);
       return fromState;
     }
     const mounts = [...journal.mounts].map(([mountpoint, e]) => ({ mountpoint, source: e.source, config: e.config, fsType: e.fsType, prefetchFiles: e.prefetchFiles, index: e.index }));
     const changed = JSON.stringify(mounts.map((m) => [m.mountpoint, m.index]).sort()) !== JSON.stringify(state.mounts.map((m) => [m.mountpoint, m.index]).sort());
-    if (changed) logger.info(`upgrade: the journal (seq ${journal.lastSeq}) has mount changes made after the state was saved (seq ${state.journal.seq}); using the journal`);
+    if (changed) logger.info(`upgrade: the journal (seq ${seq}) has mount changes made after the state was saved (seq ${state.journal.seq}); using the journal`);
     return { from: 'journal', mounts, nextIndex: Math.max(journal.nextIndex, state.nextIndex) };
   }
 
@@ -285,6 +305,8 @@ export class UpgradeManager {
         this.close();
         return false;
       }
+      // Indexes the predecessor allocated after the state was taken are journaled: never reuse them.
+      pseudoFs.nextIndex = Math.max(pseudoFs.nextIndex, sink.state.nextIndex);
       logger.info(`upgrade: the predecessor released the journal in ${sink.dir}; writing it from now on`);
     }
     if (!this.#reconcile) return true;
@@ -300,12 +322,20 @@ export class UpgradeManager {
     return true;
   }
 
+  /** #attach that never throws: a journal that fails must not undo a takeover that worked. True: stop trying. */
+  async #tryAttach(): Promise<boolean> {
+    try {
+      return await this.#attach();
+    } catch (err) {
+      this.#host.logger.error(`upgrade: failed to journal the mount table after the takeover: ${(err as Error).message}`);
+      return true;
+    }
+  }
+
   #retryAttach(): void {
     if (this.#closed) return;
     this.#attachTimer = setTimeout(() => {
-      void this.#host
-        .serialise(() => this.#attach())
-        .then((done) => done || this.#retryAttach(), (err: Error) => this.#host.logger.warn(`upgrade: journal takeover failed: ${err.message}`));
+      void this.#host.serialise(() => this.#tryAttach()).then((done) => done || this.#retryAttach());
     }, ATTACH_RETRY_MS);
     this.#attachTimer.unref();
   }

@@ -42,7 +42,8 @@ test('startup, reads, refused events, reads of DaemonControl, and SIGTERM stop',
 
   await assert.rejects(c.start(), (e: unknown) => code(e) === 'ERR_DAEMON_UNEXPECTED_EVENT' && (e as NydusError).detail?.event === 'Start');
   await assert.rejects(c.takeover(), (e: unknown) => code(e) === 'ERR_DAEMON_UNEXPECTED_EVENT' && (e as NydusError).detail?.event === 'Takeover');
-  await assert.rejects(c.sendFd(), (e: unknown) => code(e) === 'ERR_DAEMON_UNSUPPORTED');
+  // No --supervisor: sendfd is upstream's 500 (test/upgrade/ covers hot upgrade itself).
+  await assert.rejects(c.sendFd(), (e: unknown) => code(e) === 'ERR_DAEMON_UPGRADE' && /no supervisor socket/.test((e as Error).message));
   await assert.rejects(c.addBlob({ type: 'datablob', id: 'x' }), (e: unknown) => code(e) === 'ERR_DAEMON_UNSUPPORTED');
   await c.deleteBlobs({ blob_id: 'x' });
   await assert.rejects(c.deleteBlobs({ domain_id: 'd' }), (e: unknown) => code(e) === 'ERR_DAEMON_UNSUPPORTED');

@@ -1,0 +1,231 @@
+// Load on a mount while it changes hands: reader processes that loop over every file of
+// the mount with O_DIRECT (every read reaches the daemon) and check each file's digest,
+// and a holder that keeps its cwd and one open file inside the mount and keeps using
+// both. Each child reports failures and every pause between two completed reads of
+// 20 ms or more, as JSON lines; a stop file ends them. Never touches the mount itself.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { readTreeJson } from '../rafs/helpers/fixtures.js';
+
+/** A file the children read and the digest its bytes must have. */
+export interface Expected {
+  path: string;
+  algo: 'md5' | 'sha256';
+  digest: string;
+}
+
+/** Every file of the rig's mount (/v5: the v5 fixture's md5 list; /v6: the sha256s test/image/unpack.test.ts records). */
+export function expectedFiles(mnt: string): Expected[] {
+  const v5 = [...readTreeJson().md5].map(([p, digest]) => ({ path: `${mnt}/v5${p}`, algo: 'md5' as const, digest }));
+  return [
+    ...v5,
+    { path: `${mnt}/v6/lib.rs`, algo: 'sha256', digest: '1810eba864521293bb0d6b55a3c82318d4d89f294ed761c456d9088a17de0c69' },
+    { path: `${mnt}/v6/sync_io.rs`, algo: 'sha256', digest: 'e629ab260ff0dc02a24648a3e0dd8c13a5daf233d535c330e3201925f5eeff96' },
+  ];
+}
+
+const COMMON = `
+const fs = require('fs');
+const crypto = require('crypto');
+const buf = Buffer.alloc(1 << 20);
+const now = () => performance.timeOrigin + performance.now();
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+let last = now();
+let reads = 0;
+const tick = () => { const t = now(); if (t - last >= 20) out({ gap: t - last, end: t }); last = t; if (reads++ === 0) out({ started: true }); };
+function digestOf(fd, algo) {
+  const h = crypto.createHash(algo);
+  for (let pos = 0; ; ) {
+    const n = fs.readSync(fd, buf, 0, buf.length, pos);
+    tick();
+    if (n === 0) return h.digest('hex');
+    h.update(buf.subarray(0, n));
+    pos += n;
+  }
+}
+`;
+
+// argv: stopFile, JSON [{path, algo, digest}]
+const READER = `${COMMON}
+const [stop, list] = process.argv.slice(1);
+const files = JSON.parse(list);
+let rounds = 0;
+while (!fs.existsSync(stop)) {
+  for (const f of files) {
+    try {
+      const fd = fs.openSync(f.path, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+      let d;
+      try { d = digestOf(fd, f.algo); } finally { fs.closeSync(fd); }
+      if (d !== f.digest) out({ bad: f.path, why: 'digest ' + d + ', expected ' + f.digest });
+    } catch (e) { out({ bad: f.path, why: String((e && e.message) || e) }); }
+  }
+  rounds++;
+  out({ round: rounds, t: now() });
+}
+out({ done: true, rounds, reads });
+`;
+
+// argv: stopFile, dir, JSON {name, algo, digest}, JSON [names in dir]
+const HOLDER = `${COMMON}
+const [stop, dir, fileJson, namesJson] = process.argv.slice(1);
+const file = JSON.parse(fileJson);
+const names = JSON.stringify(JSON.parse(namesJson).sort());
+process.chdir(dir);
+const held = fs.openSync(file.name, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+let rounds = 0;
+while (!fs.existsSync(stop)) {
+  try {
+    const d = digestOf(held, file.algo);
+    if (d !== file.digest) out({ bad: 'open file ' + file.name, why: 'digest ' + d });
+    const listed = JSON.stringify(fs.readdirSync('.').sort());
+    if (listed !== names) out({ bad: 'cwd ' + dir, why: 'lists ' + listed });
+    if (!fs.statSync('.').isDirectory()) out({ bad: 'cwd ' + dir, why: 'not a directory' });
+    const fd = fs.openSync(file.name, fs.constants.O_RDONLY | fs.constants.O_DIRECT);
+    try { if (digestOf(fd, file.algo) !== file.digest) out({ bad: 'relative open ' + file.name, why: 'digest' }); } finally { fs.closeSync(fd); }
+  } catch (e) { out({ bad: 'holder in ' + dir, why: String((e && e.message) || e) }); }
+  rounds++;
+  out({ round: rounds, t: now() });
+}
+fs.closeSync(held);
+out({ done: true, rounds, reads });
+`;
+
+/** A pause between two completed reads of one child. */
+export interface Gap {
+  who: string;
+  gap: number;
+  end: number;
+}
+
+/** What the children reported, once stopped. */
+export interface LoadReport {
+  bad: { who: string; bad: string; why: string }[];
+  gaps: Gap[];
+  /** Rounds and reads per child; a child that died has none. */
+  done: { who: string; rounds: number; reads: number }[];
+  /** Children that ended before they were told to stop. */
+  early: string[];
+}
+
+interface Child {
+  who: string;
+  proc: ChildProcess;
+  exited: Promise<void>;
+  stopping: boolean;
+}
+
+/** Readers and a holder running against a mount. */
+export class Load {
+  readonly #stopFile: string;
+  readonly #children: Child[] = [];
+  readonly #report: LoadReport = { bad: [], gaps: [], done: [], early: [] };
+
+  private constructor(stopFile: string) {
+    this.#stopFile = stopFile;
+  }
+
+  /**
+   * `readers` processes over `files`, and one holder with its cwd in `holder.dir` and
+   * `holder.file` open there (`names`: what the directory lists).
+   */
+  static start(stopFile: string, readers: number, files: Expected[], holder: { dir: string; file: { name: string; algo: string; digest: string }; names: string[] }): Load {
+    const load = new Load(stopFile);
+    for (let i = 0; i < readers; i++) load.#spawn(`reader ${i}`, READER, [stopFile, JSON.stringify(files)]);
+    load.#spawn('holder', HOLDER, [stopFile, holder.dir, JSON.stringify(holder.file), JSON.stringify(holder.names)]);
+    return load;
+  }
+
+  /** Resolves once every child has completed a read. */
+  async warm(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#started.size < this.#children.length) {
+      if (Date.now() > deadline || this.#report.early.length > 0) {
+        throw new Error(`load did not start: ${this.#started.size}/${this.#children.length} children reading; ${this.#report.early.join('; ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Bad reads and children that died, so far. */
+  get failures(): number {
+    return this.#report.bad.length + this.#report.early.length;
+  }
+
+  readonly #started = new Set<string>();
+  /** When each child last completed a round, and last resumed after a pause. */
+  readonly #lastRound = new Map<string, number>();
+  readonly #lastResume = new Map<string, number>();
+
+  /**
+   * Resolves once every child completed a read after `time` (a pause that ended then, or a
+   * round: a child reports one or the other soon after any read); with `round`, once every
+   * child completed a whole round after `time`.
+   */
+  async readAfter(time: number, opts: { round?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    const last = (who: string) => Math.max(this.#lastRound.get(who) ?? 0, opts.round ? 0 : (this.#lastResume.get(who) ?? 0));
+    const behind = () => this.#children.filter((c) => last(c.who) <= time).map((c) => c.who);
+    while (behind().length > 0) {
+      if (Date.now() > deadline || this.#report.early.length > 0) {
+        throw new Error(`no ${opts.round ? 'round' : 'read'} completed after ${time} by ${behind().join(', ')}; ${this.#report.early.join('; ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  #spawn(who: string, script: string, args: string[]): void {
+    // The child never runs inside the mount from this process: its cwd is set by itself.
+    const proc = spawn(process.execPath, ['-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
+    const child: Child = { who, proc, stopping: false, exited: new Promise((resolve) => proc.once('exit', () => resolve())) };
+    let stderr = '';
+    proc.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      if (o.started === true) this.#started.add(who);
+      else if (typeof o.bad === 'string') this.#report.bad.push({ who, bad: o.bad, why: String(o.why) });
+      else if (typeof o.gap === 'number') {
+        this.#report.gaps.push({ who, gap: o.gap, end: o.end as number });
+        this.#lastResume.set(who, o.end as number);
+      }
+      else if (typeof o.round === 'number') this.#lastRound.set(who, o.t as number);
+      else if (o.done === true) this.#report.done.push({ who, rounds: o.rounds as number, reads: o.reads as number });
+    });
+    void child.exited.then(() => {
+      if (!child.stopping) this.#report.early.push(`${who} (exit ${proc.exitCode}, ${proc.signalCode}): ${stderr.slice(0, 500)}`);
+    });
+    this.#children.push(child);
+  }
+
+  /** Tells every child to stop after its round, waits for them, and returns what they reported. */
+  async stop(): Promise<LoadReport> {
+    for (const c of this.#children) c.stopping = true;
+    writeFileSync(this.#stopFile, '');
+    const kill = setTimeout(() => this.#children.forEach((c) => c.proc.kill('SIGKILL')), 60_000);
+    await Promise.all(this.#children.map((c) => c.exited));
+    clearTimeout(kill);
+    return this.#report;
+  }
+
+  /** Kills every child (cleanup after a failed test). */
+  kill(): void {
+    for (const c of this.#children) {
+      c.stopping = true;
+      c.proc.kill('SIGKILL');
+    }
+  }
+}
+
+/**
+ * The longest pause of any child caused by each handover: handover i owns the pauses that
+ * ended from its start (`starts[i]`) until the next one started (or `end`). A stall ends
+ * only once the successor answers, so it is attributed by its end. 0: none reached 20 ms.
+ */
+export function stallsPerHandover(gaps: readonly Gap[], starts: readonly number[], end: number): number[] {
+  return starts.map((from, i) => {
+    const to = starts[i + 1] ?? end;
+    let worst = 0;
+    for (const g of gaps) if (g.end >= from && g.end < to) worst = Math.max(worst, g.gap);
+    return worst;
+  });
+}
