@@ -96,13 +96,17 @@ test('a caching mirror serves blob ranges with its headers; failing, it is skipp
   }
   assert.equal(first.connection.stats.viaMirror, 3);
   assert.equal(first.connection.stats.viaOrigin, 0);
-  let blobHits = mirror.hits().filter((h) => h.uri.includes('/blobs/'));
+  // nginx writes its access log after the answer is sent: wait for the lines.
+  const blobHitsOf = () => mirror.hits().filter((h) => h.uri.includes('/blobs/'));
+  await until(() => blobHitsOf().length >= 3);
+  let blobHits = blobHitsOf();
   assert.equal(blobHits.length, 3);
   assert.ok(blobHits.every((h) => h.mirrorHeader === 'yes' && h.status === 206));
   // A second client reading the same ranges is served from the mirror's cache.
   const second = registryBackend(t, reg.host, { mirrors });
   for (const off of [0, 1_500_000]) await second.read(id, buf, off);
-  blobHits = mirror.hits().filter((h) => h.uri.includes('/blobs/'));
+  await until(() => blobHitsOf().length >= 5);
+  blobHits = blobHitsOf();
   assert.deepEqual(blobHits.slice(3).map((h) => h.cache), ['HIT', 'HIT']);
 
   await mirror.stop();
@@ -134,7 +138,7 @@ test('a forward proxy (Dragonfly peer) carries reads; when it fails, fallback re
   await b.read(id, buf, 1000);
   assert.deepEqual(buf, data.subarray(1000, 51_000));
   assert.equal(b.connection.stats.viaProxy, 1);
-  assert.ok(peer.hits().some((h) => h.uri.includes(`/blobs/sha256:${id}`) && h.status === 206));
+  await until(() => peer.hits().some((h) => h.uri.includes(`/blobs/sha256:${id}`) && h.status === 206));
 
   // Without ping_url a proxy is always tried: its failures show as fallbacks (or errors).
   const unpinged = registryBackend(t, reg.host, { proxy: { ...proxy, ping_url: '' } });
