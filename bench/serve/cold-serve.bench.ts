@@ -5,7 +5,11 @@
 // Two workloads: a cold `find` (every entry's attributes) and a cold read of every file.
 // Cold means: page cache dropped, a freshly started daemon or mount, an empty blobcache.
 // Prints medians and ratios from the same run; a script, never an assertion.
-// Run as root: `node --import tsx bench/serve/cold-serve.bench.ts [--runs N] [--source DIR] [--json FILE]`.
+// Run as root: `node --import tsx bench/serve/cold-serve.bench.ts [--runs N] [--source DIR] [--json FILE]
+// [--only NAME,NAME] [--work DIR] [--also DIR]`. `--only` keeps the servers whose name contains one of the
+// words (e.g. `fusedev,squashfuse,erofs`); `--work DIR` builds the images into DIR once and
+// reuses them on later runs (nothing is deleted); `--also DIR` adds nydusd run from the
+// sources of another checkout (a copy of the tree before a change), for before/after comparisons.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,14 +45,14 @@ async function until(cond: () => boolean, what: string, alive: () => boolean = (
   }
 }
 
-function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: string; cache: boolean }): Server {
+function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: string; cache: boolean; argv?: string[] }): Server {
   return {
     name,
     async mount(mnt, scratch) {
       const config = join(scratch, 'config.json');
       const cache = opts.cache ? { type: 'blobcache', filecache: { work_dir: join(scratch, 'cache') } } : { type: '' };
       writeFileSync(config, JSON.stringify({ version: 2, backend: { type: 'localfs', localfs: { dir: blobDir } }, cache, rafs: { mode: 'direct' } }));
-      const [cmd, ...pre] = programArgv('nydusd');
+      const [cmd, ...pre] = opts.argv ?? programArgv('nydusd');
       const args = ['-M', mnt, '-B', bootstrap, '-C', config, '--state-dir', join(scratch, 'state'), '--fuse-impl', opts.impl, '--log-level', 'warn'];
       const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -125,40 +129,19 @@ function arg(argv: string[], name: string): string | undefined {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const runs = Number(arg(argv, '--runs') ?? 3) || 3;
-  const work = mkdtempSync(join(tmpdir(), 'bench-serve-'));
+  const keep = arg(argv, '--work');
+  if (keep !== undefined) mkdirSync(keep, { recursive: true });
+  const work = keep ?? mkdtempSync(join(tmpdir(), 'bench-serve-'));
   try {
-    let source = arg(argv, '--source');
-    if (source === undefined) {
-      source = join(work, 'source');
-      mkdirSync(source);
-      for (const p of DEFAULT_PARTS.filter(existsSync)) must('cp', ['-a', p, join(source, basename(p))]);
-    }
-    const [img, ...imgPre] = programArgv('nydus-image');
+    const built = join(work, 'built.json');
+    const images = existsSync(built) ? (JSON.parse(readFileSync(built, 'utf8')) as { files: number; bytes: number }) : await buildImages(argv, work);
+    if (keep !== undefined) writeFileSync(built, JSON.stringify(images));
+    const { files, bytes } = images;
     const blobDir = join(work, 'blobs');
-    mkdirSync(blobDir);
     const bootstrap = join(work, 'image.boot');
-    let t = Date.now();
-    must(img, [...imgPre, 'create', source, '-B', bootstrap, '-D', blobDir, '--compressor', 'lz4_block']);
-    console.log(`nydus-image create: ${((Date.now() - t) / 1000).toFixed(1)} s`);
-    const tar = join(work, 'image.tar');
-    must(img, [...imgPre, 'unpack', '-B', bootstrap, '-D', blobDir, '--output', tar]);
-    const content = join(work, 'content');
-    mkdirSync(content);
-    must('tar', ['-xpf', tar, '-C', content, '--numeric-owner']);
-    rmSync(tar);
-    const files = Number(must('sh', ['-c', `find '${content}' -type f | wc -l`]));
-    const bytes = Number(must('sh', ['-c', `find '${content}' -type f -print0 | du -cb --files0-from=- | tail -1 | cut -f1`]));
-    console.log(`content: ${files} files, ${(bytes / 2 ** 20).toFixed(1)} MiB (unpacked from the image)`);
     const sqfs = join(work, 'lz4.sqfs');
-    t = Date.now();
-    must('mksquashfs', [content, sqfs, '-noappend', '-quiet', '-no-progress', '-comp', 'lz4', '-Xhc']);
-    console.log(`mksquashfs: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     const erofs = join(work, 'lz4hc.erofs');
-    must('mkfs.erofs', ['--quiet', '-zlz4hc', erofs, content]);
-    const size = (p: string) => (Number(must('du', ['-sb', p]).split('\t')[0]) / 2 ** 20).toFixed(1);
-    console.log(`image sizes: nydus ${size(blobDir)} MiB blob + ${size(bootstrap)} MiB bootstrap, squashfs ${size(sqfs)} MiB, erofs ${size(erofs)} MiB`);
-    rmSync(content, { recursive: true, force: true });
-
+    const only = arg(argv, '--only')?.split(',');
     const servers: Server[] = [
       nydusd('nydusd fusedev, blobcache', bootstrap, blobDir, { impl: 'fusedev', cache: true }),
       nydusd('nydusd fusedev, no cache', bootstrap, blobDir, { impl: 'fusedev', cache: false }),
@@ -166,9 +149,15 @@ async function main(): Promise<void> {
       squashfuse('squashfuse_ll (lz4)', sqfs),
       kernelErofs('kernel erofs (lz4hc)', erofs),
     ];
+    const other = arg(argv, '--also');
+    if (other !== undefined) {
+      const argvOf = [process.execPath, '--import', 'tsx', join(other, 'src', 'cli', 'nydusd.ts')];
+      servers.push(nydusd(`nydusd fusedev, blobcache (${basename(other)})`, bootstrap, blobDir, { impl: 'fusedev', cache: true, argv: argvOf }));
+    }
+    const picked = servers.filter((s) => only === undefined || only.some((w) => s.name.includes(w)));
     const results: { server: string; workload: string; secs: number; runs: number[]; out: string }[] = [];
     for (const [workload, script] of Object.entries(WORKLOADS)) {
-      for (const s of servers) {
+      for (const s of picked) {
         const times: number[] = [];
         let out = '';
         for (let i = 0; i < runs; i++) {
@@ -181,13 +170,14 @@ async function main(): Promise<void> {
       }
     }
     for (const workload of Object.keys(WORKLOADS)) {
-      const of = (name: string) => results.find((r) => r.workload === workload && r.server.startsWith(name))!.secs;
+      const of = (name: string) => results.find((r) => r.workload === workload && r.server.startsWith(name))?.secs ?? NaN;
       const sq = of('squashfuse_ll');
       const ek = of('kernel erofs');
       console.log(`\n${workload}: median of ${runs} cold runs`);
-      console.log(`${'server'.padEnd(32)}${'seconds'.padStart(9)}${'vs squashfuse_ll'.padStart(18)}${'vs kernel erofs'.padStart(17)}   output`);
+      console.log(`${'server'.padEnd(32)}${'seconds'.padStart(9)}${'vs squashfuse_ll'.padStart(18)}${'vs kernel erofs'.padStart(17)}   runs`);
       for (const r of results.filter((x) => x.workload === workload)) {
-        console.log(`${r.server.padEnd(32)}${r.secs.toFixed(3).padStart(9)}${(r.secs / sq).toFixed(2).padStart(17)}x${(r.secs / ek).toFixed(2).padStart(16)}x   ${r.out}`);
+        const all = r.runs.map((x) => x.toFixed(2)).join(' ');
+        console.log(`${r.server.padEnd(32)}${r.secs.toFixed(3).padStart(9)}${(r.secs / sq).toFixed(2).padStart(17)}x${(r.secs / ek).toFixed(2).padStart(16)}x   ${all}  (${r.out})`);
       }
     }
     const jsonOut = arg(argv, '--json');
@@ -197,8 +187,46 @@ async function main(): Promise<void> {
       const mp = line.split(' ')[4];
       if (mp?.startsWith(work)) spawnSync('umount', ['-l', mp]);
     }
-    rmSync(work, { recursive: true, force: true });
+    if (keep === undefined) rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Builds the nydus image and, from its unpacked content, the squashfs and erofs peers. */
+async function buildImages(argv: string[], work: string): Promise<{ files: number; bytes: number }> {
+  let source = arg(argv, '--source');
+  const copied = source === undefined;
+  if (source === undefined) {
+    source = join(work, 'source');
+    mkdirSync(source);
+    for (const p of DEFAULT_PARTS.filter(existsSync)) must('cp', ['-a', p, join(source, basename(p))]);
+  }
+  const [img, ...imgPre] = programArgv('nydus-image');
+  const blobDir = join(work, 'blobs');
+  mkdirSync(blobDir);
+  const bootstrap = join(work, 'image.boot');
+  let t = Date.now();
+  must(img, [...imgPre, 'create', source, '-B', bootstrap, '-D', blobDir, '--compressor', 'lz4_block']);
+  console.log(`nydus-image create: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  const tar = join(work, 'image.tar');
+  must(img, [...imgPre, 'unpack', '-B', bootstrap, '-D', blobDir, '--output', tar]);
+  const content = join(work, 'content');
+  mkdirSync(content);
+  must('tar', ['-xpf', tar, '-C', content, '--numeric-owner']);
+  rmSync(tar);
+  const files = Number(must('sh', ['-c', `find '${content}' -type f | wc -l`]));
+  const bytes = Number(must('sh', ['-c', `find '${content}' -type f -print0 | du -cb --files0-from=- | tail -1 | cut -f1`]));
+  console.log(`content: ${files} files, ${(bytes / 2 ** 20).toFixed(1)} MiB (unpacked from the image)`);
+  const sqfs = join(work, 'lz4.sqfs');
+  t = Date.now();
+  must('mksquashfs', [content, sqfs, '-noappend', '-quiet', '-no-progress', '-comp', 'lz4', '-Xhc']);
+  console.log(`mksquashfs: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  const erofs = join(work, 'lz4hc.erofs');
+  must('mkfs.erofs', ['--quiet', '-zlz4hc', erofs, content]);
+  const size = (p: string) => (Number(must('du', ['-sb', p]).split('\t')[0]) / 2 ** 20).toFixed(1);
+  console.log(`image sizes: nydus ${size(blobDir)} MiB blob + ${size(bootstrap)} MiB bootstrap, squashfs ${size(sqfs)} MiB, erofs ${size(erofs)} MiB`);
+  rmSync(content, { recursive: true, force: true });
+  if (copied) rmSync(source, { recursive: true, force: true });
+  return { files, bytes };
 }
 
 await main();

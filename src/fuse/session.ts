@@ -1,16 +1,16 @@
 // The /dev/fuse transport: one kernel FUSE connection served by a
-// ProtocolServer. A reader worker owns the blocking reads and hands requests
-// over through a shared ring (slot-ring.ts); the main thread decodes, serves
-// and writes replies (writes to /dev/fuse never block). For hot upgrade and
+// ProtocolServer on the event loop. The non-blocking fd is watched by the
+// loop's own poller (as a socket is); when it is readable the session reads
+// requests until EAGAIN (at most a batch per turn), serving each as it is read,
+// and writes replies (writes to /dev/fuse never block). See decision 0007. For hot upgrade and
 // failover the session can stop reading while finishing what it read, hand
 // out a dup of its fd with the INIT parameters, and a new process can resume
 // the same connection from that fd without a new INIT. If the serving process
 // dies and nobody else holds the fd, the kernel aborts the connection: the
 // mount answers ENOTCONN until removed with `umount -l` (or `fusermount3 -u -z`).
-import { Worker } from 'node:worker_threads';
 import { constants } from 'node:os';
 import { FuseError } from '../errors.js';
-import { closeFd, dupFd, errnoName, native, systemError } from '../native/index.js';
+import { closeFd, dupFd, errnoName, native, systemError, type FdWatch } from '../native/index.js';
 import { NotifyCode } from './abi.js';
 import type { FileSystem } from './filesystem.js';
 import { requestBufferSize, validateInitParams, type InitParams } from './init.js';
@@ -18,14 +18,16 @@ import { checkMountpoint, connectionId, findMount, mountFuse, openFuseDevice, un
 import { ProtocolServer, type InflightRequest, type ProtocolOptions } from './protocol-server.js';
 import { encodeNotification } from './reply.js';
 import { writeU64 } from './request.js';
-import { CMD_INDEX, Cmd, RingView, SLEEP_INDEX, Slot, type RingInit, type WorkerEvent } from './slot-ring.js';
 
 const E = constants.errno;
 
 /** Options of a /dev/fuse session. */
 export interface SessionOptions extends ProtocolOptions, MountOptions {
-  /** Request slots between the reader worker and the main thread (default 16). */
-  slots?: number;
+  /**
+   * Requests read per turn of the event loop before other events get theirs (default
+   * 32); more stay queued in the kernel and are read on the next turn.
+   */
+  readBatch?: number;
   /** How long mount() waits for the kernel's INIT (default 10 s). */
   initTimeoutMs?: number;
 }
@@ -44,71 +46,43 @@ export interface SessionEnd {
   /** unmounted: ENODEV; aborted: ECONNABORTED (connection abort); closed: close(); failed: read error. */
   reason: 'unmounted' | 'aborted' | 'closed' | 'failed';
   errno?: number;
-  /** The reader worker's own failure, if that is what ended the session. */
+  /** The failure of the read side, if that is what ended the session. */
   error?: Error;
 }
 
 type ReadState = 'running' | 'pausing' | 'paused' | 'closed';
-
-/** Starts the reader worker (reader-worker.ts beside this module). */
-function startReader(workerData: RingInit): Worker {
-  const name = 'nydus-fuse-reader';
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./reader-worker.js', import.meta.url), { workerData, name });
-  // Running from TypeScript sources (tests under tsx): Node 20 workers do not
-  // inherit tsx's loader hooks, so the worker registers them before importing.
-  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const entry = JSON.stringify(new URL('./reader-worker.ts', import.meta.url).href);
-  const boot = `import(${api}).then(({ register }) => { register(); return import(${entry}); })`;
-  return new Worker(boot, { eval: true, workerData, name });
-}
 
 /** A served FUSE connection on /dev/fuse. */
 export class FuseSession {
   readonly mountpoint: string;
   readonly connId: number;
   #fd: number;
-  readonly #wakeFd: number;
   readonly #server: ProtocolServer;
-  readonly #ring: RingView;
-  readonly #worker: Worker;
-  readonly #workerExit: Promise<void>;
-  #cur = 0;
+  readonly #watch: FdWatch;
+  /** One request at a time: the server decodes what it needs before handle() returns. */
+  readonly #buf: Buffer;
+  readonly #batch: number;
   #state: ReadState;
-  #pausedWaiter: (() => void) | undefined;
   #transition: Promise<void> = Promise.resolve();
   #teardownDone: Promise<void> | undefined;
   #resolveEnded!: (end: SessionEnd) => void;
   /** Resolves when the session stops serving for good (the daemon exits on unmounted/aborted). */
   readonly ended: Promise<SessionEnd>;
 
-  private constructor(fd: number, mountpoint: string, connId: number, fs: FileSystem, opts: SessionOptions, slotSize: number, init: InitParams | undefined, paused: boolean) {
+  private constructor(fd: number, mountpoint: string, connId: number, fs: FileSystem, opts: SessionOptions, bufSize: number, init: InitParams | undefined, paused: boolean) {
     this.#fd = fd;
     this.mountpoint = mountpoint;
     this.connId = connId;
     this.ended = new Promise((resolve) => (this.#resolveEnded = resolve));
     this.#server = new ProtocolServer(fs, { writev: (bufs) => (this.#fd < 0 ? -E.ENODEV : native().writev(this.#fd, bufs)) }, opts);
     if (init) this.#server.restore(init);
+    this.#buf = Buffer.allocUnsafeSlow(bufSize);
+    this.#batch = Math.max(1, Math.min(opts.readBatch ?? 32, 1024));
     const addon = native();
-    addon.setNonBlocking(fd, true); // shared by every dup: our reads always poll first
-    this.#wakeFd = addon.eventfd();
-    const slots = Math.max(2, Math.min(opts.slots ?? 16, 256));
-    const sab = RingView.create(slots, slotSize, paused ? Cmd.PAUSE : Cmd.RUN);
-    this.#ring = new RingView(sab, slots, slotSize);
-    this.#state = paused ? 'pausing' : 'running';
-    if (paused) {
-      this.#transition = new Promise((resolve) => {
-        this.#pausedWaiter = () => {
-          if (this.#state === 'pausing') this.#state = 'paused';
-          resolve();
-        };
-      });
-    }
-    const data: RingInit = { fd, wakeFd: this.#wakeFd, sab, slots, slotSize };
-    this.#worker = startReader(data);
-    this.#workerExit = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
-    this.#worker.on('message', (ev: WorkerEvent) => this.#onWorker(ev));
-    this.#worker.on('error', (error) => void this.#teardown({ reason: 'failed', error }));
-    this.#pump();
+    addon.setNonBlocking(fd, true); // shared by every dup: a successor's reads never block either
+    this.#watch = addon.watchReadable(fd, (status) => this.#onReadable(status));
+    this.#state = paused ? 'paused' : 'running';
+    if (!paused) addon.watchStart(this.#watch);
   }
 
   /**
@@ -128,8 +102,8 @@ export class FuseSession {
     try {
       const info = await findMount(path);
       if (!info) throw new FuseError('ERR_FUSE_MOUNT', `failed to mount at ${path}: the mount is missing from /proc/self/mountinfo`);
-      const slotSize = requestBufferSize(opts.init?.maxWrite ?? 128 * 1024);
-      session = new FuseSession(fd, path, connectionId(info.major, info.minor), fs, opts, slotSize, undefined, false);
+      const bufSize = requestBufferSize(opts.init?.maxWrite ?? 128 * 1024);
+      session = new FuseSession(fd, path, connectionId(info.major, info.minor), fs, opts, bufSize, undefined, false);
       await session.#waitInit(opts.initTimeoutMs ?? 10_000);
       return session;
     } catch (err) {
@@ -152,9 +126,7 @@ export class FuseSession {
     }
     const init = validateInitParams(state.init);
     const start = opts.start ?? true;
-    const session = new FuseSession(fd, state.mountpoint, state.connId, fs, opts, requestBufferSize(init.maxWrite), init, !start);
-    if (!start) await session.#transition;
-    return session;
+    return new FuseSession(fd, state.mountpoint, state.connId, fs, opts, requestBufferSize(init.maxWrite), init, !start);
   }
 
   /** Negotiated INIT parameters. */
@@ -162,7 +134,7 @@ export class FuseSession {
     return this.#server.initParams;
   }
 
-  /** True while the reader takes requests from the kernel. */
+  /** True while the session takes requests from the kernel. */
   get reading(): boolean {
     return this.#state === 'running';
   }
@@ -180,12 +152,9 @@ export class FuseSession {
     this.#transition = this.#transition.then(async () => {
       if (this.#state === 'closed') throw this.#closedError('stop reading');
       if (this.#state === 'paused') return;
-      const paused = new Promise<void>((resolve) => (this.#pausedWaiter = resolve));
+      // Nothing is read after this (a batch being read stops at its next request).
       this.#state = 'pausing';
-      Atomics.store(this.#ring.ctl, CMD_INDEX, Cmd.PAUSE);
-      native().eventfdSignal(this.#wakeFd);
-      this.#ring.wakeAll();
-      await Promise.race([paused, this.ended]);
+      native().watchStop(this.#watch);
       await this.#server.idle();
       if (this.#state === 'pausing') this.#state = 'paused';
     });
@@ -198,8 +167,8 @@ export class FuseSession {
       if (this.#state === 'closed') throw this.#closedError('resume reading');
       if (this.#state === 'running') return;
       this.#state = 'running';
-      Atomics.store(this.#ring.ctl, CMD_INDEX, Cmd.RUN);
-      Atomics.notify(this.#ring.ctl, CMD_INDEX);
+      // Level-triggered: requests that queued meanwhile are read on the next turn.
+      native().watchStart(this.#watch);
     });
     return this.#transition;
   }
@@ -282,64 +251,48 @@ export class FuseSession {
     }
   }
 
-  /** Serves every filled slot, in order, and frees it. */
-  #drain(): void {
-    const { ctl, lens, bufs, slots } = this.#ring;
-    for (;;) {
-      const idx = RingView.stateIndex(this.#cur);
-      if (Atomics.load(ctl, idx) !== Slot.FILLED) return;
-      this.#server.handle(bufs[this.#cur], lens[this.#cur]);
-      Atomics.store(ctl, idx, Slot.FREE);
-      Atomics.notify(ctl, idx);
-      this.#cur = (this.#cur + 1) % slots;
-    }
-  }
-
   /**
-   * Drains the ring, then announces it goes idle (SLEEP = 1) so the worker
-   * posts a 'kick' for the next request. The re-check closes the race with a
-   * request published just before the announcement.
+   * The fd is readable (or, with status < 0, in error: the connection ended): reads and
+   * serves requests until the kernel has none queued, the batch is used up (the watch is
+   * level-triggered, so the rest come on the next turn), or reading was stopped.
    */
-  #pump(): void {
-    const ctl = this.#ring.ctl;
-    while (this.#state !== 'closed') {
-      this.#drain();
-      Atomics.store(ctl, SLEEP_INDEX, 1);
-      if (Atomics.load(ctl, RingView.stateIndex(this.#cur)) !== Slot.FILLED) return;
-      // Something arrived meanwhile: take the flag back, unless the worker took it (then a kick is coming).
-      if (Atomics.exchange(ctl, SLEEP_INDEX, 0) === 0) return;
-    }
-  }
-
-  #onWorker(ev: WorkerEvent): void {
-    if (ev.type === 'kick') return this.#pump();
-    this.#drain();
-    if (ev.type === 'paused') {
-      const waiter = this.#pausedWaiter;
-      this.#pausedWaiter = undefined;
-      waiter?.();
+  #onReadable(status: number): void {
+    const addon = native();
+    for (let i = 0; i < this.#batch && this.#state === 'running'; i++) {
+      const n = addon.readRequest(this.#fd, this.#buf);
+      if (n > 0) {
+        this.#server.handle(this.#buf, n);
+        continue;
+      }
+      const errno = -n;
+      if (errno === E.EAGAIN) {
+        // Nothing queued: the usual end of a batch. After an error report from the poller
+        // (which stopped the watch) the read should have told why; fail rather than go deaf.
+        if (status < 0) void this.#teardown({ reason: 'failed', errno: -status });
+        return;
+      }
+      // EINTR: a signal; ENOENT: the request was interrupted while being read.
+      if (errno === E.EINTR || errno === E.ENOENT) continue;
+      if (errno === E.ENODEV || errno === E.ECONNABORTED) {
+        void this.#teardown({ reason: errno === E.ECONNABORTED ? 'aborted' : 'unmounted', errno });
+      } else {
+        void this.#teardown({ reason: 'failed', errno });
+      }
       return;
     }
-    const reason = ev.type === 'failed' ? 'failed' : ev.errno === E.ECONNABORTED ? 'aborted' : 'unmounted';
-    void this.#teardown({ reason, errno: ev.errno });
+    // The batch is used up after an error report (which stopped the watch): watch again,
+    // so the next turn reads on and learns why.
+    if (status < 0 && this.#state === 'running') addon.watchStart(this.#watch);
   }
 
   #teardown(end: SessionEnd): Promise<void> {
     this.#teardownDone ??= (async () => {
       this.#state = 'closed';
-      Atomics.store(this.#ring.ctl, CMD_INDEX, Cmd.EXIT);
-      try {
-        native().eventfdSignal(this.#wakeFd);
-      } catch {
-        // The worker is gone already.
-      }
-      this.#ring.wakeAll();
-      await this.#workerExit;
+      // Unregister from the poller before the fd goes: epoll would keep watching a closed fd's file.
+      native().watchClose(this.#watch);
       const fd = this.#fd;
       this.#fd = -1;
       closeFd(fd);
-      closeFd(this.#wakeFd);
-      this.#pausedWaiter?.();
       this.#resolveEnded(end);
     })();
     return this.#teardownDone;

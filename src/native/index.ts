@@ -1,8 +1,9 @@
 // Typed face of the C addon (build/Release/nydus_native.node): /dev/fuse
-// primitives for the session's reader worker, and the supervisor socket
-// protocol of nydusd (nydusd-contract.md §4.1) for hot upgrade and failover.
-// Every blocking call runs on the addon's own threads, never on the event loop
-// or libuv's pool; failures become DaemonError/FuseError with the OS error as cause.
+// primitives for the session (a readability watch in the event loop's poller,
+// non-blocking reads, writev), and the supervisor socket protocol of nydusd
+// (nydusd-contract.md §4.1) for hot upgrade and failover. Every blocking call
+// runs on the addon's own threads, never on the event loop or libuv's pool;
+// failures become DaemonError/FuseError with the OS error as cause.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
@@ -10,17 +11,27 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DaemonError, FuseError } from '../errors.js';
 
+/** A readability watch on an fd in the event loop's poller (opaque). */
+export type FdWatch = { readonly __brand: 'FdWatch' };
+
 /** The raw addon. Sync calls return `-errno` where noted; async ones reject with {errno, syscall}. */
 export interface NativeAddon {
-  /** Blocks in poll(fd, wakeFd) then reads one request: bytes, 0 when woken, or -errno. */
-  readRequest(fd: number, wakeFd: number, buf: Uint8Array): number;
+  /**
+   * A stopped watch calling `onReadable(status)` from the event loop while `fd` is
+   * readable (level-triggered); status < 0 (libuv error, e.g. POLLERR) stops it. While
+   * not closed it keeps the process alive, started or not.
+   */
+  watchReadable(fd: number, onReadable: (status: number) => void): FdWatch;
+  watchStart(watch: FdWatch): void;
+  watchStop(watch: FdWatch): void;
+  /** Stops for good and releases the callback; the fd is the caller's to close afterwards. */
+  watchClose(watch: FdWatch): void;
+  /** One read(2) of a request: bytes, or -errno (-EAGAIN on a non-blocking fd with nothing queued). */
+  readRequest(fd: number, buf: Uint8Array): number;
   /** One writev(2): bytes written or -errno. */
   writev(fd: number, bufs: readonly Uint8Array[]): number;
   /** One write(2) of the joined buffers on a job thread (for writes that may block). */
   writeAsync(fd: number, bufs: readonly Uint8Array[]): Promise<number>;
-  eventfd(): number;
-  eventfdSignal(fd: number): void;
-  eventfdDrain(fd: number): void;
   dup(fd: number): number;
   close(fd: number): void;
   setNonBlocking(fd: number, on: boolean): void;
