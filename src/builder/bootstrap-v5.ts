@@ -3,18 +3,7 @@
 // first link's i_ino), i_digest per §2, sections 8-byte aligned, records contiguous to
 // EOF. Returns the bytes; the caller writes them atomically.
 import { BuildError } from '../errors.js';
-import {
-  align8,
-  BlobFeatures,
-  compressorFlag,
-  digesterFlag,
-  RafsSuperFlags,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFREG,
-  V5InodeFlags,
-  ChunkFlags,
-} from '../rafs/layout/common.js';
+import { align8, BlobFeatures, S_IFDIR, S_IFLNK, S_IFREG, V5InodeFlags } from '../rafs/layout/common.js';
 import {
   encodeV5BlobTable,
   encodeV5ExtBlobEntry,
@@ -26,13 +15,10 @@ import {
   V5_SUPER_MAGIC,
   V5_SUPER_VERSION,
   V5_SUPERBLOCK_SIZE,
-  type V5ChunkInfo,
 } from '../rafs/layout/v5.js';
-import type { ChunkInfo } from '../rafs/types.js';
 import { digest } from '../storage/digest.js';
-import type { ImageSpec } from './image-spec.js';
-import { typeOf } from './image-spec.js';
-import { indexOrder, type BuildInode } from './tree.js';
+import { chunkRecord, superFlags, typeOf, type ImageSpec } from './image-spec.js';
+import { countLinks, indexOrder, type BuildInode } from './tree.js';
 
 const ROOT_NAME = Buffer.from('/');
 const DIR_BLOCK = 4096;
@@ -45,18 +31,8 @@ function xattrPairsSize(i: BuildInode): number {
 export function writeV5Bootstrap(spec: ImageSpec): Buffer {
   const { entries: order, childStart } = indexOrder(spec.root);
   const n = order.length;
-  // ino of an inode = index of its first name; nlink of a non-directory = its names.
-  const inoOf = new Map<BuildInode, number>();
-  const names = new Map<BuildInode, number>();
-  const subdirs = new Map<BuildInode, number>();
-  order.forEach((o, i) => {
-    if (!inoOf.has(o.inode)) inoOf.set(o.inode, i + 1);
-    names.set(o.inode, (names.get(o.inode) ?? 0) + 1);
-    if (typeOf(o.inode) === S_IFDIR && i > 0) {
-      const parent = order[o.parentIndex - 1].inode;
-      subdirs.set(parent, (subdirs.get(parent) ?? 0) + 1);
-    }
-  });
+  // ino of an inode = index of its first name.
+  const { firstIndex: inoOf, nlink } = countLinks(order);
 
   // Digests bottom-up: children always have larger indexes than their directory.
   const digests = new Array<Buffer>(n);
@@ -95,13 +71,11 @@ export function writeV5Bootstrap(spec: ImageSpec): Buffer {
     let size = inode.size;
     let childIndex = 0;
     let childCount = 0;
-    let nlink = names.get(inode) as number;
     if (t === S_IFDIR) {
       const kids = inode.children ? [...inode.children.values()] : [];
       size = kids.length === 0 ? DIR_BLOCK : Math.ceil(kids.reduce((s, e) => s + e.name.length + 8, 0) / DIR_BLOCK) * DIR_BLOCK;
       childIndex = childStart.get(inode) as number;
       childCount = kids.length;
-      nlink = 2 + (subdirs.get(inode) ?? 0);
     } else if (t === S_IFREG) {
       childCount = chunks.length;
     }
@@ -120,7 +94,7 @@ export function writeV5Bootstrap(spec: ImageSpec): Buffer {
           size,
           blocks: Math.ceil((size + align8(xattrPairsSize(inode))) / 512),
           flags,
-          nlink,
+          nlink: nlink(inode),
           childIndex,
           childCount,
           nameSize: name.length,
@@ -132,7 +106,7 @@ export function writeV5Bootstrap(spec: ImageSpec): Buffer {
         name,
         symlink,
         xattrs: inode.xattrs,
-        chunks: chunks.map(toV5Chunk),
+        chunks: chunks.map(chunkRecord),
       }),
     );
   }
@@ -150,15 +124,12 @@ export function writeV5Bootstrap(spec: ImageSpec): Buffer {
     pos += r.length;
   });
   if (pos / 8 >= 1 << 29) throw new BuildError('ERR_BUILD_LIMIT', `failed to write v5 bootstrap: ${pos} bytes of metadata exceed the inode table range`);
-  let flags = compressorFlag(spec.compressor) | digesterFlag(spec.digester);
-  if (spec.explicitUidGid) flags |= RafsSuperFlags.EXPLICIT_UID_GID;
-  if (hasXattr) flags |= RafsSuperFlags.HAS_XATTR;
   const sb = encodeV5Superblock({
     magic: V5_SUPER_MAGIC,
     fsVersion: V5_SUPER_VERSION,
     sbSize: V5_SUPERBLOCK_SIZE,
     blockSize: spec.chunkSize,
-    flags,
+    flags: superFlags(spec, hasXattr),
     inodesCount: inoOf.size,
     inodeTableOffset,
     prefetchTableOffset,
@@ -179,19 +150,4 @@ export function writeV5Bootstrap(spec: ImageSpec): Buffer {
     }),
   );
   return Buffer.concat([sb, encodeV5InodeTable(table), encodeV5PrefetchTable(prefetch), blobTable, ...ext, ...records]);
-}
-
-function toV5Chunk(c: ChunkInfo): V5ChunkInfo {
-  return {
-    blockId: c.digest,
-    blobIndex: c.blobIndex,
-    flags: c.compressed ? ChunkFlags.COMPRESSED : 0,
-    compressedSize: c.compressedSize,
-    uncompressedSize: c.uncompressedSize,
-    compressedOffset: c.compressedOffset,
-    uncompressedOffset: c.uncompressedOffset,
-    fileOffset: c.fileOffset,
-    index: c.index,
-    crc32: 0,
-  };
 }

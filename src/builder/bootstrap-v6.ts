@@ -4,7 +4,7 @@
 // and xattrs, chunk indexes, and nydus' private chunk table. Every inode is extended so
 // that mtimes (with nanoseconds), 32-bit ids and device numbers survive (decision 0003).
 import { BuildError } from '../errors.js';
-import { ChunkFlags, compressorFlag, compressorToId, digesterFlag, digesterToId, RafsSuperFlags, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG } from '../rafs/layout/common.js';
+import { compressorToId, digesterToId, RafsSuperFlags, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG } from '../rafs/layout/common.js';
 import { encodeV5ChunkInfo } from '../rafs/layout/v5.js';
 import {
   encodeV6BlobEntry,
@@ -34,8 +34,8 @@ import {
   V6_NULL_BLKADDR,
 } from '../rafs/layout/v6.js';
 import type { ChunkInfo } from '../rafs/types.js';
-import { allInlinedDigests, typeOf, type ImageSpec } from './image-spec.js';
-import { indexOrder, sortedChildren, type BuildInode } from './tree.js';
+import { allInlinedDigests, chunkRecord, superFlags, typeOf, type ImageSpec } from './image-spec.js';
+import { countLinks, indexOrder, sortedChildren, type BuildInode } from './tree.js';
 import { layoutV6, type Placement } from './v6-layout.js';
 import { encodeV6XattrArea } from './v6-xattr.js';
 
@@ -69,21 +69,7 @@ export function writeV6Bootstrap(spec: ImageSpec): Buffer {
   const shift = metaAddr;
   const chunkTableOffset = align4k(end + shift);
 
-  // Names per inode, subdirectories per directory, first index per inode.
-  const names = new Map<BuildInode, number>();
-  const subdirs = new Map<BuildInode, number>();
-  const index = new Map<BuildInode, number>();
-  const parentOf = new Map<BuildInode, BuildInode>();
-  numbering.entries.forEach((o, i) => {
-    names.set(o.inode, (names.get(o.inode) ?? 0) + 1);
-    if (!index.has(o.inode)) index.set(o.inode, i + 1);
-    if (i === 0) return;
-    const parent = numbering.entries[o.parentIndex - 1].inode;
-    if (typeOf(o.inode) === S_IFDIR) {
-      subdirs.set(parent, (subdirs.get(parent) ?? 0) + 1);
-      parentOf.set(o.inode, parent);
-    }
-  });
+  const links = countLinks(numbering.entries);
 
   // Chunk table: one entry per stored chunk (blob, index), sorted by (digest, device id).
   const chunkKeys = new Map<number, ChunkInfo>();
@@ -96,13 +82,11 @@ export function writeV6Bootstrap(spec: ImageSpec): Buffer {
     if (icount > 0) hasXattr = true;
     let size = inode.size;
     let u = 0;
-    let nlink = names.get(inode) as number;
     if (t === S_IFDIR) {
       size = p.dirSize;
-      nlink = 2 + (subdirs.get(inode) ?? 0);
       u = (p.dataOffset + shift) / BLOCK;
       const self = nid(inode);
-      const parent = parentOf.get(inode);
+      const parent = links.parentDir.get(inode);
       writeData(meta, p, shift, dirBlocks(inode, self, parent ? nid(parent) : self, nid));
     } else if (t === S_IFLNK) {
       u = (p.dataOffset + shift) / BLOCK;
@@ -116,10 +100,10 @@ export function writeV6Bootstrap(spec: ImageSpec): Buffer {
       format: 1 | (p.layout << 1),
       xattrIcount: icount,
       mode: inode.mode,
-      nlink,
+      nlink: links.nlink(inode),
       size,
       u,
-      ino: index.get(inode) as number,
+      ino: links.firstIndex.get(inode) as number,
       uid: inode.uid,
       gid: inode.gid,
       mtime: inode.mtime,
@@ -129,22 +113,7 @@ export function writeV6Bootstrap(spec: ImageSpec): Buffer {
   }
 
   const chunks = [...chunkKeys.values()].sort((a, b) => Buffer.compare(a.digest, b.digest) || a.blobIndex - b.blobIndex || a.index - b.index);
-  const chunkTable = Buffer.concat(
-    chunks.map((c) =>
-      encodeV5ChunkInfo({
-        blockId: c.digest,
-        blobIndex: c.blobIndex,
-        flags: c.compressed ? ChunkFlags.COMPRESSED : 0,
-        compressedSize: c.compressedSize,
-        uncompressedSize: c.uncompressedSize,
-        compressedOffset: c.compressedOffset,
-        uncompressedOffset: c.uncompressedOffset,
-        fileOffset: c.fileOffset,
-        index: c.index,
-        crc32: 0,
-      }),
-    ),
-  );
+  const chunkTable = Buffer.concat(chunks.map((c) => encodeV5ChunkInfo(chunkRecord(c))));
   const total = align4k(chunkTableOffset + chunkTable.length);
   const out = Buffer.alloc(total);
   meta.copy(out, 0);
@@ -183,9 +152,7 @@ export function writeV6Bootstrap(spec: ImageSpec): Buffer {
   });
   prefetch.forEach((i, k) => out.writeUInt32LE(nid(i), prefetchOffset + k * 4));
 
-  let flags = compressorFlag(spec.compressor) | digesterFlag(spec.digester);
-  if (spec.explicitUidGid) flags |= RafsSuperFlags.EXPLICIT_UID_GID;
-  if (hasXattr) flags |= RafsSuperFlags.HAS_XATTR;
+  let flags = superFlags(spec, hasXattr);
   if (allInlinedDigests(spec.blobs)) flags |= RafsSuperFlags.INLINED_CHUNK_DIGEST;
   encodeV6Superblock({
     magic: EROFS_SUPER_MAGIC,

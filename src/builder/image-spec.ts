@@ -2,10 +2,11 @@
 // table, with each blob described the way both versions' tables can hold it. Blob
 // entries of existing images are taken from their raw tables so that fields the
 // format-neutral BlobInfo leaves out (ToC digest, meta digest) survive a rebuild.
-import { BlobFeatures, S_IFMT } from '../rafs/layout/common.js';
+import { BlobFeatures, ChunkFlags, compressorFlag, digesterFlag, RafsSuperFlags, S_IFMT } from '../rafs/layout/common.js';
+import type { V5ChunkInfo } from '../rafs/layout/v5.js';
 import { decodeV6BlobEntry, V6_BLOB_ENTRY_SIZE } from '../rafs/layout/v6.js';
 import type { AnyRafsSuper } from '../rafs/reader/open.js';
-import type { Compressor, Digester } from '../rafs/types.js';
+import type { ChunkInfo, Compressor, Digester } from '../rafs/types.js';
 import type { BuildInode } from './tree.js';
 
 /** One blob table entry of the image being written. */
@@ -75,6 +76,30 @@ export function blobsOf(sb: AnyRafsSuper, bootstrap: Buffer): OutBlob[] {
     }
     return out;
   });
+}
+
+/** The RafsSuperFlags both versions set: compressor, digester, EXPLICIT_UID_GID and HAS_XATTR. */
+export function superFlags(spec: ImageSpec, hasXattr: boolean): number {
+  let flags = compressorFlag(spec.compressor) | digesterFlag(spec.digester);
+  if (spec.explicitUidGid) flags |= RafsSuperFlags.EXPLICIT_UID_GID;
+  if (hasXattr) flags |= RafsSuperFlags.HAS_XATTR;
+  return flags;
+}
+
+/** A chunk as both versions store it: a v5 chunk record, a v6 chunk table entry. */
+export function chunkRecord(c: ChunkInfo): V5ChunkInfo {
+  return {
+    blockId: c.digest,
+    blobIndex: c.blobIndex,
+    flags: c.compressed ? ChunkFlags.COMPRESSED : 0,
+    compressedSize: c.compressedSize,
+    uncompressedSize: c.uncompressedSize,
+    compressedOffset: c.compressedOffset,
+    uncompressedOffset: c.uncompressedOffset,
+    fileOffset: c.fileOffset,
+    index: c.index,
+    crc32: 0,
+  };
 }
 
 /** True when every blob carries its chunk digests (v6 superblock flag INLINED_CHUNK_DIGEST). */

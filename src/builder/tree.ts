@@ -112,6 +112,37 @@ export interface Numbering {
   childStart: Map<BuildInode, number>;
 }
 
+/** What both writers derive from a numbering about links. */
+export interface Links {
+  /** The 1-based index of each inode's first name (its `i_ino`). */
+  firstIndex: Map<BuildInode, number>;
+  /** The directory holding each directory (the root has none). */
+  parentDir: Map<BuildInode, BuildInode>;
+  /** `st_nlink`: a directory's subdirectories + 2, else the inode's names. */
+  nlink(inode: BuildInode): number;
+}
+
+/** First index, parent directory and link count of every inode of `entries` (index order). */
+export function countLinks(entries: readonly IndexedEntry[]): Links {
+  const firstIndex = new Map<BuildInode, number>();
+  const names = new Map<BuildInode, number>();
+  const subdirs = new Map<BuildInode, number>();
+  const parentDir = new Map<BuildInode, BuildInode>();
+  entries.forEach((o, i) => {
+    if (!firstIndex.has(o.inode)) firstIndex.set(o.inode, i + 1);
+    names.set(o.inode, (names.get(o.inode) ?? 0) + 1);
+    if (i === 0 || !isDir(o.inode)) return;
+    const parent = entries[o.parentIndex - 1].inode;
+    subdirs.set(parent, (subdirs.get(parent) ?? 0) + 1);
+    parentDir.set(o.inode, parent);
+  });
+  return {
+    firstIndex,
+    parentDir,
+    nlink: (inode) => (isDir(inode) ? 2 + (subdirs.get(inode) ?? 0) : (names.get(inode) as number)),
+  };
+}
+
 /**
  * The order upstream numbers inodes in: a directory's children get consecutive indexes,
  * then each child directory is numbered in turn, depth first.

@@ -14,6 +14,7 @@ import { StorageError } from '../errors.js';
 import { Authenticator } from './auth.js';
 import { backoffMs, sleep } from '../util/backoff.js';
 import { createAgent, describeNetworkError, discard, header, isTransient, readBody, readJson, showUrl, statusError } from './http.js';
+import { isLoopbackHost, type ImageReference } from './reference.js';
 
 /** Manifest media types a client accepts, OCI first. */
 export const MANIFEST_ACCEPT = [
@@ -41,6 +42,28 @@ export interface DistributionOptions {
   connectTimeout?: number;
   /** Extra attempts on transient failures (default 2). */
   retryLimit?: number;
+}
+
+/** How the image-level operations (pull, push) reach a registry. */
+export interface RegistryAccess {
+  /** Talk plain http to the registry (default: only to loopback registries). */
+  plainHttp?: boolean;
+  /** base64 `user:password`. */
+  auth?: string;
+  skipVerify?: boolean;
+  retryLimit?: number;
+}
+
+/** A client for the repository of `ref`, over plain http when asked or, by default, for a loopback registry. */
+export function clientFor(ref: ImageReference, access: RegistryAccess): DistributionClient {
+  return new DistributionClient({
+    host: ref.host,
+    repo: ref.repo,
+    scheme: (access.plainHttp ?? isLoopbackHost(ref.host)) ? 'http' : 'https',
+    auth: access.auth,
+    skipVerify: access.skipVerify,
+    retryLimit: access.retryLimit,
+  });
 }
 
 /** A fetched manifest (or index). */

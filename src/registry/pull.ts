@@ -10,24 +10,18 @@ import { localfsDirConfig } from '../config/derive.js';
 import { StorageError } from '../errors.js';
 import { RAFS_MAX_METADATA_SIZE } from '../rafs/layout/common.js';
 import { unpackBootstrapLayer } from './bootstrap-layer.js';
-import { DistributionClient } from './distribution.js';
+import { clientFor, type RegistryAccess } from './distribution.js';
 import { findBootstrapLayer, isIndex, pickFromIndex } from './nydus-manifest.js';
-import { formatReference, isLoopbackHost, manifestRef, parseReference, type ImageReference } from './reference.js';
+import { formatReference, manifestRef, parseReference, type ImageReference } from './reference.js';
 
 /** A gzip'd bootstrap layer larger than this is refused before unpacking. */
 const MAX_LAYER_BYTES = RAFS_MAX_METADATA_SIZE;
 
-export interface FetchBootstrapOptions {
+export interface FetchBootstrapOptions extends RegistryAccess {
   /** `host[:port]/repo[:tag][@digest]`. */
   reference: string;
   /** Where bootstraps are kept (created when missing). */
   workDir: string;
-  /** Talk plain http to the registry (default: only to loopback registries). */
-  plainHttp?: boolean;
-  /** base64 `user:password`. */
-  auth?: string;
-  skipVerify?: boolean;
-  retryLimit?: number;
   signal?: AbortSignal;
 }
 
@@ -44,14 +38,7 @@ export interface FetchedBootstrap {
 /** Fetches the bootstrap of image `opts.reference` into `opts.workDir`. */
 export async function fetchImageBootstrap(opts: FetchBootstrapOptions): Promise<FetchedBootstrap> {
   const reference = parseReference(opts.reference);
-  const client = new DistributionClient({
-    host: reference.host,
-    repo: reference.repo,
-    scheme: (opts.plainHttp ?? isLoopbackHost(reference.host)) ? 'http' : 'https',
-    auth: opts.auth,
-    skipVerify: opts.skipVerify,
-    retryLimit: opts.retryLimit,
-  });
+  const client = clientFor(reference, opts);
   try {
     let fetched = await client.getManifest(manifestRef(reference), opts.signal);
     if (isIndex(fetched.json, fetched.mediaType)) fetched = await client.getManifest(pickFromIndex(fetched.json).digest, opts.signal);

@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors.js';
 import { openBootstrap } from '../rafs/index.js';
 import { packBootstrapLayer } from './bootstrap-layer.js';
-import { DistributionClient } from './distribution.js';
+import { clientFor, type RegistryAccess } from './distribution.js';
 import {
   blobLayer,
   bootstrapLayer,
@@ -24,23 +24,17 @@ import {
   ociArch,
   type ImageManifest,
 } from './nydus-manifest.js';
-import { formatReference, isLoopbackHost, manifestRef, parseReference } from './reference.js';
+import { formatReference, manifestRef, parseReference } from './reference.js';
 
-export interface PushOptions {
+export interface PushOptions extends RegistryAccess {
   /** The image's bootstrap. */
   bootstrap: string;
   /** Directory holding the data blobs, each named by its blob id. */
   blobDir: string;
   /** Target reference, `host[:port]/repo[:tag]`. */
   target: string;
-  /** Talk plain http to the registry (default: only to loopback registries). */
-  plainHttp?: boolean;
-  /** base64 `user:password`. */
-  auth?: string;
-  skipVerify?: boolean;
   /** Image platform (default linux and this machine's architecture). */
   platform?: { os: string; architecture: string };
-  retryLimit?: number;
   /** Progress lines (blob uploaded / already present). */
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
@@ -83,14 +77,7 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     blobs.push({ id: blob.blobId, path, size: st.size });
   }
   const work = await mkdtemp(join(tmpdir(), 'nydus-push-'));
-  const client = new DistributionClient({
-    host: ref.host,
-    repo: ref.repo,
-    scheme: (opts.plainHttp ?? isLoopbackHost(ref.host)) ? 'http' : 'https',
-    auth: opts.auth,
-    skipVerify: opts.skipVerify,
-    retryLimit: opts.retryLimit,
-  });
+  const client = clientFor(ref, opts);
   try {
     const layer = await packBootstrapLayer(opts.bootstrap, join(work, 'bootstrap.tar.gz'));
     const platform = opts.platform ?? { os: 'linux', architecture: ociArch() };

@@ -7,25 +7,20 @@
 // fetched again (with backoff) before that error stands. Background (prefetch) reads are
 // never amplified and are counted apart; foreground fetches in flight are tracked so a
 // prefetcher can yield to user reads. Returned buffers are shared: callers must not
-// modify them.
+// modify them. The checks before any I/O are in chunk-checks.ts, the single-flight
+// table and memory LRU in chunk-slots.ts, read planning in amplify.ts.
 import { StorageError } from '../errors.js';
 import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
+import { abortable } from '../util/abortable.js';
 import { backoffMs, sleep } from '../util/backoff.js';
 import type { BlobBackend } from './backend/backend.js';
 import { publish, retryChannel } from './backend/events.js';
 import type { BlobChunkCache, ChunkCache } from './cache/cache.js';
 import { chunkKey, planReads } from './amplify.js';
-import { ChunkLru } from './chunk-lru.js';
-import { decompress, MAX_CHUNK_SIZE } from './codec.js';
-import { digestMatches, DIGEST_SIZE } from './digest.js';
-
-/** BlobFeatures whose chunk layout this reader cannot decode (rafs-format.md §1.3). */
-const UNSUPPORTED_FEATURES: readonly [number, string][] = [
-  [0x08, 'zran'],
-  [0x80, 'batch'],
-  [0x100, 'encrypted'],
-];
-const MAX_STORED_SIZE = 2 * MAX_CHUNK_SIZE;
+import { cacheIndexSound, checkChunk, isSaneChunk } from './chunk-checks.js';
+import { ChunkSlots, type Member, type Slot } from './chunk-slots.js';
+import { decompress } from './codec.js';
+import { digestMatches } from './digest.js';
 
 export interface ChunkReaderOptions {
   /** Verify every chunk (fetched or cached) against its digest. */
@@ -77,30 +72,11 @@ export interface ChunkReaderStats {
   refetches: number;
 }
 
-interface Slot {
-  promise: Promise<Buffer>;
-  resolve(data: Buffer): void;
-  reject(err: unknown): void;
-}
-
-interface Member {
-  chunk: ChunkInfo;
-  key: string;
-  slot: Slot;
-  amplified: boolean;
-  data?: Buffer;
-  settled?: boolean;
-}
-
 interface BlobState {
   blob: BlobInfo;
   entry?: Promise<BlobChunkCache | undefined>;
   /** Sorted neighbours for amplification; null when unavailable. */
   neighbours?: readonly ChunkInfo[] | null;
-}
-
-function isUint(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0;
 }
 
 /** Reads chunks of an image's blobs. */
@@ -120,9 +96,8 @@ export class ChunkReader {
     refetches: 0,
   };
   readonly #states = new Map<number, BlobState>();
-  readonly #inflight = new Map<string, Slot>();
+  readonly #slots: ChunkSlots;
   readonly #tasks = new Set<Promise<void>>();
-  readonly #lru: ChunkLru;
   readonly #validate: boolean;
   readonly #amplifyIo: number;
   readonly #maxGap: number;
@@ -137,7 +112,7 @@ export class ChunkReader {
     readonly options: ChunkReaderOptions,
   ) {
     for (const blob of blobs) this.#states.set(blob.index, { blob });
-    this.#lru = new ChunkLru(options.memoryCacheBytes ?? 16 * 1024 * 1024);
+    this.#slots = new ChunkSlots(options.memoryCacheBytes ?? 16 * 1024 * 1024);
     this.#validate = options.digestValidate;
     this.#amplifyIo = Math.max(0, options.amplifyIo);
     this.#maxGap = options.maxMergeGap ?? 4096;
@@ -177,7 +152,7 @@ export class ChunkReader {
         idx.forEach((i, j) => (results[i] = served[j]));
       }),
     );
-    return raceSignal(Promise.all(results), signal);
+    return abortable(Promise.all(results), signal);
   }
 
   /**
@@ -206,34 +181,8 @@ export class ChunkReader {
 
   #check(c: ChunkInfo): BlobState {
     const state = this.#states.get(c.blobIndex);
-    const where = `chunk ${c.index} of blob index ${c.blobIndex}`;
-    if (state === undefined) throw new StorageError('ERR_STORAGE_BAD_CHUNK', `failed to read ${where}: no such blob`);
-    if (!this.#sane(c)) {
-      throw new StorageError(
-        'ERR_STORAGE_BAD_CHUNK',
-        `failed to read ${where}: invalid sizes or offsets (stored ${c.compressedSize} at ${c.compressedOffset}, ` +
-          `uncompressed ${c.uncompressedSize}, compressed=${c.compressed})`,
-      );
-    }
-    for (const [bit, name] of UNSUPPORTED_FEATURES) {
-      if ((state.blob.features & bit) !== 0) {
-        throw new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to read blob ${state.blob.blobId}: ${name} blobs are not supported`);
-      }
-    }
-    return state;
-  }
-
-  #sane(c: ChunkInfo): boolean {
-    return (
-      isUint(c.compressedOffset) &&
-      isUint(c.uncompressedOffset) &&
-      isUint(c.compressedSize) &&
-      isUint(c.uncompressedSize) &&
-      c.uncompressedSize <= MAX_CHUNK_SIZE &&
-      c.compressedSize <= MAX_STORED_SIZE &&
-      (c.compressed || c.compressedSize === c.uncompressedSize) &&
-      (!this.#validate || c.digest.length === DIGEST_SIZE)
-    );
+    checkChunk(c, state?.blob, this.#validate);
+    return state as BlobState;
   }
 
   /**
@@ -264,16 +213,16 @@ export class ChunkReader {
       const misses: ChunkInfo[] = [];
       for (const c of list) {
         const key = chunkKey(c);
-        const have = this.#lru.has(key) || this.#inflight.has(key) || entry?.isReady(c) === true || entry?.pending(c) !== undefined;
+        const have = this.#slots.busy(key) || entry?.isReady(c) === true || entry?.pending(c) !== undefined;
         if (have) outcome.skipped++;
         else {
-          pending.push(this.#newSlot(key).promise.then(() => outcome.fetched++, () => outcome.failed++));
+          pending.push(this.#slots.open(key).promise.then(() => outcome.fetched++, () => outcome.failed++));
           misses.push(c);
         }
       }
       for (const batch of this.#plan(state, entry, misses, true, maxReadBytes)) this.#track(this.#fetch(state, entry, batch, true, 0));
     }
-    await raceSignal(Promise.all(pending), signal);
+    await abortable(Promise.all(pending), signal);
     return outcome;
   }
 
@@ -284,8 +233,8 @@ export class ChunkReader {
     let fromCache = 0;
     for (const chunk of chunks) {
       const key = chunkKey(chunk);
-      const hit = this.#lru.get(key) ?? entry?.pending(chunk);
-      const slot = this.#inflight.get(key);
+      const hit = this.#slots.memory(key) ?? entry?.pending(chunk);
+      const slot = this.#slots.inflight(key);
       if (hit !== undefined) {
         this.stats.memoryHits++;
         fromCache++;
@@ -294,11 +243,11 @@ export class ChunkReader {
         out.push(slot.promise);
       } else if (entry?.isReady(chunk) === true) {
         fromCache++;
-        const s = this.#newSlot(key);
+        const s = this.#slots.open(key);
         out.push(s.promise);
         this.#track(this.#fromCache(state, entry, { chunk, key, slot: s, amplified: false }));
       } else {
-        out.push(this.#newSlot(key).promise);
+        out.push(this.#slots.open(key).promise);
         misses.push(chunk);
       }
     }
@@ -313,7 +262,8 @@ export class ChunkReader {
   #entryOf(state: BlobState): Promise<BlobChunkCache | undefined> {
     state.entry ??= (async () => {
       if (this.cache === undefined) return undefined;
-      if (!this.#indexSound(state.blob)) {
+      // The cache keys chunks by index; a blob whose chunks do not have distinct indexes bypasses it.
+      if (this.options.blobChunks !== undefined && !cacheIndexSound(state.blob, this.options.blobChunks(state.blob.index))) {
         this.stats.cacheBypassedBlobs++;
         return undefined;
       }
@@ -325,22 +275,6 @@ export class ChunkReader {
       }
     })();
     return state.entry;
-  }
-
-  /**
-   * The cache keys chunks by `index`: it is only safe when every distinct chunk of the
-   * blob has its own index below the blob's chunk count (old v5 images use 0 for all).
-   */
-  #indexSound(blob: BlobInfo): boolean {
-    if (this.options.blobChunks === undefined) return true;
-    const seen = new Uint8Array(Math.ceil(blob.chunkCount / 8));
-    for (const c of this.options.blobChunks(blob.index)) {
-      if (!isUint(c.index) || c.index >= blob.chunkCount) return false;
-      const bit = 1 << (c.index & 7);
-      if ((seen[c.index >> 3] & bit) !== 0) return false;
-      seen[c.index >> 3] |= bit;
-    }
-    return true;
   }
 
   #neighbours(state: BlobState): readonly ChunkInfo[] | null {
@@ -363,17 +297,13 @@ export class ChunkReader {
       amplifyIo: Math.max(0, maxReadBytes),
       maxGap: this.#maxGap,
       available: (c, key) =>
-        !this.#lru.has(key) &&
-        !this.#inflight.has(key) &&
-        entry?.isReady(c) !== true &&
-        entry?.pending(c) === undefined &&
-        this.#sane(c),
+        !this.#slots.busy(key) && entry?.isReady(c) !== true && entry?.pending(c) === undefined && isSaneChunk(c, this.#validate),
     });
     return reads.map((read) =>
       read.map(({ chunk, key, amplified }) => {
         if (amplified) this.stats.amplifiedChunks++;
         // Requested chunks got their slot in #serveBlob; neighbours get one now.
-        return { chunk, key, amplified, slot: amplified ? this.#newSlot(key) : this.#inflight.get(key)! };
+        return { chunk, key, amplified, slot: amplified ? this.#slots.open(key) : (this.#slots.inflight(key) as Slot) };
       }),
     );
   }
@@ -395,7 +325,7 @@ export class ChunkReader {
         if (batch.length > 1 && batch.some((m) => m.amplified)) {
           // The neighbours may be what failed (a range past the blob's end): retry the
           // wanted chunks alone and drop the neighbours.
-          for (const m of batch) if (m.amplified) this.#settle(m, err);
+          for (const m of batch) if (m.amplified) this.#slots.settle(m, err);
           await Promise.all(batch.filter((m) => !m.amplified).map((m) => this.#fetch(state, entry, [m], background, attempt)));
           return;
         }
@@ -417,15 +347,15 @@ export class ChunkReader {
           toStore.push({ chunk: m.chunk, data: m.data });
         } catch (err) {
           if (!m.amplified && attempt < this.#fetchRetries) again.push(m);
-          else this.#settle(m, err);
+          else this.#slots.settle(m, err);
         }
       }
       // Waits only while the cache's write queue is full (backpressure).
       if (entry !== undefined && toStore.length > 0) await entry.store(toStore);
-      for (const m of batch) if (m.data !== undefined) this.#settle(m, undefined, m.data);
+      for (const m of batch) if (m.data !== undefined) this.#slots.settle(m, undefined, m.data);
       if (again.length > 0) await this.#refetch(state, entry, again, background, attempt);
     } catch (err) {
-      for (const m of batch) this.#settle(m, err);
+      for (const m of batch) this.#slots.settle(m, err);
     } finally {
       if (!background && --this.#foreground === 0) {
         const waiters = this.#idleWaiters;
@@ -464,11 +394,11 @@ export class ChunkReader {
       }
       if (ok) {
         this.stats.cacheHits++;
-        this.#settle(m, undefined, out);
+        this.#slots.settle(m, undefined, out);
         return;
       }
     } catch (err) {
-      this.#settle(m, err);
+      this.#slots.settle(m, err);
       return;
     }
     await this.#fetch(state, entry, [m], false, 0);
@@ -486,41 +416,8 @@ export class ChunkReader {
     return data;
   }
 
-  #newSlot(key: string): Slot {
-    let resolve!: (d: Buffer) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<Buffer>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // Amplified neighbours may fail with nobody waiting: that must not be an unhandled rejection.
-    promise.catch(() => {});
-    const slot = { promise, resolve, reject };
-    this.#inflight.set(key, slot);
-    return slot;
-  }
-
-  #settle(m: Member, err: unknown, data?: Buffer): void {
-    if (m.settled === true) return;
-    m.settled = true;
-    if (data !== undefined) this.#lru.set(m.key, data);
-    if (this.#inflight.get(m.key) === m.slot) this.#inflight.delete(m.key);
-    if (data !== undefined) m.slot.resolve(data);
-    else m.slot.reject(err);
-  }
-
   #track(task: Promise<void>): void {
     this.#tasks.add(task);
     void task.finally(() => this.#tasks.delete(task));
   }
-}
-
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

@@ -6,11 +6,8 @@
 // blob. Chunks appear once (deduplicated), hinted ones first, each group in blob order.
 import { ConfigError } from '../errors.js';
 import type { ChunkInfo, RafsSuper } from '../rafs/types.js';
+import { S_IFDIR, S_IFMT, S_IFREG } from '../util/file-mode.js';
 import { chunkKey } from './amplify.js';
-
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
 
 /** What planning needs from an opened image. */
 export type PrefetchImage = Pick<RafsSuper, 'rootIno' | 'getAttr' | 'lookup' | 'readdir' | 'fileChunks' | 'prefetchList' | 'blobs' | 'blobChunks'>;

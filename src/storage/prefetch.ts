@@ -9,6 +9,7 @@
 import type { PrefetchCounters } from './cache/cache.js';
 import type { ChunkInfo } from '../rafs/types.js';
 import type { ChunkReader } from './chunk-reader.js';
+import { abortable } from '../util/abortable.js';
 import { sleep } from '../util/backoff.js';
 
 export interface PrefetcherOptions {
@@ -59,16 +60,6 @@ export class TokenBucket {
       await sleep(Math.ceil(((need - this.#tokens) / this.rate) * 1000), signal);
     }
   }
-}
-
-/** `p`, or the signal's reason once it aborts. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** Cuts `chunks` (in order) into runs of one blob spanning at most `batchSize` stored bytes. */

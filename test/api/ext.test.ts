@@ -1,13 +1,11 @@
 // The project's extensions over the real unix socket: the machine view, the journal in
 // pages (a real Journal in a temp dir, mount configs redacted) and the Prometheus text.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { EXT, V1 } from '../../src/api/paths.js';
 import { REDACTED } from '../../src/api/redact.js';
 import { machineGraph } from '../../src/daemon/diagram.js';
-import { Journal } from '../../src/daemon/journal.js';
-import { checked, failed, serveFake, tmpDir } from './helpers.js';
+import { checked, failed, serveFakeWithJournal } from './helpers.js';
 import type { Served } from './helpers.js';
 import { assertSchema } from './schema.js';
 
@@ -17,18 +15,10 @@ const SECRET_CONFIG = JSON.stringify({
 
 describe('extensions', () => {
   let s: Served;
-  let journal: Journal;
-  let jdir: string;
   before(async () => {
-    jdir = tmpDir('journal');
-    journal = await Journal.open(jdir);
-    s = await serveFake({ stateKey: 'READY.idle', journal });
+    s = await serveFakeWithJournal('journal', { stateKey: 'READY.idle' });
   });
-  after(async () => {
-    await s.close();
-    await journal.close();
-    rmSync(jdir, { recursive: true, force: true });
-  });
+  after(() => s.close());
 
   test('GET /api/v1/daemon/machine: the definition the daemon runs, its state and the path taken', async () => {
     await s.client.start();

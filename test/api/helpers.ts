@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../../src/api/client.js';
 import type { ApiResponse } from '../../src/api/client.js';
 import { startApiServer } from '../../src/api/server.js';
+import { Journal } from '../../src/daemon/journal.js';
 import { FakeControl } from './fake-control.js';
 import type { FakeOptions } from './fake-control.js';
 import { assertSchema } from './schema.js';
@@ -47,6 +48,21 @@ export async function serveFake(opts: FakeOptions = {}): Promise<Served> {
       client.close();
       await server.close();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** serveFake over a real Journal in its own temp dir (`/tmp/api-<tag>-*`); close() also closes and removes it. */
+export async function serveFakeWithJournal(tag: string, opts: FakeOptions = {}): Promise<Served> {
+  const jdir = tmpDir(tag);
+  const journal = await Journal.open(jdir);
+  const served = await serveFake({ ...opts, journal });
+  return {
+    ...served,
+    async close() {
+      await served.close();
+      await journal.close();
+      rmSync(jdir, { recursive: true, force: true });
     },
   };
 }

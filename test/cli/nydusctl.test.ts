@@ -7,8 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Journal } from '../../src/daemon/journal.js';
-import { serveFake, tmpDir } from '../api/helpers.js';
+import { serveFakeWithJournal, tmpDir } from '../api/helpers.js';
 import type { Served } from '../api/helpers.js';
 import { programArgv } from '../helpers/env.js';
 import { runProgram } from '../helpers/run.js';
@@ -17,18 +16,10 @@ const ctl = (sock: string, ...args: string[]) => runProgram('nydusctl', ['--sock
 
 describe('nydusctl against a served daemon', () => {
   let s: Served;
-  let journal: Journal;
-  let jdir: string;
   before(async () => {
-    jdir = tmpDir('ctl-journal');
-    journal = await Journal.open(jdir);
-    s = await serveFake({ stateKey: 'READY.idle', journal });
+    s = await serveFakeWithJournal('ctl-journal', { stateKey: 'READY.idle' });
   });
-  after(async () => {
-    await s.close();
-    await journal.close();
-    rmSync(jdir, { recursive: true, force: true });
-  });
+  after(() => s.close());
 
   test('info: a table by default, the API answer with --json', async () => {
     const human = await ctl(s.sock, 'info');
@@ -140,9 +131,7 @@ describe('nydusctl against a served daemon', () => {
 
 describe('nydusctl events --follow', () => {
   test('prints new records as they come and ends when the daemon goes away', async () => {
-    const jdir = tmpDir('ctl-follow');
-    const journal = await Journal.open(jdir);
-    const s = await serveFake({ journal });
+    const s = await serveFakeWithJournal('ctl-follow');
     const [cmd, ...pre] = programArgv('nydusctl');
     const child = spawn(cmd, [...pre, '--sock', s.sock, 'events', '--follow', '--interval', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -161,8 +150,6 @@ describe('nydusctl events --follow', () => {
       await waitFor(/umount \/f1/);
     } finally {
       await s.close();
-      await journal.close();
-      rmSync(jdir, { recursive: true, force: true });
     }
     assert.equal(await exited, 0, err);
     assert.equal(err, 'nydusctl: the daemon is gone; stopped following\n');

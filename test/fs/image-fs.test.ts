@@ -9,8 +9,8 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toErrno } from '../../src/errors.js';
 import { walk } from '../../src/rafs/index.js';
-import { haveFixtures, need, V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
-import { readTreeJson, V5_BLOB_ID } from '../rafs/helpers/fixtures.js';
+import { haveFixtures, need } from '../helpers/env.js';
+import { readTreeJson, V5_BLOB_ID, V5_BLOBS, V5_BOOTSTRAP, V6_BLOBS, V6_BOOTSTRAP } from '../rafs/helpers/fixtures.js';
 import { ListSink, openImage, tempDir, writeSynthV5, type OpenedImage } from './helpers.js';
 
 const GiB = 2 ** 30;
@@ -26,7 +26,7 @@ async function readAll(img: OpenedImage, ino: number, size: number, step: number
 
 test('v5 fixture: attributes follow upstream Rafs (uid/gid, root mode, mtime 0), every file matches its md5', async (t) => {
   if (!need(t, haveFixtures(), 'fixtures missing')) return;
-  const img = await openImage(join(V5_FIXTURE, 'bootstrap'), join(V5_FIXTURE, 'blobs'));
+  const img = await openImage(V5_BOOTSTRAP, V5_BLOBS);
   t.after(() => img.close());
   const { md5 } = readTreeJson();
   const sb = img.fs.sb;
@@ -52,7 +52,7 @@ test('v5 fixture: attributes follow upstream Rafs (uid/gid, root mode, mtime 0),
 
 test('v6 fixture: explicit uid/gid, digests validated on every chunk, reads past EOF are short or empty', async (t) => {
   if (!need(t, haveFixtures(), 'fixtures missing')) return;
-  const img = await openImage(join(V6_FIXTURE, 'bootstrap'), join(V6_FIXTURE, 'blobs'), { rafs: { validate: true } });
+  const img = await openImage(V6_BOOTSTRAP, V6_BLOBS, { rafs: { validate: true } });
   t.after(() => img.close());
   const sb = img.fs.sb;
   const lib = sb.lookup(sb.rootIno, Buffer.from('lib.rs'))!;
@@ -72,7 +72,7 @@ test('v6 fixture: explicit uid/gid, digests validated on every chunk, reads past
 
 test('readdir: ".", "..", then entries with content cursors that resume anywhere', async (t) => {
   if (!need(t, haveFixtures(), 'fixtures missing')) return;
-  const img = await openImage(join(V5_FIXTURE, 'bootstrap'), join(V5_FIXTURE, 'blobs'));
+  const img = await openImage(V5_BOOTSTRAP, V5_BLOBS);
   t.after(() => img.close());
   const sb = img.fs.sb;
   const ids = { self: 1, parent: 1, nodeOf: (i: number) => 1000 + i };
@@ -151,10 +151,10 @@ test('xattrs: served when the image has them; EOPNOTSUPP when neither the image 
   assert.ok(img.fs.getxattr(f, Buffer.from('security.capability')).equals(cap));
   assert.throws(() => img.fs.getxattr(f, Buffer.from('user.none')), (e: unknown) => toErrno(e) === 61, 'ENODATA');
   if (!haveFixtures()) return;
-  const off = await openImage(join(V5_FIXTURE, 'bootstrap'), join(V5_FIXTURE, 'blobs'));
+  const off = await openImage(V5_BOOTSTRAP, V5_BLOBS);
   t.after(() => off.close());
   assert.throws(() => off.fs.listxattr(off.fs.rootIno), (e: unknown) => toErrno(e) === 95, 'EOPNOTSUPP');
-  const on = await openImage(join(V5_FIXTURE, 'bootstrap'), join(V5_FIXTURE, 'blobs'), { rafs: { enable_xattr: true } });
+  const on = await openImage(V5_BOOTSTRAP, V5_BLOBS, { rafs: { enable_xattr: true } });
   t.after(() => on.close());
   assert.deepEqual(on.fs.listxattr(on.fs.rootIno), []);
 });
@@ -164,9 +164,9 @@ test('a corrupted blob fails the affected file with EIO (digest_validate) and th
   const dir = tempDir('corrupt');
   const blobs = join(dir, 'blobs');
   mkdirSync(blobs);
-  copyFileSync(join(V5_FIXTURE, 'blobs', V5_BLOB_ID), join(blobs, V5_BLOB_ID));
+  copyFileSync(join(V5_BLOBS, V5_BLOB_ID), join(blobs, V5_BLOB_ID));
   const errors: unknown[] = [];
-  const probe = await openImage(join(V5_FIXTURE, 'bootstrap'), blobs);
+  const probe = await openImage(V5_BOOTSTRAP, blobs);
   const sb = probe.fs.sb;
   const files = [...walk(sb)].filter((e) => (e.attr.mode & S_IFMT) === S_IFREG && e.attr.size > 0);
   const victim = files.find((e) => e.path.toString().endsWith('layer.tar'))!;
@@ -176,7 +176,7 @@ test('a corrupted blob fails the affected file with EIO (digest_validate) and th
   const at = victimChunks[1].compressedOffset + 100;
   blob[at] ^= 0xff;
   writeFileSync(join(blobs, V5_BLOB_ID), blob);
-  const img = await openImage(join(V5_FIXTURE, 'bootstrap'), blobs, { rafs: { validate: true, batch_size: 0 }, onReadError: (e) => errors.push(e) });
+  const img = await openImage(V5_BOOTSTRAP, blobs, { rafs: { validate: true, batch_size: 0 }, onReadError: (e) => errors.push(e) });
   t.after(async () => {
     await img.close();
     (await import('node:fs')).rmSync(dir, { recursive: true, force: true });

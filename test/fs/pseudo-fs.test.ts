@@ -4,11 +4,11 @@
 // sent, and 300 mount/umount cycles whose node ids never repeat.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { toErrno, NydusError } from '../../src/errors.js';
 import { PseudoFs, normalizeMountpoint, type ImageMount, type KernelNotifier } from '../../src/fs/pseudo-fs.js';
 import { INDEX_SPAN, MAX_INDEX, PSEUDO_BASE, ROOT_ID, pseudoDirId } from '../../src/fs/node-id.js';
-import { haveFixtures, need, V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
+import { haveFixtures, need } from '../helpers/env.js';
+import { V5_BLOBS, V5_BOOTSTRAP, V6_BLOBS, V6_BOOTSTRAP } from '../rafs/helpers/fixtures.js';
 import { ListSink, openImage, type OpenedImage } from './helpers.js';
 
 const ctx = {} as never;
@@ -36,8 +36,8 @@ class RecordingNotifier implements KernelNotifier {
 
 async function images(t: import('node:test').TestContext): Promise<{ v5: OpenedImage; v6: OpenedImage } | undefined> {
   if (!need(t, haveFixtures(), 'fixtures missing')) return undefined;
-  const v5 = await openImage(join(V5_FIXTURE, 'bootstrap'), join(V5_FIXTURE, 'blobs'));
-  const v6 = await openImage(join(V6_FIXTURE, 'bootstrap'), join(V6_FIXTURE, 'blobs'));
+  const v5 = await openImage(V5_BOOTSTRAP, V5_BLOBS);
+  const v6 = await openImage(V6_BOOTSTRAP, V6_BLOBS);
   t.after(async () => {
     await v5.close();
     await v6.close();

@@ -4,11 +4,11 @@
 // requests forwarded to their host, plus a /ping health endpoint). Its access log
 // records each request with the mirror header the backend sends and the cache status,
 // so tests can count what went through it. stop()/start() simulate an outage.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Owner } from './registry-server.js';
-import { freePort, waitForHttp } from './registry-server.js';
+import { freePort, restartable, waitForHttp } from './registry-server.js';
 
 export const NGINX_BIN = '/usr/sbin/nginx';
 
@@ -111,7 +111,10 @@ async function startNginx(t: Owner, conf: (prefix: string, port: number) => stri
   const confPath = join(prefix, 'nginx.conf');
   writeFileSync(confPath, conf(prefix, port));
   const url = `http://127.0.0.1:${port}`;
-  let child: ChildProcess | undefined;
+  const proc = restartable(
+    () => spawn(NGINX_BIN, ['-p', prefix, '-c', confPath, '-e', join(prefix, 'error.log'), '-g', 'daemon off;'], { stdio: 'ignore' }),
+    () => waitForHttp(readyUrl?.(port) ?? `${url}/`),
+  );
   const nginx: Nginx = {
     host: `127.0.0.1:${port}`,
     port,
@@ -127,25 +130,8 @@ async function startNginx(t: Owner, conf: (prefix: string, port: number) => stri
           return { method, uri, status: Number(status), range, cache, mirrorHeader };
         });
     },
-    async start() {
-      if (child !== undefined) return;
-      const c = spawn(NGINX_BIN, ['-p', prefix, '-c', confPath, '-e', join(prefix, 'error.log'), '-g', 'daemon off;'], { stdio: 'ignore' });
-      child = c;
-      c.once('exit', () => {
-        if (child === c) child = undefined;
-      });
-      await waitForHttp(readyUrl?.(port) ?? `${url}/`);
-    },
-    async stop() {
-      const c = child;
-      if (c === undefined) return;
-      child = undefined;
-      await new Promise<void>((resolve) => {
-        c.once('exit', () => resolve());
-        c.kill('SIGTERM');
-        setTimeout(() => c.kill('SIGKILL'), 3000).unref();
-      });
-    },
+    start: proc.start,
+    stop: proc.stop,
   };
   t.after(async () => {
     await nginx.stop();

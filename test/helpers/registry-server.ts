@@ -24,6 +24,39 @@ export function fileOwner(): Owner {
   return { after: (fn: () => unknown) => void cleanups.push(fn) } as Owner;
 }
 
+/** A server process a test may stop and start again (same command, one child at a time). */
+export interface Restartable {
+  /** Spawns the child unless it runs, then waits until it is ready. */
+  start(): Promise<void>;
+  /** SIGTERM (SIGKILL after 3 s) and waits for the exit; nothing when it is not running. */
+  stop(): Promise<void>;
+}
+
+export function restartable(spawnChild: () => ChildProcess, ready: () => Promise<void>): Restartable {
+  let child: ChildProcess | undefined;
+  return {
+    async start() {
+      if (child !== undefined) return;
+      const c = spawnChild();
+      child = c;
+      c.once('exit', () => {
+        if (child === c) child = undefined;
+      });
+      await ready();
+    },
+    async stop() {
+      const c = child;
+      if (c === undefined) return;
+      child = undefined;
+      await new Promise<void>((resolve) => {
+        c.once('exit', () => resolve());
+        c.kill('SIGTERM');
+        setTimeout(() => c.kill('SIGKILL'), 3000).unref();
+      });
+    },
+  };
+}
+
 /** Whether docker-registry (and htpasswd for Basic auth) are installed. */
 export function haveRegistry(): boolean {
   return existsSync(REGISTRY_BIN);
@@ -134,39 +167,23 @@ export async function startRegistry(t: Owner, auth: RegistryAuth = { kind: 'none
   const port = await freePort();
   const configPath = join(dir, 'config.yml');
   writeFileSync(configPath, configYaml(port, root, authYaml(dir, auth)));
-  let child: ChildProcess | undefined;
   let stderr = '';
   const url = `http://127.0.0.1:${port}`;
-  const server: RegistryServer = {
-    host: `127.0.0.1:${port}`,
-    port,
-    url,
-    root,
-    async start() {
-      if (child !== undefined) return;
+  const proc = restartable(
+    () => {
       const c = spawn(REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-      child = c;
       c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-      c.once('exit', () => {
-        if (child === c) child = undefined;
-      });
+      return c;
+    },
+    async () => {
       try {
         await waitForHttp(`${url}/v2/`);
       } catch (err) {
         throw new Error(`${(err as Error).message}\n${stderr}`);
       }
     },
-    async stop() {
-      const c = child;
-      if (c === undefined) return;
-      child = undefined;
-      await new Promise<void>((resolve) => {
-        c.once('exit', () => resolve());
-        c.kill('SIGTERM');
-        setTimeout(() => c.kill('SIGKILL'), 3000).unref();
-      });
-    },
-  };
+  );
+  const server: RegistryServer = { host: `127.0.0.1:${port}`, port, url, root, start: proc.start, stop: proc.stop };
   t.after(async () => {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -5,50 +5,27 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BlobInfo } from '../../src/rafs/types.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { BlobCache } from '../../src/storage/cache/blobcache.js';
 import { ChunkReader } from '../../src/storage/chunk-reader.js';
 import { digest } from '../../src/storage/digest.js';
-import { haveFixtures, need, V6_FIXTURE } from '../helpers/env.js';
+import { haveFixtures, need } from '../helpers/env.js';
+import { V6_BLOB_ID, V6_BLOB_INFO, V6_BLOBS } from '../rafs/helpers/fixtures.js';
 import { chunksFromBlobMeta, readToc, tmpDir } from './helpers.js';
 
-const BLOB_ID = 'be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef';
-const BLOB_DIR = join(V6_FIXTURE, 'blobs');
 // rafs-format.md §9.3: lib.rs and sync_io.rs are one chunk each.
 const FILES = [
   { name: 'lib.rs', size: 16931, sha256: '1810eba864521293bb0d6b55a3c82318d4d89f294ed761c456d9088a17de0c69', chunkDigest: 'f7e2735f1c6ae9cde91e537416b09d8bb71b306a421d19cc1012a51f93a7fe69' },
   { name: 'sync_io.rs', size: 13400, sha256: 'e629ab260ff0dc02a24648a3e0dd8c13a5daf233d535c330e3201925f5eeff96', chunkDigest: '812465bcc9e88393598311dc5fc93abaeccef0185bcd99f9701d17ebdf9adc3f' },
 ];
 
-function blobInfo(): BlobInfo {
-  return {
-    index: 0,
-    blobId: BLOB_ID,
-    chunkSize: 0x100000,
-    chunkCount: 2,
-    compressedSize: 14554,
-    uncompressedSize: 36864,
-    compressor: 'zstd',
-    digester: 'blake3',
-    features: 0x7000_0021,
-    readaheadOffset: 0,
-    readaheadSize: 0,
-    metaCiCompressor: 'none',
-    metaCiOffset: 8314,
-    metaCiCompressedSize: 32,
-    metaCiUncompressedSize: 32,
-    blobTocSize: 1024,
-  };
-}
-
 function fixtureChunks() {
-  const bytes = readFileSync(join(BLOB_DIR, BLOB_ID));
+  const bytes = readFileSync(join(V6_BLOBS, V6_BLOB_ID));
   return { bytes, chunks: chunksFromBlobMeta(bytes) };
 }
 
 test('the v6 blob carries the chunk-info and digest arrays rafs-format.md describes', (t) => {
-  if (!need(t, haveFixtures() && existsSync(join(BLOB_DIR, BLOB_ID)), 'shared fixtures')) return;
+  if (!need(t, haveFixtures() && existsSync(join(V6_BLOBS, V6_BLOB_ID)), 'shared fixtures')) return;
   const { bytes, chunks } = fixtureChunks();
   const toc = readToc(bytes);
   assert.deepEqual(
@@ -67,11 +44,11 @@ test('the v6 blob carries the chunk-info and digest arrays rafs-format.md descri
 });
 
 test('both fixture chunks read through localfs with blake3 validation give the files of §9.3', async (t) => {
-  if (!need(t, haveFixtures() && existsSync(join(BLOB_DIR, BLOB_ID)), 'shared fixtures')) return;
+  if (!need(t, haveFixtures() && existsSync(join(V6_BLOBS, V6_BLOB_ID)), 'shared fixtures')) return;
   const { chunks } = fixtureChunks();
-  const backend = new LocalFsBackend({ dir: BLOB_DIR, blob_file: '', alt_dirs: [] });
+  const backend = new LocalFsBackend({ dir: V6_BLOBS, blob_file: '', alt_dirs: [] });
   t.after(() => backend.close());
-  const reader = new ChunkReader([blobInfo()], backend, undefined, {
+  const reader = new ChunkReader([V6_BLOB_INFO], backend, undefined, {
     digestValidate: true,
     amplifyIo: 128 * 1024,
     blobChunks: () => chunks,
@@ -92,13 +69,13 @@ test('both fixture chunks read through localfs with blake3 validation give the f
 });
 
 test('the fixture blob through blobcache: the cache file is the uncompressed blob image', async (t) => {
-  if (!need(t, haveFixtures() && existsSync(join(BLOB_DIR, BLOB_ID)), 'shared fixtures')) return;
+  if (!need(t, haveFixtures() && existsSync(join(V6_BLOBS, V6_BLOB_ID)), 'shared fixtures')) return;
   const { chunks } = fixtureChunks();
   const work = tmpDir(t, 'storage-v6');
   for (let round = 0; round < 2; round++) {
-    const backend = new LocalFsBackend({ dir: BLOB_DIR, blob_file: '', alt_dirs: [] });
+    const backend = new LocalFsBackend({ dir: V6_BLOBS, blob_file: '', alt_dirs: [] });
     const cache = new BlobCache(work);
-    const reader = new ChunkReader([blobInfo()], backend, cache, { digestValidate: true, amplifyIo: 0 });
+    const reader = new ChunkReader([V6_BLOB_INFO], backend, cache, { digestValidate: true, amplifyIo: 0 });
     const data = await reader.readChunks(chunks);
     await cache.flush();
     assert.deepEqual(data.map((d) => createHash('sha256').update(d).digest('hex')), FILES.map((f) => f.sha256));
@@ -109,7 +86,7 @@ test('the fixture blob through blobcache: the cache file is the uncompressed blo
     await backend.close();
   }
   // The kernel's view of a v6 blob (§4.13): chunk i at its 4 KiB aligned uncompressed offset.
-  const image = readFileSync(join(work, `${BLOB_ID}.blob.data`));
+  const image = readFileSync(join(work, `${V6_BLOB_ID}.blob.data`));
   assert.equal(createHash('sha256').update(image.subarray(0, 16931)).digest('hex'), FILES[0].sha256);
   assert.equal(createHash('sha256').update(image.subarray(20480, 20480 + 13400)).digest('hex'), FILES[1].sha256);
 });

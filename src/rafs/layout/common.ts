@@ -3,6 +3,7 @@
 // Every reader of an on-disk integer goes through these helpers so that a field
 // beyond the buffer is a RafsFormatError, never a RangeError.
 import { RafsFormatError } from '../../errors.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../../util/file-mode.js';
 import type { Compressor, Digester } from '../types.js';
 
 /** `RafsSuperFlags` bits (v5 `s_flags`, v6 extended superblock `s_flags`). */
@@ -64,15 +65,8 @@ export const V5InodeFlags = {
   HAS_HOLE: 0x8,
 } as const;
 
-/** File type bits of st_mode. */
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
+/** File type bits of st_mode, for the layouts' callers. */
+export { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK };
 
 /** True for the seven file types a filesystem may hold. */
 export function isValidFileType(mode: number): boolean {

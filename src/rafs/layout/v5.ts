@@ -1,7 +1,9 @@
 // RAFS v5 on-disk structures (rafs-format.md §3): superblock, inode and prefetch tables,
 // blob table and extended blob table, inode record, xattr table, chunk info.
-// Bytes only: each struct has its size, a decoder into a plain object and an encoder
-// that the builder reuses; `encode(decode(b))` reproduces `b` for every upstream image.
+// Bytes only: each fixed struct is a field table (struct.ts) that drives its encoder (the
+// builder's) and its decoder, except where the read path decodes per request: those
+// decoders are hand-written, and tests hold them to the table. `encode(decode(b))`
+// reproduces `b` for every upstream image.
 import {
   align8,
   badSuper,
@@ -15,6 +17,7 @@ import {
   readU64,
   writeU64,
 } from './common.js';
+import { defineStruct } from './struct.js';
 
 export const V5_SUPER_MAGIC = 0x5241_4653;
 export const V5_SUPER_VERSION = 0x500;
@@ -45,44 +48,34 @@ export interface V5Superblock {
   extendedBlobTableOffset: number;
 }
 
+/** The v5 superblock's field table. */
+export const V5SuperblockStruct = defineStruct<V5Superblock>({
+  name: 'v5 superblock',
+  size: V5_SUPERBLOCK_SIZE,
+  fields: {
+    magic: [0, 'u32'],
+    fsVersion: [4, 'u32'],
+    sbSize: [8, 'u32'],
+    blockSize: [12, 'u32'],
+    flags: [16, 'u64'],
+    inodesCount: [24, 'u64'],
+    inodeTableOffset: [32, 'u64'],
+    prefetchTableOffset: [40, 'u64'],
+    blobTableOffset: [48, 'u64'],
+    inodeTableEntries: [56, 'u32'],
+    prefetchTableEntries: [60, 'u32'],
+    blobTableSize: [64, 'u32'],
+    extendedBlobTableEntries: [68, 'u32'],
+    extendedBlobTableOffset: [72, 'u64'],
+  },
+});
+
 export function decodeV5Superblock(buf: Buffer, off = 0): V5Superblock {
-  checkRange(buf, off, V5_SUPERBLOCK_SIZE, 'v5 superblock');
-  const w = 'v5 superblock';
-  return {
-    magic: buf.readUInt32LE(off),
-    fsVersion: buf.readUInt32LE(off + 4),
-    sbSize: buf.readUInt32LE(off + 8),
-    blockSize: buf.readUInt32LE(off + 12),
-    flags: readU64(buf, off + 16, w),
-    inodesCount: readU64(buf, off + 24, w),
-    inodeTableOffset: readU64(buf, off + 32, w),
-    prefetchTableOffset: readU64(buf, off + 40, w),
-    blobTableOffset: readU64(buf, off + 48, w),
-    inodeTableEntries: buf.readUInt32LE(off + 56),
-    prefetchTableEntries: buf.readUInt32LE(off + 60),
-    blobTableSize: buf.readUInt32LE(off + 64),
-    extendedBlobTableEntries: buf.readUInt32LE(off + 68),
-    extendedBlobTableOffset: readU64(buf, off + 72, w),
-  };
+  return V5SuperblockStruct.decode(buf, off);
 }
 
 export function encodeV5Superblock(sb: V5Superblock): Buffer {
-  const buf = Buffer.alloc(V5_SUPERBLOCK_SIZE);
-  buf.writeUInt32LE(sb.magic, 0);
-  buf.writeUInt32LE(sb.fsVersion, 4);
-  buf.writeUInt32LE(sb.sbSize, 8);
-  buf.writeUInt32LE(sb.blockSize, 12);
-  writeU64(buf, 16, sb.flags);
-  writeU64(buf, 24, sb.inodesCount);
-  writeU64(buf, 32, sb.inodeTableOffset);
-  writeU64(buf, 40, sb.prefetchTableOffset);
-  writeU64(buf, 48, sb.blobTableOffset);
-  buf.writeUInt32LE(sb.inodeTableEntries, 56);
-  buf.writeUInt32LE(sb.prefetchTableEntries, 60);
-  buf.writeUInt32LE(sb.blobTableSize, 64);
-  buf.writeUInt32LE(sb.extendedBlobTableEntries, 68);
-  writeU64(buf, 72, sb.extendedBlobTableOffset);
-  return buf;
+  return V5SuperblockStruct.encode(sb);
 }
 
 interface Range {
@@ -223,24 +216,24 @@ export interface V5ExtBlobEntry {
   compressedSize: number;
 }
 
+/** The extended blob table entry's field table (bytes 24..64 reserved). */
+export const V5ExtBlobEntryStruct = defineStruct<V5ExtBlobEntry>({
+  name: 'v5 extended blob table entry',
+  size: V5_EXT_BLOB_ENTRY_SIZE,
+  fields: {
+    chunkCount: [0, 'u32'],
+    features: [4, 'u32'],
+    uncompressedSize: [8, 'u64'],
+    compressedSize: [16, 'u64'],
+  },
+});
+
 export function decodeV5ExtBlobEntry(buf: Buffer, off: number): V5ExtBlobEntry {
-  checkRange(buf, off, V5_EXT_BLOB_ENTRY_SIZE, 'v5 extended blob table entry');
-  const w = 'v5 extended blob table entry';
-  return {
-    chunkCount: buf.readUInt32LE(off),
-    features: buf.readUInt32LE(off + 4),
-    uncompressedSize: readU64(buf, off + 8, w),
-    compressedSize: readU64(buf, off + 16, w),
-  };
+  return V5ExtBlobEntryStruct.decode(buf, off);
 }
 
 export function encodeV5ExtBlobEntry(e: V5ExtBlobEntry): Buffer {
-  const buf = Buffer.alloc(V5_EXT_BLOB_ENTRY_SIZE);
-  buf.writeUInt32LE(e.chunkCount, 0);
-  buf.writeUInt32LE(e.features, 4);
-  writeU64(buf, 8, e.uncompressedSize);
-  writeU64(buf, 16, e.compressedSize);
-  return buf;
+  return V5ExtBlobEntryStruct.encode(e);
 }
 
 /** The fixed 128-byte part of an inode record. */
@@ -266,6 +259,34 @@ export interface V5Inode {
   mtime: number;
 }
 
+/** The inode's field table (bytes 120..128 reserved). */
+export const V5InodeStruct = defineStruct<V5Inode>({
+  name: 'v5 inode',
+  size: V5_INODE_SIZE,
+  where: (off) => `v5 inode at offset ${off}`,
+  fields: {
+    digest: [0, 'bytes:32'],
+    parent: [32, 'u64'],
+    ino: [40, 'u64'],
+    uid: [48, 'u32'],
+    gid: [52, 'u32'],
+    projid: [56, 'u32'],
+    mode: [60, 'u32'],
+    size: [64, 'u64'],
+    blocks: [72, 'u64'],
+    flags: [80, 'u64'],
+    nlink: [88, 'u32'],
+    childIndex: [92, 'u32'],
+    childCount: [96, 'u32'],
+    nameSize: [100, 'u16'],
+    symlinkSize: [102, 'u16'],
+    rdev: [104, 'u32'],
+    mtimeNsec: [108, 'u32'],
+    mtime: [112, 'u64'],
+  },
+});
+
+/** Hand-written rather than table-driven: it runs on every lookup (bench/rafs/struct-codec.bench.ts). */
 export function decodeV5Inode(buf: Buffer, off: number): V5Inode {
   checkRange(buf, off, V5_INODE_SIZE, 'v5 inode');
   const w = `v5 inode at offset ${off}`;
@@ -293,26 +314,7 @@ export function decodeV5Inode(buf: Buffer, off: number): V5Inode {
 
 export function encodeV5Inode(i: V5Inode): Buffer {
   if (i.digest.length !== RAFS_DIGEST_SIZE) throw new RangeError('inode digest must be 32 bytes');
-  const buf = Buffer.alloc(V5_INODE_SIZE);
-  i.digest.copy(buf, 0);
-  writeU64(buf, 32, i.parent);
-  writeU64(buf, 40, i.ino);
-  buf.writeUInt32LE(i.uid, 48);
-  buf.writeUInt32LE(i.gid, 52);
-  buf.writeUInt32LE(i.projid, 56);
-  buf.writeUInt32LE(i.mode, 60);
-  writeU64(buf, 64, i.size);
-  writeU64(buf, 72, i.blocks);
-  writeU64(buf, 80, i.flags);
-  buf.writeUInt32LE(i.nlink, 88);
-  buf.writeUInt32LE(i.childIndex, 92);
-  buf.writeUInt32LE(i.childCount, 96);
-  buf.writeUInt16LE(i.nameSize, 100);
-  buf.writeUInt16LE(i.symlinkSize, 102);
-  buf.writeUInt32LE(i.rdev, 104);
-  buf.writeUInt32LE(i.mtimeNsec, 108);
-  writeU64(buf, 112, i.mtime);
-  return buf;
+  return V5InodeStruct.encode(i);
 }
 
 /** One chunk record (80 bytes); also the v6 chunk table entry. */
@@ -330,6 +332,26 @@ export interface V5ChunkInfo {
   crc32: number;
 }
 
+/** The chunk record's field table. */
+export const V5ChunkInfoStruct = defineStruct<V5ChunkInfo>({
+  name: 'chunk info',
+  size: V5_CHUNK_INFO_SIZE,
+  where: (off) => `chunk info at offset ${off}`,
+  fields: {
+    blockId: [0, 'bytes:32'],
+    blobIndex: [32, 'u32'],
+    flags: [36, 'u32'],
+    compressedSize: [40, 'u32'],
+    uncompressedSize: [44, 'u32'],
+    compressedOffset: [48, 'u64'],
+    uncompressedOffset: [56, 'u64'],
+    fileOffset: [64, 'u64'],
+    index: [72, 'u32'],
+    crc32: [76, 'u32'],
+  },
+});
+
+/** Hand-written rather than table-driven: it runs on every read (bench/rafs/struct-codec.bench.ts). */
 export function decodeV5ChunkInfo(buf: Buffer, off: number): V5ChunkInfo {
   checkRange(buf, off, V5_CHUNK_INFO_SIZE, 'chunk info');
   const w = `chunk info at offset ${off}`;
@@ -349,18 +371,7 @@ export function decodeV5ChunkInfo(buf: Buffer, off: number): V5ChunkInfo {
 
 export function encodeV5ChunkInfo(c: V5ChunkInfo): Buffer {
   if (c.blockId.length !== RAFS_DIGEST_SIZE) throw new RangeError('chunk digest must be 32 bytes');
-  const buf = Buffer.alloc(V5_CHUNK_INFO_SIZE);
-  c.blockId.copy(buf, 0);
-  buf.writeUInt32LE(c.blobIndex, 32);
-  buf.writeUInt32LE(c.flags, 36);
-  buf.writeUInt32LE(c.compressedSize, 40);
-  buf.writeUInt32LE(c.uncompressedSize, 44);
-  writeU64(buf, 48, c.compressedOffset);
-  writeU64(buf, 56, c.uncompressedOffset);
-  writeU64(buf, 64, c.fileOffset);
-  buf.writeUInt32LE(c.index, 72);
-  buf.writeUInt32LE(c.crc32, 76);
-  return buf;
+  return V5ChunkInfoStruct.encode(c);
 }
 
 /** One extended attribute: full name (`user.foo`) and value. */

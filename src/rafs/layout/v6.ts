@@ -1,18 +1,18 @@
 // RAFS v6 on-disk structures (rafs-format.md §4): the EROFS superblock, nydus' extended
 // superblock, device slots, blob table entries, compact/extended inodes, dirents and
 // directory blocks, inline xattr headers and entries, chunk indexes.
-// Bytes only; every struct has a size, a decoder and an encoder (the builder reuses them).
+// Bytes only; every fixed struct is a field table (struct.ts) driving its encoder (the
+// builder's) and decoder, but for the read path's per-request decoders, hand-written and
+// held to their tables by tests. The chunk index packs bit fields and is coded by hand.
 import { RafsFormatError } from '../../errors.js';
 import {
   badSuper,
   checkRange,
-  copyBytes,
   corrupt,
   isValidChunkSize,
   KNOWN_SUPER_FLAGS,
   RAFS_MAX_NAME,
   RAFS_MAX_METADATA_SIZE,
-  readPaddedString,
   readU64,
   S_IFBLK,
   S_IFCHR,
@@ -22,9 +22,8 @@ import {
   S_IFMT,
   S_IFREG,
   S_IFSOCK,
-  writePaddedString,
-  writeU64,
 } from './common.js';
+import { defineStruct } from './struct.js';
 import { V5_CHUNK_INFO_SIZE } from './v5.js';
 
 export const EROFS_SUPER_MAGIC = 0xe0f5_e1e2;
@@ -112,52 +111,39 @@ export interface V6Superblock {
   devtSlotoff: number;
 }
 
+/** The EROFS superblock's field table. */
+export const V6SuperblockStruct = defineStruct<V6Superblock>({
+  name: 'EROFS superblock',
+  size: EROFS_SUPER_SIZE,
+  fields: {
+    magic: [0, 'u32'],
+    checksum: [4, 'u32'],
+    featureCompat: [8, 'u32'],
+    blkszbits: [12, 'u8'],
+    extslots: [13, 'u8'],
+    rootNid: [14, 'u16'],
+    inos: [16, 'u64'],
+    buildTime: [24, 'u64'],
+    buildTimeNsec: [32, 'u32'],
+    blocks: [36, 'u32'],
+    metaBlkaddr: [40, 'u32'],
+    xattrBlkaddr: [44, 'u32'],
+    uuid: [48, 'bytes:16'],
+    volumeName: [64, 'bytes:16'],
+    featureIncompat: [80, 'u32'],
+    u1: [84, 'u16'],
+    extraDevices: [86, 'u16'],
+    devtSlotoff: [88, 'u16'],
+  },
+});
+
 /** Decodes the EROFS superblock at `off` (1024 in an image). */
 export function decodeV6Superblock(buf: Buffer, off = EROFS_SUPER_OFFSET): V6Superblock {
-  checkRange(buf, off, EROFS_SUPER_SIZE, 'EROFS superblock');
-  return {
-    magic: buf.readUInt32LE(off),
-    checksum: buf.readUInt32LE(off + 4),
-    featureCompat: buf.readUInt32LE(off + 8),
-    blkszbits: buf.readUInt8(off + 12),
-    extslots: buf.readUInt8(off + 13),
-    rootNid: buf.readUInt16LE(off + 14),
-    inos: readU64(buf, off + 16, 'EROFS superblock'),
-    buildTime: readU64(buf, off + 24, 'EROFS superblock'),
-    buildTimeNsec: buf.readUInt32LE(off + 32),
-    blocks: buf.readUInt32LE(off + 36),
-    metaBlkaddr: buf.readUInt32LE(off + 40),
-    xattrBlkaddr: buf.readUInt32LE(off + 44),
-    uuid: copyBytes(buf, off + 48, 16),
-    volumeName: copyBytes(buf, off + 64, 16),
-    featureIncompat: buf.readUInt32LE(off + 80),
-    u1: buf.readUInt16LE(off + 84),
-    extraDevices: buf.readUInt16LE(off + 86),
-    devtSlotoff: buf.readUInt16LE(off + 88),
-  };
+  return V6SuperblockStruct.decode(buf, off);
 }
 
 export function encodeV6Superblock(sb: V6Superblock): Buffer {
-  const buf = Buffer.alloc(EROFS_SUPER_SIZE);
-  buf.writeUInt32LE(sb.magic, 0);
-  buf.writeUInt32LE(sb.checksum, 4);
-  buf.writeUInt32LE(sb.featureCompat, 8);
-  buf.writeUInt8(sb.blkszbits, 12);
-  buf.writeUInt8(sb.extslots, 13);
-  buf.writeUInt16LE(sb.rootNid, 14);
-  writeU64(buf, 16, sb.inos);
-  writeU64(buf, 24, sb.buildTime);
-  buf.writeUInt32LE(sb.buildTimeNsec, 32);
-  buf.writeUInt32LE(sb.blocks, 36);
-  buf.writeUInt32LE(sb.metaBlkaddr, 40);
-  buf.writeUInt32LE(sb.xattrBlkaddr, 44);
-  sb.uuid.copy(buf, 48, 0, 16);
-  sb.volumeName.copy(buf, 64, 0, 16);
-  buf.writeUInt32LE(sb.featureIncompat, 80);
-  buf.writeUInt16LE(sb.u1, 84);
-  buf.writeUInt16LE(sb.extraDevices, 86);
-  buf.writeUInt16LE(sb.devtSlotoff, 88);
-  return buf;
+  return V6SuperblockStruct.encode(sb);
 }
 
 /** Upstream's checks of the EROFS superblock of a RAFS v6 image (rafs-format.md §4.2). */
@@ -204,32 +190,28 @@ export interface V6SuperblockExt {
   prefetchTableSize: number;
 }
 
+/** The extended superblock's field table (bytes 52..256 reserved). */
+export const V6SuperblockExtStruct = defineStruct<V6SuperblockExt>({
+  name: 'RAFS v6 extended superblock',
+  size: V6_EXT_SUPER_SIZE,
+  fields: {
+    flags: [0, 'u64'],
+    blobTableOffset: [8, 'u64'],
+    blobTableSize: [16, 'u32'],
+    chunkSize: [20, 'u32'],
+    chunkTableOffset: [24, 'u64'],
+    chunkTableSize: [32, 'u64'],
+    prefetchTableOffset: [40, 'u64'],
+    prefetchTableSize: [48, 'u32'],
+  },
+});
+
 export function decodeV6SuperblockExt(buf: Buffer, off = V6_EXT_SUPER_OFFSET): V6SuperblockExt {
-  checkRange(buf, off, V6_EXT_SUPER_SIZE, 'RAFS v6 extended superblock');
-  const w = 'RAFS v6 extended superblock';
-  return {
-    flags: readU64(buf, off, w),
-    blobTableOffset: readU64(buf, off + 8, w),
-    blobTableSize: buf.readUInt32LE(off + 16),
-    chunkSize: buf.readUInt32LE(off + 20),
-    chunkTableOffset: readU64(buf, off + 24, w),
-    chunkTableSize: readU64(buf, off + 32, w),
-    prefetchTableOffset: readU64(buf, off + 40, w),
-    prefetchTableSize: buf.readUInt32LE(off + 48),
-  };
+  return V6SuperblockExtStruct.decode(buf, off);
 }
 
 export function encodeV6SuperblockExt(e: V6SuperblockExt): Buffer {
-  const buf = Buffer.alloc(V6_EXT_SUPER_SIZE);
-  writeU64(buf, 0, e.flags);
-  writeU64(buf, 8, e.blobTableOffset);
-  buf.writeUInt32LE(e.blobTableSize, 16);
-  buf.writeUInt32LE(e.chunkSize, 20);
-  writeU64(buf, 24, e.chunkTableOffset);
-  writeU64(buf, 32, e.chunkTableSize);
-  writeU64(buf, 40, e.prefetchTableOffset);
-  buf.writeUInt32LE(e.prefetchTableSize, 48);
-  return buf;
+  return V6SuperblockExtStruct.encode(e);
 }
 
 /**
@@ -290,21 +272,23 @@ export interface V6Device {
   mappedBlkaddr: number;
 }
 
+/** The device slot's field table. */
+export const V6DeviceStruct = defineStruct<V6Device>({
+  name: 'EROFS device slot',
+  size: V6_DEVICE_SLOT_SIZE,
+  fields: {
+    blobId: [0, `latin1:${V6_BLOB_ID_LEN}`],
+    blocks: [64, 'u32'],
+    mappedBlkaddr: [68, 'u32'],
+  },
+});
+
 export function decodeV6Device(buf: Buffer, off: number): V6Device {
-  checkRange(buf, off, V6_DEVICE_SLOT_SIZE, 'EROFS device slot');
-  return {
-    blobId: readPaddedString(buf, off, V6_BLOB_ID_LEN),
-    blocks: buf.readUInt32LE(off + 64),
-    mappedBlkaddr: buf.readUInt32LE(off + 68),
-  };
+  return V6DeviceStruct.decode(buf, off);
 }
 
 export function encodeV6Device(d: V6Device): Buffer {
-  const buf = Buffer.alloc(V6_DEVICE_SLOT_SIZE);
-  writePaddedString(buf, 0, V6_BLOB_ID_LEN, d.blobId);
-  buf.writeUInt32LE(d.blocks, 64);
-  buf.writeUInt32LE(d.mappedBlkaddr, 68);
-  return buf;
+  return V6DeviceStruct.encode(d);
 }
 
 /** A v6 blob table entry (256 bytes). */
@@ -332,54 +316,40 @@ export interface V6BlobEntry {
   cipherAlgo: number;
 }
 
+/** The blob table entry's field table. */
+export const V6BlobEntryStruct = defineStruct<V6BlobEntry>({
+  name: 'v6 blob table entry',
+  size: V6_BLOB_ENTRY_SIZE,
+  where: (off) => `v6 blob table entry at offset ${off}`,
+  fields: {
+    blobId: [0, `latin1:${V6_BLOB_ID_LEN}`],
+    blobIndex: [64, 'u32'],
+    chunkSize: [68, 'u32'],
+    chunkCount: [72, 'u32'],
+    compressionAlgo: [76, 'u32'],
+    digestAlgo: [80, 'u32'],
+    features: [84, 'u32'],
+    compressedSize: [88, 'u64'],
+    uncompressedSize: [96, 'u64'],
+    blobTocSize: [104, 'u32'],
+    ciCompressor: [108, 'u32'],
+    ciOffset: [112, 'u64'],
+    ciCompressedSize: [120, 'u64'],
+    ciUncompressedSize: [128, 'u64'],
+    blobTocDigest: [136, 'bytes:32'],
+    blobMetaDigest: [168, 'bytes:32'],
+    blobMetaSize: [200, 'u64'],
+    cipherIv: [208, 'bytes:8'],
+    cipherAlgo: [216, 'u32'],
+  },
+});
+
 export function decodeV6BlobEntry(buf: Buffer, off: number): V6BlobEntry {
-  checkRange(buf, off, V6_BLOB_ENTRY_SIZE, 'v6 blob table entry');
-  const w = `v6 blob table entry at offset ${off}`;
-  return {
-    blobId: readPaddedString(buf, off, V6_BLOB_ID_LEN),
-    blobIndex: buf.readUInt32LE(off + 64),
-    chunkSize: buf.readUInt32LE(off + 68),
-    chunkCount: buf.readUInt32LE(off + 72),
-    compressionAlgo: buf.readUInt32LE(off + 76),
-    digestAlgo: buf.readUInt32LE(off + 80),
-    features: buf.readUInt32LE(off + 84),
-    compressedSize: readU64(buf, off + 88, w),
-    uncompressedSize: readU64(buf, off + 96, w),
-    blobTocSize: buf.readUInt32LE(off + 104),
-    ciCompressor: buf.readUInt32LE(off + 108),
-    ciOffset: readU64(buf, off + 112, w),
-    ciCompressedSize: readU64(buf, off + 120, w),
-    ciUncompressedSize: readU64(buf, off + 128, w),
-    blobTocDigest: copyBytes(buf, off + 136, 32),
-    blobMetaDigest: copyBytes(buf, off + 168, 32),
-    blobMetaSize: readU64(buf, off + 200, w),
-    cipherIv: copyBytes(buf, off + 208, 8),
-    cipherAlgo: buf.readUInt32LE(off + 216),
-  };
+  return V6BlobEntryStruct.decode(buf, off);
 }
 
 export function encodeV6BlobEntry(b: V6BlobEntry): Buffer {
-  const buf = Buffer.alloc(V6_BLOB_ENTRY_SIZE);
-  writePaddedString(buf, 0, V6_BLOB_ID_LEN, b.blobId);
-  buf.writeUInt32LE(b.blobIndex, 64);
-  buf.writeUInt32LE(b.chunkSize, 68);
-  buf.writeUInt32LE(b.chunkCount, 72);
-  buf.writeUInt32LE(b.compressionAlgo, 76);
-  buf.writeUInt32LE(b.digestAlgo, 80);
-  buf.writeUInt32LE(b.features, 84);
-  writeU64(buf, 88, b.compressedSize);
-  writeU64(buf, 96, b.uncompressedSize);
-  buf.writeUInt32LE(b.blobTocSize, 104);
-  buf.writeUInt32LE(b.ciCompressor, 108);
-  writeU64(buf, 112, b.ciOffset);
-  writeU64(buf, 120, b.ciCompressedSize);
-  writeU64(buf, 128, b.ciUncompressedSize);
-  b.blobTocDigest.copy(buf, 136, 0, 32);
-  b.blobMetaDigest.copy(buf, 168, 0, 32);
-  writeU64(buf, 200, b.blobMetaSize);
-  b.cipherIv.copy(buf, 208, 0, 8);
-  buf.writeUInt32LE(b.cipherAlgo, 216);
-  return buf;
+  return V6BlobEntryStruct.encode(b);
 }
 
 /**
@@ -411,6 +381,46 @@ export function inodeLayout(format: number): number {
   return (format >> 1) & 0x7;
 }
 
+/** The compact inode's field table (it stores no nsec; bytes 28..32 reserved). */
+export const V6InodeCompactStruct = defineStruct<Omit<V6Inode, 'mtimeNsec'>>({
+  name: 'v6 compact inode',
+  size: V6_INODE_COMPACT_SIZE,
+  fields: {
+    format: [0, 'u16'],
+    xattrIcount: [2, 'u16'],
+    mode: [4, 'u16'],
+    nlink: [6, 'u16'],
+    size: [8, 'u32'],
+    mtime: [12, 'u32'],
+    u: [16, 'u32'],
+    ino: [20, 'u32'],
+    uid: [24, 'u16'],
+    gid: [26, 'u16'],
+  },
+});
+
+/** The extended inode's field table (bytes 48..64 reserved). */
+export const V6InodeExtendedStruct = defineStruct<V6Inode>({
+  name: 'v6 extended inode',
+  size: V6_INODE_EXTENDED_SIZE,
+  where: (off) => `v6 inode at offset ${off}`,
+  fields: {
+    format: [0, 'u16'],
+    xattrIcount: [2, 'u16'],
+    mode: [4, 'u16'],
+    size: [8, 'u64'],
+    u: [16, 'u32'],
+    ino: [20, 'u32'],
+    uid: [24, 'u32'],
+    gid: [28, 'u32'],
+    mtime: [32, 'u64'],
+    mtimeNsec: [40, 'u32'],
+    nlink: [44, 'u32'],
+  },
+});
+
+// The inode decoders are hand-written rather than table-driven: they run on every lookup
+// and getattr (bench/rafs/struct-codec.bench.ts).
 export function decodeV6InodeCompact(buf: Buffer, off: number): V6Inode {
   checkRange(buf, off, V6_INODE_COMPACT_SIZE, 'v6 compact inode');
   return {
@@ -453,34 +463,11 @@ export function decodeV6Inode(buf: Buffer, off: number): V6Inode {
 }
 
 export function encodeV6InodeCompact(i: V6Inode): Buffer {
-  const buf = Buffer.alloc(V6_INODE_COMPACT_SIZE);
-  buf.writeUInt16LE(i.format, 0);
-  buf.writeUInt16LE(i.xattrIcount, 2);
-  buf.writeUInt16LE(i.mode, 4);
-  buf.writeUInt16LE(i.nlink, 6);
-  buf.writeUInt32LE(i.size, 8);
-  buf.writeUInt32LE(i.mtime, 12);
-  buf.writeUInt32LE(i.u, 16);
-  buf.writeUInt32LE(i.ino, 20);
-  buf.writeUInt16LE(i.uid, 24);
-  buf.writeUInt16LE(i.gid, 26);
-  return buf;
+  return V6InodeCompactStruct.encode(i);
 }
 
 export function encodeV6InodeExtended(i: V6Inode): Buffer {
-  const buf = Buffer.alloc(V6_INODE_EXTENDED_SIZE);
-  buf.writeUInt16LE(i.format, 0);
-  buf.writeUInt16LE(i.xattrIcount, 2);
-  buf.writeUInt16LE(i.mode, 4);
-  writeU64(buf, 8, i.size);
-  buf.writeUInt32LE(i.u, 16);
-  buf.writeUInt32LE(i.ino, 20);
-  buf.writeUInt32LE(i.uid, 24);
-  buf.writeUInt32LE(i.gid, 28);
-  writeU64(buf, 32, i.mtime);
-  buf.writeUInt32LE(i.mtimeNsec, 40);
-  buf.writeUInt32LE(i.nlink, 44);
-  return buf;
+  return V6InodeExtendedStruct.encode(i);
 }
 
 /** Encodes compact or extended by the format bit. */
@@ -495,21 +482,24 @@ export interface V6Dirent {
   fileType: number;
 }
 
+/** The dirent's field table (byte 11 reserved). */
+export const V6DirentStruct = defineStruct<V6Dirent>({
+  name: 'v6 dirent',
+  size: V6_DIRENT_SIZE,
+  fields: {
+    nid: [0, 'u64'],
+    nameoff: [8, 'u16'],
+    fileType: [10, 'u8'],
+  },
+});
+
+/** One dirent; the read path reads directory blocks through `v6DirBlock*` instead. */
 export function decodeV6Dirent(buf: Buffer, off: number): V6Dirent {
-  checkRange(buf, off, V6_DIRENT_SIZE, 'v6 dirent');
-  return {
-    nid: readU64(buf, off, 'v6 dirent'),
-    nameoff: buf.readUInt16LE(off + 8),
-    fileType: buf.readUInt8(off + 10),
-  };
+  return V6DirentStruct.decode(buf, off);
 }
 
 export function encodeV6Dirent(d: V6Dirent): Buffer {
-  const buf = Buffer.alloc(V6_DIRENT_SIZE);
-  writeU64(buf, 0, d.nid);
-  buf.writeUInt16LE(d.nameoff, 8);
-  buf.writeUInt8(d.fileType, 10);
-  return buf;
+  return V6DirentStruct.encode(d);
 }
 
 /** One entry of a directory block, its name a view into the block. */
@@ -591,16 +581,25 @@ export interface V6XattrIbodyHeader {
   sharedCount: number;
 }
 
+/** The inline xattr header's field table (bytes 5..12 reserved). */
+export const V6XattrIbodyHeaderStruct = defineStruct<V6XattrIbodyHeader>({
+  name: 'v6 xattr header',
+  size: V6_XATTR_IBODY_HEADER_SIZE,
+  fields: {
+    nameFilter: [0, 'u32'],
+    sharedCount: [4, 'u8'],
+  },
+});
+
+// The xattr decoders are hand-written rather than table-driven: getxattr and listxattr
+// run them per request (bench/rafs/struct-codec.bench.ts).
 export function decodeV6XattrIbodyHeader(buf: Buffer, off: number): V6XattrIbodyHeader {
   checkRange(buf, off, V6_XATTR_IBODY_HEADER_SIZE, 'v6 xattr header');
   return { nameFilter: buf.readUInt32LE(off), sharedCount: buf.readUInt8(off + 4) };
 }
 
 export function encodeV6XattrIbodyHeader(h: V6XattrIbodyHeader): Buffer {
-  const buf = Buffer.alloc(V6_XATTR_IBODY_HEADER_SIZE);
-  buf.writeUInt32LE(h.nameFilter, 0);
-  buf.writeUInt8(h.sharedCount, 4);
-  return buf;
+  return V6XattrIbodyHeaderStruct.encode(h);
 }
 
 /** An inline xattr entry header (4 bytes), followed by name suffix and value, padded to 4. */
@@ -610,17 +609,24 @@ export interface V6XattrEntry {
   valueSize: number;
 }
 
+/** The inline xattr entry header's field table. */
+export const V6XattrEntryStruct = defineStruct<V6XattrEntry>({
+  name: 'v6 xattr entry',
+  size: V6_XATTR_ENTRY_SIZE,
+  fields: {
+    nameLen: [0, 'u8'],
+    nameIndex: [1, 'u8'],
+    valueSize: [2, 'u16'],
+  },
+});
+
 export function decodeV6XattrEntry(buf: Buffer, off: number): V6XattrEntry {
   checkRange(buf, off, V6_XATTR_ENTRY_SIZE, 'v6 xattr entry');
   return { nameLen: buf.readUInt8(off), nameIndex: buf.readUInt8(off + 1), valueSize: buf.readUInt16LE(off + 2) };
 }
 
 export function encodeV6XattrEntry(e: V6XattrEntry): Buffer {
-  const buf = Buffer.alloc(V6_XATTR_ENTRY_SIZE);
-  buf.writeUInt8(e.nameLen, 0);
-  buf.writeUInt8(e.nameIndex, 1);
-  buf.writeUInt16LE(e.valueSize, 2);
-  return buf;
+  return V6XattrEntryStruct.encode(e);
 }
 
 /** Name prefixes by `e_name_index` (0: the name is stored whole). */

@@ -1,8 +1,10 @@
 // Pieces both readers share: error constructors that say which inode, the chunk
-// sanity checks that keep a corrupt record from turning into wrong file bytes, and the
-// RafsSuperMeta JSON shape nydusd reports (nydusd-contract.md §7.1).
+// sanity checks that keep a corrupt record from turning into wrong file bytes, the
+// argument rules of fileChunks and blobChunks, and the RafsSuperMeta JSON shape nydusd
+// reports (nydusd-contract.md §7.1).
 import { RafsFormatError } from '../../errors.js';
-import { ChunkFlags, corrupt, RAFS_DEFAULT_TIMEOUT_SECS } from '../layout/common.js';
+import { ChunkFlags, corrupt, RAFS_DEFAULT_TIMEOUT_SECS, S_IFMT, S_IFREG } from '../layout/common.js';
+import type { V5ChunkInfo } from '../layout/v5.js';
 import type { BlobInfo, ChunkInfo } from '../types.js';
 
 export function noEntry(ino: number): RafsFormatError {
@@ -26,23 +28,12 @@ export function isInoLike(ino: number): boolean {
   return Number.isSafeInteger(ino) && ino >= 0;
 }
 
-/** The raw fields of one chunk before it becomes a ChunkInfo. */
-export interface RawChunk {
-  blockId: Buffer;
-  blobIndex: number;
-  flags: number;
-  compressedSize: number;
-  uncompressedSize: number;
-  compressedOffset: number;
-  uncompressedOffset: number;
-  index: number;
-}
-
 /**
- * A ChunkInfo for file offset `fileOffset`, after the checks every chunk must pass: its
- * blob exists, it is no larger than a chunk, and stored-raw chunks have equal sizes.
+ * A ChunkInfo for file offset `fileOffset` from a chunk record (v5) or chunk table entry
+ * (v6), after the checks every chunk must pass: its blob exists, it is no larger than a
+ * chunk, and stored-raw chunks have equal sizes.
  */
-export function toChunkInfo(c: RawChunk, fileOffset: number, blobs: readonly BlobInfo[], chunkSize: number, where: string): ChunkInfo {
+export function toChunkInfo(c: V5ChunkInfo, fileOffset: number, blobs: readonly BlobInfo[], chunkSize: number, where: string): ChunkInfo {
   const compressed = (c.flags & ChunkFlags.COMPRESSED) !== 0;
   if (c.blobIndex >= blobs.length) throw corrupt(`failed to map ${where}: blob index ${c.blobIndex} of ${blobs.length} blobs`);
   if (c.uncompressedSize === 0 || c.uncompressedSize > chunkSize) {
@@ -62,6 +53,23 @@ export function toChunkInfo(c: RawChunk, fileOffset: number, blobs: readonly Blo
     uncompressedSize: c.uncompressedSize,
     fileOffset,
   };
+}
+
+/**
+ * Where a `fileChunks(ino, offset, size)` request ends inside a regular file of
+ * `fileSize` bytes, or -1 when it holds no byte of the file (then no chunk maps it).
+ */
+export function fileRangeEnd(ino: number, mode: number, fileSize: number, offset: number, size: number): number {
+  if ((mode & S_IFMT) !== S_IFREG) throw notFile(ino);
+  const end = Math.min(offset + size, fileSize);
+  return !(offset >= 0) || !(size > 0) || offset >= end ? -1 : end;
+}
+
+/** Throws ERR_RAFS_NO_ENTRY unless `blobIndex` names one of `blobs` (for `blobChunks`). */
+export function checkBlobIndex(blobIndex: number, blobs: readonly BlobInfo[]): void {
+  if (!Number.isSafeInteger(blobIndex) || blobIndex < 0 || blobIndex >= blobs.length) {
+    throw new RafsFormatError('ERR_RAFS_NO_ENTRY', `failed to list chunks of blob ${blobIndex}: no such blob`);
+  }
 }
 
 /** The size chunk `k` of a file of `size` bytes must have when the file has no holes. */

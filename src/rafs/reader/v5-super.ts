@@ -2,7 +2,6 @@
 // the blob tables only; inode records are located through the inode table and decoded
 // (and bounds-checked) each time they are used. Inode numbers are `i_ino`: the record
 // of ino N is `table[N - 1]`; hard-link copies carry the first link's `i_ino`.
-import { RafsFormatError } from '../../errors.js';
 import {
   align8,
   compressorFromFlags,
@@ -38,11 +37,12 @@ import type { BlobInfo, ChunkInfo, Compressor, DirEntry, Digester, InodeAttr, Ra
 import { readV5Blobs } from './blobs.js';
 import {
   byCompressedOffset,
+  checkBlobIndex,
   expectedChunkSize,
+  fileRangeEnd,
   isInoLike,
   noEntry,
   notDir,
-  notFile,
   notSymlink,
   superMetaJson,
   toChunkInfo,
@@ -283,9 +283,8 @@ export class RafsV5Super implements RafsSuper {
   /** The checked chunks of a regular-file record overlapping `[offset, offset + size)`. */
   chunksOf(rec: V5Record, offset: number, size: number): ChunkInfo[] {
     const i = rec.inode;
-    if ((i.mode & S_IFMT) !== S_IFREG) throw notFile(i.ino);
-    const end = Math.min(offset + size, i.size);
-    if (!(offset >= 0) || !(size > 0) || offset >= end) return [];
+    const end = fileRangeEnd(i.ino, i.mode, i.size, offset, size);
+    if (end < 0) return [];
     const where = (k: number): string => `chunk ${k} of inode ${i.ino} (index ${rec.index})`;
     const out: ChunkInfo[] = [];
     if (i.flags & V5InodeFlags.HAS_HOLE) {
@@ -320,9 +319,7 @@ export class RafsV5Super implements RafsSuper {
    * fields are all 0. `fileOffset` is 0: a shared chunk has no single file offset.
    */
   blobChunks(blobIndex: number): readonly ChunkInfo[] {
-    if (!Number.isSafeInteger(blobIndex) || blobIndex < 0 || blobIndex >= this.blobs.length) {
-      throw new RafsFormatError('ERR_RAFS_NO_ENTRY', `failed to list chunks of blob ${blobIndex}: no such blob`);
-    }
+    checkBlobIndex(blobIndex, this.blobs);
     if (!this.blobChunkLists) {
       const maps = this.blobs.map(() => new Map<number, ChunkInfo>());
       for (let index = 1; index <= this.indexCount; index++) {

@@ -14,7 +14,6 @@ import {
   S_IFDIR,
   S_IFLNK,
   S_IFMT,
-  S_IFREG,
 } from '../layout/common.js';
 import { decodeV5ChunkInfo, V5_CHUNK_INFO_SIZE, type V5ChunkInfo, type Xattr } from '../layout/v5.js';
 import {
@@ -39,11 +38,12 @@ import { readV6Blobs } from './blobs.js';
 import { WeightedLru } from './lru.js';
 import {
   byCompressedOffset,
+  checkBlobIndex,
   expectedChunkSize,
+  fileRangeEnd,
   isInoLike,
   noEntry,
   notDir,
-  notFile,
   notSymlink,
   superMetaJson,
   toChunkInfo,
@@ -214,9 +214,8 @@ export class RafsV6Super implements RafsSuper {
   fileChunks(nid: number, offset: number, size: number): ChunkInfo[] {
     const n = this.node(nid);
     const i = n.inode;
-    if ((i.mode & S_IFMT) !== S_IFREG) throw notFile(nid);
-    const end = Math.min(offset + size, i.size);
-    if (!(offset >= 0) || !(size > 0) || offset >= end) return [];
+    const end = fileRangeEnd(nid, i.mode, i.size, offset, size);
+    if (end < 0) return [];
     const format = i.u & 0xffff;
     if ((format & ErofsChunkFormat.INDEXES) === 0 || (format & ErofsChunkFormat.BIT48) !== 0) {
       throw new RafsFormatError('ERR_RAFS_UNSUPPORTED', `failed to map chunks of v6 inode ${nid}: chunk format 0x${format.toString(16)}`);
@@ -281,9 +280,7 @@ export class RafsV6Super implements RafsSuper {
 
   /** Distinct chunks of a blob from the chunk table, by compressed offset; `fileOffset` is 0. */
   blobChunks(blobIndex: number): readonly ChunkInfo[] {
-    if (!Number.isSafeInteger(blobIndex) || blobIndex < 0 || blobIndex >= this.blobs.length) {
-      throw new RafsFormatError('ERR_RAFS_NO_ENTRY', `failed to list chunks of blob ${blobIndex}: no such blob`);
-    }
+    checkBlobIndex(blobIndex, this.blobs);
     if (!this.blobChunkLists) {
       const maps = this.blobs.map(() => new Map<number, ChunkInfo>());
       for (let i = 0; i < this.chunkTableEntries; i++) {

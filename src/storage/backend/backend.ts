@@ -2,6 +2,7 @@
 // registry or HTTP proxy later), plus the per-backend read counters nydusd reports at
 // GET /api/v1/metrics/backend (nydusd-contract.md §6.4). A backend only moves bytes; it
 // knows nothing about chunks, codecs, digests or caches.
+import { performance } from 'node:perf_hooks';
 
 /**
  * A source of blob bytes. Every method is async and takes an optional AbortSignal.
@@ -77,6 +78,19 @@ export class BackendMetrics {
     this.latencyDist[lat]++;
     this.blockSizeDist[sz]++;
     this.latencySizesDist[sz][lat]++;
+  }
+
+  /** Runs one read of `size` requested bytes and records it: as failed when `read` throws. */
+  async timed<T>(size: number, read: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      const out = await read();
+      this.record(size, performance.now() - start, true);
+      return out;
+    } catch (err) {
+      this.record(size, performance.now() - start, false);
+      throw err;
+    }
   }
 
   /** Upstream's payload shape (the instance id is not serialized, as upstream). */

@@ -3,13 +3,11 @@
 // absolute path of a unix socket. HEAD gives a blob's size (Content-Length), GET with a
 // Range header its bytes. Retries, timeouts, proxy and mirrors work as for the registry
 // backend; there is no authentication.
-import { performance } from 'node:perf_hooks';
 import type { HttpProxyConfig } from '../../config/types.js';
 import { StorageError } from '../../errors.js';
-import { discard, header, statusError } from '../../registry/http.js';
 import { BackendMetrics, type BlobBackend } from './backend.js';
 import { HttpConnection } from './connection.js';
-import { copyRangeBody, withRetries, type RetryContext } from './http-read.js';
+import { checkReadOffset, copyRangeBody, rangeReadError, sizeFromHead, withRetries, type RetryContext } from './http-read.js';
 
 const SAFE_ID = /^[A-Za-z0-9._:-]+$/;
 
@@ -51,43 +49,24 @@ export class HttpProxyBackend implements BlobBackend {
     const url = this.blobUrl(blobId);
     return withRetries(this.#ctx(blobId, `get the size of blob ${blobId}`, signal), async () => {
       const { res } = await this.connection.request({ method: 'HEAD', url, headers: {}, signal, mirrored: this.#remote });
-      await discard(res.body);
-      if (res.statusCode === 404) throw this.#notFound(blobId);
-      if (res.statusCode !== 200) throw statusError(`get the size of blob ${blobId}`, res.statusCode);
-      const size = Number(header(res.headers, 'content-length'));
-      if (!Number.isSafeInteger(size) || size < 0) {
-        throw new StorageError('ERR_STORAGE_BACKEND', `failed to get the size of blob ${blobId}: no valid Content-Length`);
-      }
-      return size;
+      return sizeFromHead(res, blobId, () => this.#notFound(blobId));
     });
   }
 
   async read(blobId: string, buf: Uint8Array, offset: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    const start = performance.now();
-    try {
+    await this.metrics.timed(buf.length, async () => {
       const url = this.blobUrl(blobId);
-      if (!Number.isSafeInteger(offset) || offset < 0) {
-        throw new StorageError('ERR_STORAGE_SHORT_READ', `failed to read blob ${blobId}: invalid offset ${offset}`);
-      }
-      if (buf.length > 0) {
-        const headers = { range: `bytes=${offset}-${offset + buf.length - 1}` };
-        await withRetries(this.#ctx(blobId, `read blob ${blobId}`, signal), async () => {
-          const { res } = await this.connection.request({ method: 'GET', url, headers, signal, mirrored: this.#remote });
-          if (res.statusCode === 200 || res.statusCode === 206) return copyRangeBody(res, buf, offset, `blob ${blobId}`);
-          await discard(res.body);
-          if (res.statusCode === 404) throw this.#notFound(blobId);
-          if (res.statusCode === 416) {
-            throw new StorageError('ERR_STORAGE_SHORT_READ', `failed to read blob ${blobId}: range [${offset}, ${offset + buf.length}) is beyond its end`);
-          }
-          throw statusError(`read blob ${blobId}`, res.statusCode);
-        });
-      }
-      this.metrics.record(buf.length, performance.now() - start, true);
-    } catch (err) {
-      this.metrics.record(buf.length, performance.now() - start, false);
-      throw err;
-    }
+      checkReadOffset(blobId, offset);
+      if (buf.length === 0) return;
+      const headers = { range: `bytes=${offset}-${offset + buf.length - 1}` };
+      const what = `blob ${blobId}`;
+      await withRetries(this.#ctx(blobId, `read ${what}`, signal), async () => {
+        const { res } = await this.connection.request({ method: 'GET', url, headers, signal, mirrored: this.#remote });
+        if (res.statusCode === 200 || res.statusCode === 206) return copyRangeBody(res, buf, offset, what);
+        throw await rangeReadError(res, what, offset, buf.length, () => this.#notFound(blobId));
+      });
+    });
   }
 
   async close(): Promise<void> {

@@ -1,11 +1,12 @@
 // What the HTTP backends share on the read path: copying a range response straight into
 // the caller's buffer (no intermediate copies; a server that ignores Range is handled by
-// skipping to the offset and hanging up once the range is in), and the retry loop with
-// exponential backoff that runs one operation up to `retry_limit` more times when it
-// fails transiently, publishing each retry and the final failure.
+// skipping to the offset and hanging up once the range is in), what a HEAD or a failed
+// range GET means, and the retry loop with exponential backoff that runs one operation up
+// to `retry_limit` more times when it fails transiently, publishing each retry and the
+// final failure.
 import type { Dispatcher } from 'undici';
 import { StorageError } from '../../errors.js';
-import { abandon, describeNetworkError, header, isTransient } from '../../registry/http.js';
+import { abandon, describeNetworkError, discard, header, isTransient, statusError } from '../../registry/http.js';
 import { backoffMs, sleep } from '../../util/backoff.js';
 import { errorChannel, publish, retryChannel } from './events.js';
 
@@ -74,6 +75,45 @@ export async function copyRangeBody(res: Dispatcher.ResponseData, buf: Uint8Arra
     if (!res.body.readableEnded) abandon(res.body);
   }
   if (got < len) throw transient(`failed to read ${what}: body ended after ${got} of ${len} bytes`);
+}
+
+/** Throws ERR_STORAGE_SHORT_READ for an offset that no blob can have. */
+export function checkReadOffset(blobId: string, offset: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new StorageError('ERR_STORAGE_SHORT_READ', `failed to read blob ${blobId}: invalid offset ${offset}`);
+  }
+}
+
+/** The blob size a HEAD answer gives (Content-Length of a 200); a 404 throws `notFound()`. */
+export async function sizeFromHead(res: Dispatcher.ResponseData, blobId: string, notFound: () => StorageError): Promise<number> {
+  await discard(res.body);
+  if (res.statusCode === 404) throw notFound();
+  if (res.statusCode !== 200) throw statusError(`get the size of blob ${blobId}`, res.statusCode);
+  const size = Number(header(res.headers, 'content-length'));
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new StorageError('ERR_STORAGE_BACKEND', `failed to get the size of blob ${blobId}: no valid Content-Length`);
+  }
+  return size;
+}
+
+/**
+ * The error a range GET of `[offset, offset + len)` stands for when it answered neither
+ * 200 nor 206 (its body is discarded): `notFound()` for a 404, ERR_STORAGE_SHORT_READ for a
+ * 416, else the status (retryable when the server may recover).
+ */
+export async function rangeReadError(
+  res: Dispatcher.ResponseData,
+  what: string,
+  offset: number,
+  len: number,
+  notFound: () => StorageError,
+): Promise<StorageError> {
+  await discard(res.body);
+  if (res.statusCode === 404) return notFound();
+  if (res.statusCode === 416) {
+    return new StorageError('ERR_STORAGE_SHORT_READ', `failed to read ${what}: range [${offset}, ${offset + len}) is beyond its end`);
+  }
+  return statusError(`read ${what}`, res.statusCode);
 }
 
 /** Where a retried operation belongs, for events and messages. */

@@ -5,7 +5,6 @@
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { StorageError } from '../../errors.js';
 import type { LocalfsConfig } from '../../config/types.js';
 import { BackendMetrics } from './backend.js';
@@ -46,9 +45,8 @@ export class LocalFsBackend implements BlobBackend {
 
   async read(blobId: string, buf: Uint8Array, offset: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    const start = performance.now();
-    try {
-      await this.#use(blobId, async ({ fh, size }) => {
+    await this.metrics.timed(buf.length, () =>
+      this.#use(blobId, async ({ fh, size }) => {
         if (!Number.isSafeInteger(offset) || offset < 0 || offset + buf.length > size) {
           throw new StorageError(
             'ERR_STORAGE_SHORT_READ',
@@ -66,12 +64,8 @@ export class LocalFsBackend implements BlobBackend {
           }
           done += bytesRead;
         }
-      });
-      this.metrics.record(buf.length, performance.now() - start, true);
-    } catch (err) {
-      this.metrics.record(buf.length, performance.now() - start, false);
-      throw err;
-    }
+      }),
+    );
   }
 
   async close(): Promise<void> {

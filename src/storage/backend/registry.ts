@@ -6,15 +6,14 @@
 // when configured (connection.ts), retries transient failures with backoff up to
 // `retry_limit`, and records every read in its BackendMetrics. The Authorization header
 // is sent to the registry only, never to the blob storage a redirect points at.
-import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import type { RegistryConfig } from '../../config/types.js';
 import { StorageError } from '../../errors.js';
 import { Authenticator } from '../../registry/auth.js';
-import { discard, header, isTransient, readJson, showUrl, statusError } from '../../registry/http.js';
+import { discard, header, isTransient, readJson, showUrl } from '../../registry/http.js';
 import { BackendMetrics, type BlobBackend } from './backend.js';
 import { HttpConnection } from './connection.js';
-import { copyRangeBody, withRetries, type RetryContext } from './http-read.js';
+import { checkReadOffset, copyRangeBody, rangeReadError, sizeFromHead, withRetries, type RetryContext } from './http-read.js';
 
 const BLOB_ID = /^[0-9a-f]{64}$/;
 const REPO = /^[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*$/;
@@ -104,31 +103,17 @@ export class RegistryBackend implements BlobBackend {
         await discard(res.body);
         res = (await this.#send('HEAD', target, {}, signal, false)).res;
       }
-      await discard(res.body);
-      if (res.statusCode === 404) throw this.#notFound(blobId);
-      if (res.statusCode !== 200) throw statusError(`get the size of blob ${blobId}`, res.statusCode);
-      const size = Number(header(res.headers, 'content-length'));
-      if (!Number.isSafeInteger(size) || size < 0) {
-        throw new StorageError('ERR_STORAGE_BACKEND', `failed to get the size of blob ${blobId}: no valid Content-Length`);
-      }
-      return size;
+      return sizeFromHead(res, blobId, () => this.#notFound(blobId));
     });
   }
 
   async read(blobId: string, buf: Uint8Array, offset: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    const start = performance.now();
-    try {
+    await this.metrics.timed(buf.length, async () => {
       this.#checkId(blobId);
-      if (!Number.isSafeInteger(offset) || offset < 0) {
-        throw new StorageError('ERR_STORAGE_SHORT_READ', `failed to read blob ${blobId}: invalid offset ${offset}`);
-      }
+      checkReadOffset(blobId, offset);
       if (buf.length > 0) await withRetries(this.#ctx(blobId, `read blob ${blobId}`, signal), () => this.#readOnce(blobId, buf, offset, signal));
-      this.metrics.record(buf.length, performance.now() - start, true);
-    } catch (err) {
-      this.metrics.record(buf.length, performance.now() - start, false);
-      throw err;
-    }
+    });
   }
 
   async close(): Promise<void> {
@@ -169,12 +154,7 @@ export class RegistryBackend implements BlobBackend {
         detail: { retryable: true, status: moved.statusCode },
       });
     }
-    await discard(res.body);
-    if (res.statusCode === 404) throw this.#notFound(blobId);
-    if (res.statusCode === 416) {
-      throw new StorageError('ERR_STORAGE_SHORT_READ', `failed to read ${what}: range [${offset}, ${offset + buf.length}) is beyond its end`);
-    }
-    throw statusError(`read ${what}`, res.statusCode);
+    throw await rangeReadError(res, what, offset, buf.length, () => this.#notFound(blobId));
   }
 
   /** A registry request with authentication: one retry after a 401 with what the challenge asks. */
