@@ -6,6 +6,7 @@
 // trigger_stop, exit() the API's trigger_exit, and `ended` resolves at STOPPED.
 import { DaemonTag, type EventReason } from '../../machines/daemon.js';
 import { ApiError, ConfigError, DaemonError } from '../errors.js';
+import { decodeAuth } from '../registry/auth.js';
 import type { SessionEnd, SessionOptions } from '../fuse/session.js';
 import type { FuseImpl } from '../fuse/transport.js';
 import { PseudoFs, normalizeMountpoint } from '../fs/pseudo-fs.js';
@@ -275,6 +276,7 @@ export class DaemonController implements DaemonControl {
       const mp = normalizeMountpoint(mountpoint);
       this.pseudoFs.checkAttach(mp);
       const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env);
+      this.#applyAuth(m);
       try {
         await this.#sink.append({ type: 'mount', ...this.#spec(m) });
       } catch (err) {
@@ -293,6 +295,7 @@ export class DaemonController implements DaemonControl {
       const old = this.pseudoFs.get(mp);
       if (old === undefined) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to remount ${mp}: nothing is mounted there`);
       const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env, old);
+      this.#applyAuth(m);
       try {
         await this.#sink.append({ type: 'remount', ...this.#spec(m) });
       } catch (err) {
@@ -319,7 +322,17 @@ export class DaemonController implements DaemonControl {
         if (!CONFIG_KEYS.has(k)) throw new ConfigError('ERR_CONFIG_INVALID', `failed to set config: unknown key ${JSON.stringify(k)} (expected ${[...CONFIG_KEYS].join(', ')})`);
         if (typeof v !== 'string') throw new ConfigError('ERR_CONFIG_INVALID', `failed to set config: ${k} must be a string`);
       }
+      const auth = values.registry_auth;
+      if (auth !== undefined && auth.trim() !== '') {
+        try {
+          decodeAuth(auth);
+        } catch (err) {
+          throw new ConfigError('ERR_CONFIG_INVALID', `failed to set config: registry_auth is not base64 of "user:password"`, { cause: err });
+        }
+      }
       for (const [k, v] of Object.entries(values)) this.#config.set(`${id}:${k}`, v);
+      // Upstream's registry backend reads "<its id>:registry_auth" on its next request.
+      if (auth !== undefined) for (const m of this.pseudoFs.mounts()) if (m.metricsId === id) this.#applyAuth(m);
     });
   }
 
@@ -351,6 +364,14 @@ export class DaemonController implements DaemonControl {
     await invalidated;
     await old.storage.close();
     this.logger.info(`daemon: unmounted ${mp}`);
+  }
+
+  /** Hands the mount's backend the credentials stored for its id by PUT /api/v1/config, if any. */
+  #applyAuth(m: DaemonMount): void {
+    const auth = this.#config.get(`${m.metricsId}:registry_auth`);
+    if (auth === undefined || m.storage.backend.setAuth === undefined) return;
+    m.storage.backend.setAuth(auth);
+    this.logger.info(`daemon: registry credentials of ${m.mountpoint} replaced (config id ${JSON.stringify(m.metricsId)})`);
   }
 
   #checkMountsAllowed(): void {

@@ -27,19 +27,21 @@ export interface Daemon {
   stderr(): string;
   /** GET an admin API path; resolves with status and parsed JSON (undefined for no body). */
   get(path: string): Promise<{ status: number; body: unknown }>;
+  /** PUT `body` as JSON to an admin API path. */
+  put(path: string, body: unknown): Promise<{ status: number; body: unknown }>;
   stop(): Promise<void>;
 }
 
-/** GET `path` on the admin socket. */
-function apiGet(sock: string, path: string): Promise<{ status: number; body: unknown }> {
+/** `method path` on the admin socket, with `body` as JSON when given. */
+function apiCall(sock: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: sock, path, method: 'GET', timeout: 10_000 }, (res) => {
+    const req = request({ socketPath: sock, path, method, timeout: 10_000 }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d: string) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text === '' ? undefined : JSON.parse(text) }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -65,7 +67,8 @@ export async function startDaemon(t: Owner, args: string[], env: NodeJS.ProcessE
     sock,
     dir,
     stderr: () => err,
-    get: (path) => apiGet(sock, path),
+    get: (path) => apiCall(sock, 'GET', path),
+    put: (path, body) => apiCall(sock, 'PUT', path, body),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -3,12 +3,14 @@
 // --image` mounts it by reference and a program runs from the mount; registry faults
 // reach the reader as EIO while the daemon keeps serving and reports them (metrics,
 // events, log), and it reads again once the registry recovers; prefetch configured in
-// the config fills the cache in the background (blobcache metrics).
+// the config fills the cache in the background (blobcache metrics); credentials sent
+// with PUT /api/v1/config reach the running mount.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openBootstrap } from '../../src/rafs/index.js';
+import { encodeAuth } from '../../src/registry/auth.js';
 import { planPrefetch } from '../../src/storage/prefetch-list.js';
 import { haveFixtures, isRoot, need } from '../helpers/env.js';
 import { startFaultProxy } from '../helpers/registry-fault-proxy.js';
@@ -136,4 +138,35 @@ test('prefetch from the config and --prefetch-files fills the cache in the backg
   const after = ((await d.get('/api/v1/metrics/backend')).body as { read_count: number }).read_count;
   assert.equal(after, before, 'prefetched files are read from the cache');
   t.diagnostic(`prefetch: ${cache.prefetch_data_amount} bytes in ${cache.prefetch_requests_count} requests, ${cache.prefetch_cumulative_time_millis} ms`);
+});
+
+test('PUT /api/v1/config registry_auth replaces the credentials of the running mount: reads refused before work after', async (t) => {
+  if (!need(t, canMount(), 'needs root, /dev/fuse, nydusd and docker-registry')) return;
+  const password = 'rotated secret';
+  const image = await buildImage(t, { 'a.txt': textLike(200_000, 3) });
+  const reg = await startRegistry(t, { kind: 'basic', users: { alice: password } });
+  const push = await runProgram('nydus-image', ['push', image.bootstrap, '-D', image.blobDir, '-t', `${reg.host}/auth/app:1`], {
+    env: { ...process.env, IMAGE_PUSH_AUTH: encodeAuth('alice', password) },
+  });
+  assert.equal(push.code, 0, push.stderr);
+  const dir = workDir(t);
+  const stale = encodeAuth('alice', 'expired');
+  const config = cacheConfig(dir, { backend: { type: 'registry', registry: { scheme: 'http', host: reg.host, repo: 'auth/app', auth: stale, retry_limit: 0 } } });
+  const d = await startDaemon(t, ['--bootstrap', image.bootstrap, '--config', config]);
+  const refused = await runCommand('cat', [join(d.mnt, 'a.txt')]);
+  assert.notEqual(refused.code, 0, 'stale credentials are refused by the registry');
+  assert.match(refused.stderr, /Input\/output error/);
+
+  const bad = await d.put('/api/v1/config?id=/', { registry_auth: 'not base64 of a user' });
+  assert.equal(bad.status, 500);
+  assert.match((bad.body as { message: string }).message, /registry_auth/);
+  assert.deepEqual((await d.get('/api/v1/config?id=/')).body, {}, 'a refused value is not stored');
+
+  const fresh = encodeAuth('alice', password);
+  assert.equal((await d.put('/api/v1/config?id=/', { registry_auth: fresh })).status, 204);
+  assert.deepEqual((await d.get('/api/v1/config?id=/')).body, { registry_auth: fresh });
+  const cat = await runCommand('cat', [join(d.mnt, 'a.txt')]);
+  assert.equal(cat.code, 0, cat.stderr);
+  assert.equal(cat.stdout, textLike(200_000, 3).toString());
+  assert.doesNotMatch(d.stderr(), /rotated secret|expired/, 'no secret reaches the log');
 });

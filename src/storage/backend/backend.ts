@@ -21,6 +21,11 @@ export interface BlobBackend {
    * is `ERR_STORAGE_SHORT_READ`; partial data is never reported as success.
    */
   read(blobId: string, buf: Uint8Array, offset: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Replaces the credentials (base64 `user:password`, `PUT /api/v1/config`
+   * `registry_auth`) from the next request on. Only backends that authenticate have it.
+   */
+  setAuth?(auth: string | undefined): void;
   /** Releases handles and connections; later calls fail. */
   close(): Promise<void>;
 }
