@@ -12,6 +12,12 @@
       "defines": ["NAPI_VERSION=8"]
     },
     {
+      "target_name": "nydus_lz4",
+      "sources": ["src/storage/native/lz4.c"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "libraries": ["-llz4"]
+    },
+    {
       "target_name": "nydus_xattr",
       "sources": ["src/builder/native/xattr.c"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]

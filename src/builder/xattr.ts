@@ -1,12 +1,9 @@
 // Reads a file's extended attributes for the builder through the small C addon
 // `build/Release/nydus_xattr.node` (llistxattr/lgetxattr; Node has no xattr API).
 // Paths, names and values are raw bytes. Symlinks are never followed.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BuildError } from '../errors.js';
+import { loadAddon } from '../util/addon.js';
 import type { Xattr } from '../rafs/layout/v5.js';
 
 interface XattrAddon {
@@ -14,24 +11,11 @@ interface XattrAddon {
   get(path: Buffer, name: Buffer): Buffer;
 }
 
-const ADDON = join('build', 'Release', 'nydus_xattr.node');
 let addon: XattrAddon | undefined;
 
 function load(): XattrAddon {
-  if (addon) return addon;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, ADDON);
-    if (existsSync(candidate)) {
-      addon = createRequire(import.meta.url)(candidate) as XattrAddon;
-      return addon;
-    }
-    const up = dirname(dir);
-    if (up === dir) {
-      throw new BuildError('ERR_BUILD_SOURCE', `failed to load the xattr addon: ${ADDON} not found (run npm ci or npx node-gyp rebuild)`);
-    }
-    dir = up;
-  }
+  addon ??= loadAddon<XattrAddon>('nydus_xattr', import.meta.url, (m) => new BuildError('ERR_BUILD_SOURCE', `failed to load the xattr addon: ${m}`));
+  return addon;
 }
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));

@@ -4,7 +4,7 @@
 // numbers; the pseudo fs (pseudo-fs.ts) turns them into node ids. Wrong bytes are never
 // returned: a chunk that cannot be fetched or verified fails that read with EIO.
 import { FuseError, RafsFormatError } from '../errors.js';
-import { BufferPool } from '../fuse/buffer-pool.js';
+import { BufferPool } from '../util/buffer-pool.js';
 import type { Attr, DirentSink, StatFs } from '../fuse/filesystem.js';
 import { RafsSuperFlags, S_IFDIR, S_IFMT, S_IFREG } from '../rafs/layout/common.js';
 import type { RafsSuper } from '../rafs/types.js';

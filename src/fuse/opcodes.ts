@@ -7,7 +7,7 @@ import { constants } from 'node:os';
 import { Opcode, SEEK_DATA, SEEK_HOLE, Size } from './abi.js';
 import { DirentBuffer } from './dirent.js';
 import type { Attr, FileSystem, MaybePromise, OpenResult, StatFs } from './filesystem.js';
-import type { BufferPool } from './buffer-pool.js';
+import type { BufferPool } from '../util/buffer-pool.js';
 import type { Replier } from './reply.js';
 import { readName, readU64, type FuseRequest } from './request.js';
 

@@ -7,7 +7,7 @@
 import { constants } from 'node:os';
 import { FuseError, NydusError, toErrno } from '../errors.js';
 import { Opcode, Size } from './abi.js';
-import { BufferPool } from './buffer-pool.js';
+import { BufferPool } from '../util/buffer-pool.js';
 import type { FileSystem, MaybePromise } from './filesystem.js';
 import { negotiateInit, validateInitParams, type InitOptions, type InitParams } from './init.js';
 import { OPCODES, isPromise, type Dispatcher } from './opcodes.js';

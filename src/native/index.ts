@@ -4,12 +4,9 @@
 // (nydusd-contract.md §4.1) for hot upgrade and failover. Every blocking call
 // runs on the addon's own threads, never on the event loop or libuv's pool;
 // failures become DaemonError/FuseError with the OS error as cause.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DaemonError, FuseError } from '../errors.js';
+import { loadAddon } from '../util/addon.js';
 
 /** A readability watch on an fd in the event loop's poller (opaque). */
 export type FdWatch = { readonly __brand: 'FdWatch' };
@@ -46,25 +43,12 @@ export interface NativeAddon {
   acceptSend(listenFd: number, data: Uint8Array, fd: number, timeoutMs: number): Promise<void>;
 }
 
-const ADDON = join('build', 'Release', 'nydus_native.node');
 let addon: NativeAddon | undefined;
 
 /** Loads the addon once, from the nearest `build/Release` above this module (sources or dist/). */
 export function native(): NativeAddon {
-  if (addon) return addon;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, ADDON);
-    if (existsSync(candidate)) {
-      addon = createRequire(import.meta.url)(candidate) as NativeAddon;
-      return addon;
-    }
-    const up = dirname(dir);
-    if (up === dir) {
-      throw new FuseError('ERR_FUSE_SESSION', `failed to load the native addon: ${ADDON} not found (run npm ci or npx node-gyp rebuild)`);
-    }
-    dir = up;
-  }
+  addon ??= loadAddon<NativeAddon>('nydus_native', import.meta.url, (m) => new FuseError('ERR_FUSE_SESSION', `failed to load the native addon: ${m}`));
+  return addon;
 }
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));

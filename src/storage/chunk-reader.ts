@@ -12,6 +12,7 @@
 import { StorageError } from '../errors.js';
 import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
 import { abortable } from '../util/abortable.js';
+import { BufferPool } from '../util/buffer-pool.js';
 import { backoffMs, sleep } from '../util/backoff.js';
 import type { BlobBackend } from './backend/backend.js';
 import { publish, retryChannel } from './backend/events.js';
@@ -21,6 +22,13 @@ import { cacheIndexSound, checkChunk, isSaneChunk } from './chunk-checks.js';
 import { ChunkSlots, type Member, type Slot } from './chunk-slots.js';
 import { decompress } from './codec.js';
 import { digestMatches } from './digest.js';
+
+/**
+ * Backend reads land in pooled buffers: a cold read of an image fetches its whole size,
+ * and fresh buffers for it would be external memory churn that triggers full GCs.
+ */
+const fetchPool = new BufferPool();
+const FETCH_POOL_LIMIT = 4 << 20;
 
 export interface ChunkReaderOptions {
   /** Verify every chunk (fetched or cached) against its digest. */
@@ -318,7 +326,9 @@ export class ChunkReader {
       const { blob } = state;
       const start = batch[0].chunk.compressedOffset;
       const last = batch[batch.length - 1].chunk;
-      const buf = Buffer.allocUnsafe(last.compressedOffset + last.compressedSize - start);
+      const size = last.compressedOffset + last.compressedSize - start;
+      const pooled = size <= FETCH_POOL_LIMIT ? fetchPool.get(size) : undefined;
+      const buf = pooled?.subarray(0, size) ?? Buffer.allocUnsafe(size);
       try {
         await this.backend.read(blob.blobId, buf, start);
       } catch (err) {
@@ -350,6 +360,8 @@ export class ChunkReader {
           else this.#slots.settle(m, err);
         }
       }
+      // The read buffer goes back to the pool unless a chunk stored raw is a view of it.
+      if (pooled !== undefined && batch.every((m) => m.data === undefined || m.data.buffer !== pooled.buffer)) fetchPool.put(pooled);
       // Waits only while the cache's write queue is full (backpressure).
       if (entry !== undefined && toStore.length > 0) await entry.store(toStore);
       for (const m of batch) if (m.data !== undefined) this.#slots.settle(m, undefined, m.data);

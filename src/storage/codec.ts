@@ -3,9 +3,10 @@
 // the expected uncompressed size and never returns a buffer of any other length; every
 // malformed input becomes ERR_STORAGE_DECOMPRESS. Pure CPU work, synchronous.
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { compressSync as lz4CompressSync, uncompressSync as lz4UncompressSync } from 'lz4-napi';
+import { compressSync as lz4CompressSync } from 'lz4-napi';
 import zstd from 'zstd-napi/binding.js';
 import { StorageError } from '../errors.js';
+import { loadAddon } from '../util/addon.js';
 import type { Compressor } from '../rafs/types.js';
 
 /** Largest uncompressed chunk any image may hold (rafs-format.md §1.6: 16 MiB). */
@@ -24,8 +25,18 @@ export interface Compressed {
 // One decompression context reused for every zstd chunk: decoding is synchronous, so
 // calls never interleave.
 const zstdDctx = new zstd.DCtx();
-// lz4-napi only speaks "4-byte LE size prefix + block"; this scratch holds prefix + block.
-let lz4Scratch = Buffer.allocUnsafe(0);
+
+/** liblz4 through src/storage/native/lz4.c: decodes a raw block into the caller's buffer. */
+interface Lz4Addon {
+  /** Bytes written to `dst`, or -1 when `src` is not a valid block or does not fit `dst`. */
+  decodeBlock(src: Uint8Array, dst: Uint8Array): number;
+}
+let lz4: Lz4Addon | undefined;
+
+function lz4Addon(): Lz4Addon {
+  lz4 ??= loadAddon<Lz4Addon>('nydus_lz4', import.meta.url, (m) => new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to load the lz4 decoder: ${m}`));
+  return lz4;
+}
 
 function fail(compressor: Compressor, detail: string, cause?: unknown): StorageError {
   return new StorageError('ERR_STORAGE_DECOMPRESS', `failed to decompress ${compressor} chunk: ${detail}`, { cause });
@@ -75,21 +86,12 @@ function decodeNone(input: Uint8Array, size: number, out?: Buffer): Buffer {
 
 function decodeLz4(input: Uint8Array, size: number, out?: Buffer): Buffer {
   if (input.length === 0) throw fail('lz4_block', 'empty input');
-  const need = input.length + 4;
-  if (lz4Scratch.length < need) lz4Scratch = Buffer.allocUnsafe(Math.max(need, 64 * 1024));
-  // The prefix is the size we expect, so the decoder can never allocate more than that.
-  lz4Scratch.writeUInt32LE(size, 0);
-  lz4Scratch.set(input, 4);
-  let decoded: Buffer;
-  try {
-    decoded = lz4UncompressSync(lz4Scratch.subarray(0, need));
-  } catch (err) {
-    throw fail('lz4_block', (err as Error).message, err);
-  }
-  if (decoded.length !== size) throw fail('lz4_block', `decoded ${decoded.length} bytes, expected ${size}`);
-  if (out === undefined) return decoded;
-  out.set(decoded, 0);
-  return out.subarray(0, size);
+  // The destination has exactly `size` bytes: a block that decodes to more fails here.
+  const dst = out === undefined ? Buffer.allocUnsafe(size) : out.subarray(0, size);
+  const n = lz4Addon().decodeBlock(input, dst);
+  if (n < 0) throw fail('lz4_block', `malformed block or more than ${size} bytes decoded`);
+  if (n !== size) throw fail('lz4_block', `decoded ${n} bytes, expected ${size}`);
+  return dst;
 }
 
 function decodeZstd(input: Uint8Array, size: number, out?: Buffer): Buffer {

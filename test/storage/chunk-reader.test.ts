@@ -45,6 +45,23 @@ test('every compressor × digester reads back with validation', async (t) => {
   }
 });
 
+test('pooled read buffers never change a chunk already served: raw chunks are views of their read', async (t) => {
+  const dir = tmpDir(t);
+  // Random data is stored raw (a view of the read buffer); compressible data is decoded
+  // into its own buffer and its read buffer goes back to the pool for the next read.
+  const contents = Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? randomBytes(40_000) : compressible(40_000, i)));
+  for (const compressor of ['none', 'lz4_block'] as Compressor[]) {
+    const tb = buildBlob(dir, contents, { compressor });
+    const { reader } = setup(t, tb, dir, { digestValidate: false, memoryCacheBytes: 64 << 20 });
+    const first: Buffer[] = [];
+    for (const c of tb.chunks) first.push(await reader.readChunk(c));
+    first.forEach((d, i) => assert.deepEqual(d, tb.data[i], `${compressor} chunk ${i} as served`));
+    // Later reads come from memory: the same buffers, still holding the same bytes.
+    for (let i = 0; i < tb.chunks.length; i++) assert.deepEqual(await reader.readChunk(tb.chunks[i]), tb.data[i], `${compressor} chunk ${i} later`);
+    assert.equal(reader.stats.memoryHits, tb.chunks.length);
+  }
+});
+
 test('readRange copies the covered bytes into the caller buffer and zeroes holes', async (t) => {
   const dir = tmpDir(t);
   const tb = buildBlob(dir, [compressible(10_000, 1), compressible(10_000, 2)]);

@@ -81,6 +81,22 @@ test('lz4_block decodes a block built by hand from the LZ4 block spec (no size p
   assert.deepEqual(referenceLz4Decode(packed.data), plain);
 });
 
+test("decoding into the caller's buffer writes the chunk's bytes there and nothing past them", () => {
+  const plain = compressible(100_000, 5);
+  for (const c of COMPRESSORS) {
+    const packed = compress(c, plain).data;
+    const out = Buffer.alloc(plain.length + 64, 0xee);
+    const got = decompress(c, packed, plain.length, out);
+    assert.equal(got.buffer, out.buffer, `${c}: decoded in place`);
+    assert.deepEqual(got, plain);
+    assert.ok(out.subarray(plain.length).every((b) => b === 0xee), `${c}: bytes past the chunk untouched`);
+    // A block that decodes to more than the expected size fails, and still writes nothing past it.
+    const short = Buffer.alloc(plain.length - 1 + 64, 0xee);
+    if (c !== 'none') expectDecompressError(() => decompress(c, packed, plain.length - 1, short));
+    assert.ok(short.subarray(plain.length - 1).every((b) => b === 0xee), `${c}: a refused block stays within its size`);
+  }
+});
+
 test('zstd output is one frame with its content size; gzip output is one member', () => {
   const plain = compressible(300_000, 3);
   const z = compress('zstd', plain).data;

@@ -1,7 +1,7 @@
-// Reusable reply buffers, by power-of-two size class (4 KiB .. 4 MiB), so
-// readdir pages and other variable replies do not allocate per request. Each
-// class keeps a few idle buffers; a burst beyond that allocates and lets the
-// surplus go to the GC, which bounds idle memory.
+// Reusable buffers by power-of-two size class (4 KiB .. 4 MiB), so FUSE replies
+// (readdir pages, file data) and backend reads do not allocate per request. Each class
+// keeps a few idle buffers; a burst beyond that allocates and lets the surplus go to
+// the GC, which bounds idle memory.
 
 const MIN_SHIFT = 12;
 const MAX_SHIFT = 22;
