@@ -115,7 +115,7 @@ export type DaemonTrigger = 'exit' | 'stop';
 const TRIGGER_PLANS: Record<DaemonTrigger, Record<DaemonStateName, DaemonEventType[] | null>> = {
   // API exit: stop serving but never unmount, so a successor keeps the connection.
   exit: { INIT: ['STOP'], READY: ['EXIT'], RUNNING: ['EXIT', 'EXIT'], INTERRUPTED: ['EXIT'], UPGRADING: null, STOPPED: [] },
-  // SIGTERM/SIGINT: stop the workers, then unmount (from INTERRUPTED the successor owns the mount).
+  // SIGTERM/SIGINT: stop reading /dev/fuse, then unmount (from INTERRUPTED the successor owns the mount).
   stop: { INIT: ['STOP'], READY: ['STOP'], RUNNING: ['STOP', 'STOP'], INTERRUPTED: ['STOP'], UPGRADING: null, STOPPED: [] },
 };
 

@@ -33,7 +33,7 @@ export type DaemonEvent = { type: DaemonEventType; reason: EventReason };
 
 /** Tags, so callers ask questions instead of matching state names. */
 export const DaemonTag = {
-  /** FUSE workers read /dev/fuse and answer the kernel (reported RUNNING). */
+  /** The session reads /dev/fuse and answers the kernel (reported RUNNING). */
   serving: 'serving',
   /** The daemon holds a live kernel FUSE connection (its /dev/fuse fd). */
   hasFuseConnection: 'has-fuse-connection',
@@ -220,7 +220,7 @@ export const daemonMachine = setup({
       },
     },
     READY: {
-      description: 'The FUSE connection is held and the mounts are in place; no worker reads /dev/fuse.',
+      description: 'The FUSE connection is held and the mounts are in place; nothing reads /dev/fuse.',
       tags: ['has-fuse-connection'],
       initial: 'idle',
       states: {
@@ -231,7 +231,7 @@ export const daemonMachine = setup({
             START: {
               target: 'starting',
               actions: 'clearError',
-              description: 'Start the FUSE workers.',
+              description: 'Start reading /dev/fuse.',
             },
             STOP: {
               target: 'unmounting',
@@ -246,13 +246,13 @@ export const daemonMachine = setup({
           },
         },
         starting: {
-          description: 'startService runs; reported READY until the workers are up.',
+          description: 'startService runs; reported READY until the session reads /dev/fuse.',
           tags: ['busy'],
           invoke: {
             id: 'startService',
             src: 'startService',
             input: actorInput,
-            onDone: { target: '#daemon.RUNNING', description: 'The workers serve the connection.' },
+            onDone: { target: '#daemon.RUNNING', description: 'The session serves the connection.' },
             onError: {
               target: 'idle',
               actions: assign({ lastError: ({ event }) => toErrorInfo('startService', event.error) }),
@@ -278,7 +278,7 @@ export const daemonMachine = setup({
       },
     },
     RUNNING: {
-      description: 'FUSE workers serve the kernel.',
+      description: 'The session reads /dev/fuse and serves the kernel.',
       tags: ['serving', 'has-fuse-connection'],
       initial: 'idle',
       states: {
@@ -289,7 +289,7 @@ export const daemonMachine = setup({
             STOP: {
               target: 'stopping',
               actions: ['clearError', 'recordStopReason'],
-              description: 'Stop the workers; the session stays mounted.',
+              description: 'Stop reading /dev/fuse; the session stays mounted.',
             },
             EXIT: {
               target: 'interrupting',
@@ -299,13 +299,13 @@ export const daemonMachine = setup({
           },
         },
         stopping: {
-          description: 'stopService runs: wake and join the workers.',
+          description: 'stopService runs: stop reading, finish the requests already read.',
           tags: ['busy'],
           invoke: {
             id: 'stopService',
             src: 'stopService',
             input: actorInput,
-            onDone: { target: '#daemon.READY', description: 'Workers stopped.' },
+            onDone: { target: '#daemon.READY', description: 'Reading stopped.' },
             onError: {
               target: 'idle',
               actions: assign({ lastError: ({ event }) => toErrorInfo('stopService', event.error) }),
@@ -320,7 +320,7 @@ export const daemonMachine = setup({
             id: 'interruptService',
             src: 'interruptService',
             input: actorInput,
-            onDone: { target: '#daemon.INTERRUPTED', description: 'Workers gone, connection kept.' },
+            onDone: { target: '#daemon.INTERRUPTED', description: 'Reading stopped, connection kept.' },
             onError: {
               target: 'idle',
               actions: assign({ lastError: ({ event }) => toErrorInfo('interruptService', event.error) }),
@@ -331,7 +331,7 @@ export const daemonMachine = setup({
       },
     },
     INTERRUPTED: {
-      description: 'Workers stopped; the FUSE connection is kept (never unmounted) for the daemon that takes over.',
+      description: 'Reading stopped; the FUSE connection is kept (never unmounted) for the daemon that takes over.',
       tags: ['has-fuse-connection'],
       on: {
         EXIT: {

@@ -55,7 +55,7 @@ test('normal start: INIT until mounted, READY until serving, RUNNING after; SIGT
   assert.equal(actor.getSnapshot().context.connId, 0x2a00005);
 
   actor.send({ type: 'START', reason: 'startup' });
-  assert.equal(reportedState(actor.getSnapshot()), 'READY', 'not RUNNING before the workers are up');
+  assert.equal(reportedState(actor.getSnapshot()), 'READY', 'not RUNNING before the session reads /dev/fuse');
   assert.ok(!actor.getSnapshot().hasTag('serving'));
   assert.deepEqual(calls[1].input, { reason: 'startup', connId: 0x2a00005 });
   calls[1].resolve(undefined);
@@ -91,7 +91,7 @@ test('hot upgrade, new daemon: TAKEOVER reports UPGRADING, then READY; START ser
   assert.deepEqual(calls[1].input, { reason: 'api', connId: 77 });
 });
 
-test('hot upgrade, old daemon: API exit interrupts the workers and leaves without unmounting', async () => {
+test('hot upgrade, old daemon: API exit stops reading /dev/fuse and leaves without unmounting', async () => {
   const { calls, machine } = fakes(allOk);
   const actor = createActor(machine).start();
   actor.send({ type: 'MOUNT', reason: 'startup' });
