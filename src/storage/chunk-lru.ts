@@ -8,7 +8,11 @@ export class ChunkLru {
   readonly #map = new Map<string, Buffer>();
   #bytes = 0;
 
-  constructor(readonly capacityBytes: number) {}
+  /** `onEvict` gets every value that leaves the map (evicted, replaced or deleted). */
+  constructor(
+    readonly capacityBytes: number,
+    private readonly onEvict: (value: Buffer) => void = () => {},
+  ) {}
 
   get bytes(): number {
     return this.#bytes;
@@ -35,6 +39,7 @@ export class ChunkLru {
     if (old !== undefined) {
       this.#bytes -= old.length;
       this.#map.delete(key);
+      if (old !== value) this.onEvict(old);
     }
     this.#map.set(key, value);
     this.#bytes += value.length;
@@ -42,6 +47,7 @@ export class ChunkLru {
       if (this.#bytes <= this.capacityBytes) break;
       this.#map.delete(k);
       this.#bytes -= v.length;
+      this.onEvict(v);
     }
   }
 
@@ -50,5 +56,6 @@ export class ChunkLru {
     if (v === undefined) return;
     this.#map.delete(key);
     this.#bytes -= v.length;
+    this.onEvict(v);
   }
 }

@@ -28,8 +28,9 @@ export class ChunkSlots {
   readonly #lru: ChunkLru;
   readonly #inflight = new Map<string, Slot>();
 
-  constructor(memoryBytes: number) {
-    this.#lru = new ChunkLru(memoryBytes);
+  /** `onEvict` gets each decoded chunk that leaves memory. */
+  constructor(memoryBytes: number, onEvict?: (data: Buffer) => void) {
+    this.#lru = new ChunkLru(memoryBytes, onEvict);
   }
 
   /** The chunk's bytes when memory holds them (refreshing them). */
