@@ -8,11 +8,7 @@ export class ChunkLru {
   readonly #map = new Map<string, Buffer>();
   #bytes = 0;
 
-  /** `onEvict` gets every value that leaves the map (evicted, replaced or deleted). */
-  constructor(
-    readonly capacityBytes: number,
-    private readonly onEvict: (value: Buffer) => void = () => {},
-  ) {}
+  constructor(readonly capacityBytes: number) {}
 
   get bytes(): number {
     return this.#bytes;
@@ -39,7 +35,6 @@ export class ChunkLru {
     if (old !== undefined) {
       this.#bytes -= old.length;
       this.#map.delete(key);
-      if (old !== value) this.onEvict(old);
     }
     this.#map.set(key, value);
     this.#bytes += value.length;
@@ -47,7 +42,6 @@ export class ChunkLru {
       if (this.#bytes <= this.capacityBytes) break;
       this.#map.delete(k);
       this.#bytes -= v.length;
-      this.onEvict(v);
     }
   }
 
@@ -56,6 +50,5 @@ export class ChunkLru {
     if (v === undefined) return;
     this.#map.delete(key);
     this.#bytes -= v.length;
-    this.onEvict(v);
   }
 }

@@ -19,7 +19,6 @@ import { publish, retryChannel } from './backend/events.js';
 import type { BlobChunkCache, ChunkCache } from './cache/cache.js';
 import { chunkKey, planReads } from './amplify.js';
 import { cacheIndexSound, checkChunk, isSaneChunk } from './chunk-checks.js';
-import { ChunkBuffers } from './chunk-buffers.js';
 import { ChunkSlots, type Member, type Slot } from './chunk-slots.js';
 import { decompress } from './codec.js';
 import { digestMatches } from './digest.js';
@@ -106,7 +105,6 @@ export class ChunkReader {
   };
   readonly #states = new Map<number, BlobState>();
   readonly #slots: ChunkSlots;
-  readonly #buffers = new ChunkBuffers();
   readonly #tasks = new Set<Promise<void>>();
   readonly #validate: boolean;
   readonly #amplifyIo: number;
@@ -122,7 +120,7 @@ export class ChunkReader {
     readonly options: ChunkReaderOptions,
   ) {
     for (const blob of blobs) this.#states.set(blob.index, { blob });
-    this.#slots = new ChunkSlots(options.memoryCacheBytes ?? 16 * 1024 * 1024, (data) => this.#buffers.retire(data));
+    this.#slots = new ChunkSlots(options.memoryCacheBytes ?? 16 * 1024 * 1024);
     this.#validate = options.digestValidate;
     this.#amplifyIo = Math.max(0, options.amplifyIo);
     this.#maxGap = options.maxMergeGap ?? 4096;
@@ -140,29 +138,13 @@ export class ChunkReader {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Decoded-chunk buffers that went back to the pool (for tests). */
-  get recycledBuffers(): number {
-    return this.#buffers.recycled;
-  }
-
   /** The uncompressed bytes of one chunk. */
   async readChunk(chunk: ChunkInfo, signal?: AbortSignal): Promise<Buffer> {
     return (await this.readChunks([chunk], signal))[0];
   }
 
-  /** The uncompressed bytes of each chunk, in order; the caller may keep them. */
+  /** The uncompressed bytes of each chunk, in order. */
   async readChunks(chunks: readonly ChunkInfo[], signal?: AbortSignal): Promise<Buffer[]> {
-    this.#buffers.enter();
-    try {
-      const data = await this.#readChunks(chunks, signal);
-      for (const d of data) this.#buffers.escape(d);
-      return data;
-    } finally {
-      this.#buffers.leave();
-    }
-  }
-
-  async #readChunks(chunks: readonly ChunkInfo[], signal?: AbortSignal): Promise<Buffer[]> {
     signal?.throwIfAborted();
     const results = new Array<Promise<Buffer>>(chunks.length);
     const byBlob = new Map<BlobState, number[]>();
@@ -186,16 +168,7 @@ export class ChunkReader {
    * covering that range are `chunks` (in file order); bytes no chunk covers are holes (zeros).
    */
   async readRange(chunks: readonly ChunkInfo[], fileOffset: number, out: Buffer, signal?: AbortSignal): Promise<void> {
-    // The chunks' buffers may be reused once this read and every other one has ended.
-    this.#buffers.enter();
-    try {
-      this.#copyRange(chunks, await this.#readChunks(chunks, signal), fileOffset, out);
-    } finally {
-      this.#buffers.leave();
-    }
-  }
-
-  #copyRange(chunks: readonly ChunkInfo[], data: readonly Buffer[], fileOffset: number, out: Buffer): void {
+    const data = await this.readChunks(chunks, signal);
     const end = fileOffset + out.length;
     let cursor = fileOffset;
     for (let i = 0; i < chunks.length; i++) {
@@ -390,10 +363,7 @@ export class ChunkReader {
       // The read buffer goes back to the pool unless a chunk stored raw is a view of it.
       if (pooled !== undefined && batch.every((m) => m.data === undefined || m.data.buffer !== pooled.buffer)) fetchPool.put(pooled);
       // Waits only while the cache's write queue is full (backpressure).
-      if (entry !== undefined && toStore.length > 0) {
-        for (const item of toStore) this.#buffers.pin(item.data);
-        await entry.store(toStore, this.#unpin);
-      }
+      if (entry !== undefined && toStore.length > 0) await entry.store(toStore);
       for (const m of batch) if (m.data !== undefined) this.#slots.settle(m, undefined, m.data);
       if (again.length > 0) await this.#refetch(state, entry, again, background, attempt);
     } catch (err) {
@@ -427,7 +397,7 @@ export class ChunkReader {
 
   async #fromCache(state: BlobState, entry: BlobChunkCache, m: Member): Promise<void> {
     try {
-      const out = this.#buffers.get(m.chunk.uncompressedSize);
+      const out = Buffer.allocUnsafe(m.chunk.uncompressedSize);
       let ok = await entry.read(m.chunk, out).catch(() => false);
       if (ok && this.#validate && !digestMatches(state.blob.digester, out, m.chunk.digest)) {
         entry.evict(m.chunk);
@@ -446,10 +416,8 @@ export class ChunkReader {
     await this.#fetch(state, entry, [m], false, 0);
   }
 
-  readonly #unpin = (data: Buffer): void => this.#buffers.unpin(data);
-
   #decode(blob: BlobInfo, c: ChunkInfo, stored: Buffer): Buffer {
-    const data = c.compressed ? decompress(blob.compressor, stored, c.uncompressedSize, this.#buffers.get(c.uncompressedSize)) : stored;
+    const data = c.compressed ? decompress(blob.compressor, stored, c.uncompressedSize) : stored;
     if (this.#validate && !digestMatches(blob.digester, data, c.digest)) {
       this.stats.digestFailures++;
       throw new StorageError(

@@ -28,9 +28,8 @@ export class ChunkSlots {
   readonly #lru: ChunkLru;
   readonly #inflight = new Map<string, Slot>();
 
-  /** `onEvict` gets each decoded chunk that leaves memory. */
-  constructor(memoryBytes: number, onEvict?: (data: Buffer) => void) {
-    this.#lru = new ChunkLru(memoryBytes, onEvict);
+  constructor(memoryBytes: number) {
+    this.#lru = new ChunkLru(memoryBytes);
   }
 
   /** The chunk's bytes when memory holds them (refreshing them). */

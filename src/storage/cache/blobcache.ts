@@ -86,7 +86,6 @@ function isCacheableId(id: string): boolean {
 interface Queued {
   chunk: ChunkInfo;
   data: Buffer;
-  released?: (data: Buffer) => void;
 }
 
 /** The cache files of one blob. */
@@ -176,20 +175,16 @@ export class BlobCacheEntry implements BlobChunkCache {
     return this.#pending.get(chunk.index);
   }
 
-  async store(items: readonly { chunk: ChunkInfo; data: Buffer }[], released?: (data: Buffer) => void): Promise<void> {
-    for (const { chunk, data } of items) {
-      const skip =
-        this.#closed || chunk.index < 0 || chunk.index >= this.map.identity.chunkCount || this.map.isSet(chunk.index) || this.#pending.has(chunk.index);
-      if (skip) {
-        released?.(data);
-        continue;
-      }
-      const item = { chunk, data, released };
+  async store(items: readonly Queued[]): Promise<void> {
+    if (this.#closed) return;
+    for (const item of items) {
+      const { chunk } = item;
+      if (chunk.index < 0 || chunk.index >= this.map.identity.chunkCount) continue;
+      if (this.map.isSet(chunk.index) || this.#pending.has(chunk.index)) continue;
       this.#queue.push(item);
       this.#pending.set(chunk.index, item.data);
       this.#queuedBytes += item.data.length;
     }
-    if (this.#closed) return;
     this.#writer ??= this.#drain().finally(() => (this.#writer = undefined));
     while (this.#queuedBytes > MAX_QUEUED_BYTES && this.#writer !== undefined) {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
@@ -236,10 +231,9 @@ export class BlobCacheEntry implements BlobChunkCache {
         this.#metrics.writeErrors++;
         this.#metrics.lastWriteError = (err as Error).message;
       } finally {
-        for (const { chunk, data, released } of batch) {
+        for (const { chunk, data } of batch) {
           if (this.#pending.get(chunk.index) === data) this.#pending.delete(chunk.index);
           this.#queuedBytes -= data.length;
-          released?.(data);
         }
         const waiters = this.#waiters;
         this.#waiters = [];

@@ -31,10 +31,8 @@ export interface BlobChunkCache {
   /**
    * Queues verified chunks for writing. They become ready once written and synced. The
    * promise resolves when the queue accepted them; it waits while the queue is full.
-   * `released` gets each item's data once the cache holds it no more (written, failed,
-   * or not queued at all), so the caller may reuse that buffer.
    */
-  store(items: readonly { chunk: ChunkInfo; data: Buffer }[], released?: (data: Buffer) => void): Promise<void>;
+  store(items: readonly { chunk: ChunkInfo; data: Buffer }[]): Promise<void>;
   /** Forgets a chunk (its cached bytes failed verification). */
   evict(chunk: ChunkInfo): void;
 }
