@@ -2,7 +2,7 @@
 // events, the RAFS superblock of a mount, lifecycle (start, exit, sendfd, takeover),
 // image mounts, metrics and the registry-auth config store. Each handler only decodes
 // the request, calls DaemonControl and encodes its answer.
-import type { DaemonControl } from '../../daemon/control.js';
+import type { DaemonControl, MountCmd } from '../../daemon/control.js';
 import { V1 } from '../paths.js';
 import { parseConfigMap, parseDaemonConf, parseMountCmd } from '../parse-body.js';
 import { queryParam, requestError, requireMountpoint } from '../request.js';
@@ -66,6 +66,20 @@ function lifecycle(run: () => Promise<void>, wrapper: MethodHandler['wrapper'], 
   };
 }
 
+/** POST (mount) and PUT (remount) /api/v1/mount: the body is a MountCmd with a known fs_type. */
+function mountWith(apply: (mountpoint: string, cmd: MountCmd) => Promise<void>): MethodHandler {
+  return {
+    wrapper: 'Mount',
+    body: 'json',
+    async run(ctx: ApiContext) {
+      const cmd = parseMountCmd(ctx.state.body!);
+      checkFsType(cmd.fs_type);
+      await apply(requireMountpoint(ctx), cmd);
+      sendNoContent(ctx);
+    },
+  };
+}
+
 /** The v1 endpoints served from `control`. */
 export function v1Endpoints(control: DaemonControl): Endpoint[] {
   return [
@@ -95,26 +109,8 @@ export function v1Endpoints(control: DaemonControl): Endpoint[] {
       // Upstream reads the mountpoint before it looks at the method.
       precheck: (ctx) => void requireMountpoint(ctx),
       methods: {
-        POST: {
-          wrapper: 'Mount',
-          body: 'json',
-          async run(ctx) {
-            const cmd = parseMountCmd(ctx.state.body!);
-            checkFsType(cmd.fs_type);
-            await control.mount(requireMountpoint(ctx), cmd);
-            sendNoContent(ctx);
-          },
-        },
-        PUT: {
-          wrapper: 'Mount',
-          body: 'json',
-          async run(ctx) {
-            const cmd = parseMountCmd(ctx.state.body!);
-            checkFsType(cmd.fs_type);
-            await control.remount(requireMountpoint(ctx), cmd);
-            sendNoContent(ctx);
-          },
-        },
+        POST: mountWith((mp, cmd) => control.mount(mp, cmd)),
+        PUT: mountWith((mp, cmd) => control.remount(mp, cmd)),
         DELETE: {
           wrapper: 'Mount',
           body: 'none',
