@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { programArgv } from '../../test/helpers/env.js';
+import { isMounted, programArgv } from '../../test/helpers/env.js';
 
 /** Parts of /usr/lib that add up to about 200 MB in about 8000 files on Debian 12. */
 const DEFAULT_PARTS = ['python3', 'python3.11', 'postgresql', 'node_modules', 'git-core', 'systemd', 'perf-core'].map((p) => `/usr/lib/${p}`);
@@ -32,10 +32,6 @@ function must(cmd: string, args: string[], opts: { cwd?: string } = {}): string 
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout.trim();
-}
-
-function isMounted(dir: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
 }
 
 async function until(cond: () => boolean, what: string, alive: () => boolean = () => true): Promise<void> {

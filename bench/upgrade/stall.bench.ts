@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Rig, now, type Handover } from '../../test/upgrade/rig.js';
-import { expectedFiles, Load, stallsPerHandover } from '../../test/upgrade/readers.js';
+import { expectedFiles, fixtureHolder, Load, stallsPerHandover } from '../../test/upgrade/readers.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +31,6 @@ if (process.getuid?.() !== 0) {
 
 const cleanups: (() => unknown)[] = [];
 const ctx = { after: (fn: () => unknown) => void cleanups.push(fn) };
-const ETC = '/v5/normal-file-test/busybox/1f777dbdd68d1c4d554bc0d20e027bfef9ed2dfe2d8d5f029e958552a0e12475/etc';
 
 function summary(kind: Handover['kind'], rows: { kind: string; handoverMs: number; stallMs: number }[]): string {
   const of = rows.filter((r) => r.kind === kind);
@@ -44,11 +43,7 @@ function summary(kind: Handover['kind'], rows: { kind: string; handoverMs: numbe
 
 try {
   const rig = await Rig.start(ctx);
-  const load = Load.start(join(rig.dir, 'stop'), readers, expectedFiles(rig.mnt), {
-    dir: rig.mnt + ETC,
-    file: { name: 'passwd', algo: 'md5', digest: '7c04e662b37e09a98c46141cf08fb247' },
-    names: ['group', 'localtime', 'network', 'passwd', 'shadow'],
-  });
+  const load = Load.start(join(rig.dir, 'stop'), readers, expectedFiles(rig.mnt), fixtureHolder(rig.mnt));
   ctx.after(() => load.kill());
   await load.warm();
   const handovers: Handover[] = [];

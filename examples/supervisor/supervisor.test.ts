@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { linkBlobs } from '../../test/api/nydusd-process.js';
-import { FROM_SOURCE, haveFixtures, isRoot, need, programArgv, REPO_ROOT, V5_FIXTURE } from '../../test/helpers/env.js';
+import { FROM_SOURCE, haveFixtures, isMounted, isRoot, need, programArgv, REPO_ROOT, V5_FIXTURE } from '../../test/helpers/env.js';
 import { runCommand } from '../../test/helpers/run.js';
 import { readTreeJson } from '../../test/rafs/helpers/fixtures.js';
-import { isMounted } from '../../test/upgrade/rig.js';
 import { Load } from '../../test/upgrade/readers.js';
 
 const MAIN = FROM_SOURCE ? ['--import', 'tsx', join(REPO_ROOT, 'examples', 'supervisor.ts')] : [join(REPO_ROOT, 'dist', 'examples', 'supervisor.js')];

@@ -4,21 +4,14 @@
 // stop it with SIGTERM, lazily unmounting whatever a failure left behind.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/api/client.js';
-import { programArgv, REPO_ROOT } from '../helpers/env.js';
+import { isMounted, programArgv, REPO_ROOT } from '../helpers/env.js';
 
 /** Whether this checkout has a nydusd entry point. */
 export function haveNydusd(): boolean {
   return existsSync(join(REPO_ROOT, 'src', 'cli', 'nydusd.ts'));
-}
-
-/** Whether `path` is a mountpoint now (per /proc/self/mounts). */
-export function isMounted(path: string): boolean {
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[1] === path);
 }
 
 /** A running nydusd. */

@@ -13,7 +13,8 @@ import { V1, V2, EXT } from '../../src/api/paths.js';
 import { haveFixtures, isRoot, need, V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
 import { runProgram } from '../helpers/run.js';
 import { checked, failed, RawConnection } from './helpers.js';
-import { haveNydusd, isMounted, linkBlobs, startNydusd } from './nydusd-process.js';
+import { isMounted } from '../helpers/env.js';
+import { haveNydusd, linkBlobs, startNydusd } from './nydusd-process.js';
 import { assertSchema } from './schema.js';
 
 function prerequisites(t: TestContext): boolean {

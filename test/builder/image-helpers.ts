@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBootstrap } from '../../src/rafs/index.js';
-import { programArgv } from '../helpers/env.js';
+import { isMounted, programArgv } from '../helpers/env.js';
 import { runCommand, runProgram, type RunResult } from '../helpers/run.js';
 
 /**
@@ -66,12 +66,6 @@ async function must(cmd: string, args: string[]): Promise<string> {
 export interface KernelMount {
   dir: string;
   close(): Promise<void>;
-}
-
-function isMounted(dir: string): boolean {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === dir);
 }
 
 /**

@@ -11,7 +11,6 @@ import { haveFixtures, need } from '../helpers/env.js';
 import { V5_BLOBS, V5_BOOTSTRAP, V6_BLOBS, V6_BOOTSTRAP } from '../rafs/helpers/fixtures.js';
 import { ListSink, openImage, type OpenedImage } from './helpers.js';
 
-const ctx = {} as never;
 const ESTALE = 116;
 const ENOENT = 2;
 

@@ -50,3 +50,10 @@ export function isRoot(): boolean {
 export function haveFixtures(): boolean {
   return existsSync(join(V5_FIXTURE, 'bootstrap')) && existsSync(join(V6_FIXTURE, 'bootstrap'));
 }
+
+/** Whether `path` is a mountpoint now (reads /proc/self/mounts only: never touches the mount). */
+export function isMounted(path: string): boolean {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === path);
+}

@@ -2,21 +2,15 @@
 // (or any other arguments) with an admin socket, waited on until RUNNING, queried over the
 // socket, and stopped with SIGTERM when the test ends (lazily unmounting leftovers).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { programArgv } from './env.js';
+import { isMounted, programArgv } from './env.js';
 import type { Owner } from './registry-server.js';
 
 /** Whether nydusd exists in the form the tests run it (sources under tsx, else dist/). */
 export function haveNydusd(): boolean {
   return existsSync(programArgv('nydusd').at(-1)!);
-}
-
-function isMounted(path: string): boolean {
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[1] === path);
 }
 
 /** A running nydusd. */

@@ -25,6 +25,22 @@ export function expectedFiles(mnt: string): Expected[] {
   ];
 }
 
+/** What a holder keeps in the mount: its cwd, one open file there, and what the directory lists. */
+export interface HolderSpec {
+  dir: string;
+  file: { name: string; algo: string; digest: string };
+  names: string[];
+}
+
+/** The holder every upgrade test and bench uses: the busybox layer's /etc in the v5 fixture. */
+export function fixtureHolder(mnt: string): HolderSpec {
+  return {
+    dir: `${mnt}/v5/normal-file-test/busybox/1f777dbdd68d1c4d554bc0d20e027bfef9ed2dfe2d8d5f029e958552a0e12475/etc`,
+    file: { name: 'passwd', algo: 'md5', digest: '7c04e662b37e09a98c46141cf08fb247' },
+    names: ['group', 'localtime', 'network', 'passwd', 'shadow'],
+  };
+}
+
 const COMMON = `
 const fs = require('fs');
 const crypto = require('crypto');
@@ -129,7 +145,7 @@ export class Load {
    * `readers` processes over `files`, and one holder with its cwd in `holder.dir` and
    * `holder.file` open there (`names`: what the directory lists).
    */
-  static start(stopFile: string, readers: number, files: Expected[], holder: { dir: string; file: { name: string; algo: string; digest: string }; names: string[] }): Load {
+  static start(stopFile: string, readers: number, files: Expected[], holder: HolderSpec): Load {
     const load = new Load(stopFile);
     for (let i = 0; i < readers; i++) load.#spawn(`reader ${i}`, READER, [stopFile, JSON.stringify(files)]);
     load.#spawn('holder', HOLDER, [stopFile, holder.dir, JSON.stringify(holder.file), JSON.stringify(holder.names)]);

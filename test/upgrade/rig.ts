@@ -3,21 +3,14 @@
 // supervisors drive: nydus-snapshotter's hot upgrade, upstream's smoke-test hot upgrade,
 // and failover after kill -9 (nydusd-contract.md §4.2–4.4). Each step is timed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { MountCmd } from '../../src/daemon/control.js';
 import { linkBlobs } from '../api/nydusd-process.js';
 import { configJson } from '../fs/helpers.js';
-import { haveFixtures, isRoot, need, V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
+import { haveFixtures, isMounted, isRoot, need, V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
 import { Daemon, TestSupervisor } from './supervisor.js';
-
-/** Whether `path` is a mountpoint now (reads /proc/self/mounts only: never touches the mount). */
-export function isMounted(path: string): boolean {
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[1] === path);
-}
 
 /** Prerequisites of every test here; false (skipped) when missing outside CI. */
 export function canRun(t: TestContext): boolean {

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readRecords, replay } from '../../src/daemon/journal.js';
 import { decodeDaemonState } from '../../src/daemon/upgrade-state.js';
 import { run } from '../conformance/child.js';
-import { isMounted, canRun, Rig } from './rig.js';
+import { isMounted } from '../helpers/env.js';
+import { canRun, Rig } from './rig.js';
 import { expectedFiles } from './readers.js';
 
 /** Every file of the mount has its expected digest, read by a child process. */

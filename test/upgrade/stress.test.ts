@@ -9,22 +9,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { replay } from '../../src/daemon/journal.js';
-import { canRun, isMounted, now, Rig, type Handover } from './rig.js';
-import { expectedFiles, Load, stallsPerHandover } from './readers.js';
+import { isMounted } from '../helpers/env.js';
+import { canRun, now, Rig, type Handover } from './rig.js';
+import { expectedFiles, fixtureHolder, Load, stallsPerHandover } from './readers.js';
 
 const UPGRADES = 20;
 const FAILOVERS = 20;
 const READERS = 8;
-const ETC = '/v5/normal-file-test/busybox/1f777dbdd68d1c4d554bc0d20e027bfef9ed2dfe2d8d5f029e958552a0e12475/etc';
 
 test(`${UPGRADES} hot upgrades then ${FAILOVERS} kill -9 failovers under ${READERS} readers and a holder: no failed read`, async (t) => {
   if (!canRun(t)) return;
   const rig = await Rig.start(t);
-  const load = Load.start(join(rig.dir, 'stop'), READERS, expectedFiles(rig.mnt), {
-    dir: rig.mnt + ETC,
-    file: { name: 'passwd', algo: 'md5', digest: '7c04e662b37e09a98c46141cf08fb247' },
-    names: ['group', 'localtime', 'network', 'passwd', 'shadow'],
-  });
+  const load = Load.start(join(rig.dir, 'stop'), READERS, expectedFiles(rig.mnt), fixtureHolder(rig.mnt));
   t.after(() => load.kill());
   await load.warm();
 

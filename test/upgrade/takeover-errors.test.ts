@@ -13,13 +13,11 @@ import { closeFd } from '../../src/native/index.js';
 import { haveNydusd, startNydusd } from '../api/nydusd-process.js';
 import { run } from '../conformance/child.js';
 import { V5_FIXTURE } from '../helpers/env.js';
-import { canRun, isMounted, Rig } from './rig.js';
-import { expectedFiles, Load } from './readers.js';
+import { isMounted } from '../helpers/env.js';
+import { canRun, Rig } from './rig.js';
+import { expectedFiles, fixtureHolder, Load } from './readers.js';
 import type { Daemon } from './supervisor.js';
 
-const ETC = '/v5/normal-file-test/busybox/1f777dbdd68d1c4d554bc0d20e027bfef9ed2dfe2d8d5f029e958552a0e12475/etc';
-const HOLDER_FILE = { name: 'passwd', algo: 'md5', digest: '7c04e662b37e09a98c46141cf08fb247' };
-const ETC_NAMES = ['group', 'localtime', 'network', 'passwd', 'shadow'];
 
 /** The rejection of `p`: HTTP status, upstream message and our description. */
 async function failure(p: Promise<unknown>): Promise<{ status: number; message: string; code: string }> {
@@ -47,7 +45,7 @@ test('takeovers that cannot work fail clearly; the serving daemon goes on; a lat
   if (!canRun(t)) return;
   const rig = await Rig.start(t);
   const a = rig.current;
-  const load = Load.start(join(rig.dir, 'stop'), 2, expectedFiles(rig.mnt), { dir: rig.mnt + ETC, file: HOLDER_FILE, names: ETC_NAMES });
+  const load = Load.start(join(rig.dir, 'stop'), 2, expectedFiles(rig.mnt), fixtureHolder(rig.mnt));
   t.after(() => load.kill());
   await load.warm();
   const saved = rig.sup.saved!;
