@@ -14,7 +14,7 @@ import {
   readPrefetchV1,
   readPrefetchV2,
 } from './sections.js';
-import type { BackendConfig, CacheConfig, NydusConfig, RafsConfig } from './types.js';
+import { FS_DRIVERS, type BackendConfig, type CacheConfig, type NydusConfig, type RafsConfig } from './types.js';
 
 /** Upstream refuses config files larger than this. */
 export const MAX_CONFIG_SIZE = 0x10_0000;
@@ -40,10 +40,16 @@ export function normalizeConfig(value: unknown): NydusConfig {
   if (root.has('version')) {
     const version = root.raw('version');
     if (version !== 2) throw invalid('version', `unsupported config version ${JSON.stringify(version)}, expected 2`);
-    return parseV2(root);
+    return withFsDriver(parseV2(root), root);
   }
-  if (root.has('device')) return parseV1(root);
+  if (root.has('device')) return withFsDriver(parseV1(root), root);
   throw invalid('version', 'missing: a config needs "version": 2, or "device" for the legacy layout');
+}
+
+/** The top-level `fs_driver` (both layouts), when the file names one. */
+function withFsDriver(config: NydusConfig, root: Fields): NydusConfig {
+  if (root.has('fs_driver')) config.fs_driver = root.oneOf('fs_driver', FS_DRIVERS, 'fusedev');
+  return config;
 }
 
 function parseV2(root: Fields): NydusConfig {
