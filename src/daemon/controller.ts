@@ -399,8 +399,27 @@ export class DaemonController implements DaemonControl {
     if (query.domain_id === undefined && query.blob_id === undefined) {
       throw new ApiError('ERR_API_BAD_REQUEST', 'failed to delete blobs: domain_id or blob_id is required');
     }
+    if (this.#erofs !== undefined) return this.#deleteBlobObjects(query);
     // Upstream fusedev: a blob id alone asks to cull an fscache file, which it has none of.
     if (query.domain_id !== undefined) throw new DaemonError('ERR_DAEMON_UNSUPPORTED', 'failed to delete blobs: a fusedev daemon has no blob cache manager');
+  }
+
+  /**
+   * erofs: blob objects come and go with their image (POST/DELETE /api/v1/mount). Deleting
+   * one that backs a mounted image is refused; one nobody has is upstream's "not found";
+   * a blob id alone that no image uses is a no-op, as upstream's cull of an unused file.
+   */
+  #deleteBlobObjects(query: { domain_id?: string; blob_id?: string }): void {
+    const mounts = this.pseudoFs.mounts();
+    const uses = (m: DaemonMount) => query.blob_id === undefined || (m.views ?? []).some((v) => v.blob.blobId === query.blob_id);
+    const holders = mounts.filter((m) => (query.domain_id === undefined || m.mountpoint === query.domain_id || m.metricsId === query.domain_id) && uses(m));
+    if (holders.length > 0) {
+      const where = holders.map((m) => this.#erofs!.hostPath(m.mountpoint)).join(', ');
+      throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to delete blob objects: they back the erofs mount at ${where}; unmount the image (DELETE /api/v1/mount) instead`);
+    }
+    if (query.domain_id !== undefined) {
+      throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to delete blob objects: no image has domain ${JSON.stringify(query.domain_id)}`, { detail: { upstream: 'blob_cache: cache entry not found' } });
+    }
   }
 
   /** GET /api/v2/blobs: the blob views of the image with `domain_id` (its mountpoint or its config id). */

@@ -174,6 +174,11 @@ test('without a bootstrap: concurrent API mounts and umounts at <mountpoint>/<pa
   const objects = await api.blobObjects('/b');
   assert.equal(objects[0].mountpoint, join(ws.mnt, 'b'));
   assert.equal((await api.request('GET', '/api/v2/blobs', { query: { domain_id: '/nope' } })).status, 500);
+  const del = (query: Record<string, string>) => api.request('DELETE', '/api/v2/blobs', { query }).then((r) => r.status);
+  assert.equal(await del({ domain_id: '/b' }), 501, 'the blobs of a mounted image are not deleted under it');
+  assert.equal(await del({ blob_id: objects[0].blob_id }), 501);
+  assert.equal(await del({ domain_id: '/nope' }), 500, "upstream's cache entry not found");
+  assert.equal(await del({ blob_id: 'f'.repeat(64) }), 204, 'a blob nobody uses: nothing to cull');
   const fsMetrics = await api.request('GET', '/api/v1/metrics', { query: { id: '/a' } });
   assert.equal(fsMetrics.status, 404, 'the kernel answers file requests: no fs counters, as upstream fscache');
   assert.equal((await api.request('GET', '/api/v1/metrics/backend', { query: { id: '/a' } })).status, 200);
