@@ -221,3 +221,21 @@ test('a Debian minbase root filesystem (v6, zstd) through erofs: identical to th
   assert.deepEqual(await d.stop(), { code: 0, signal: null });
   assert.deepEqual(await leftovers(ws.mnt, ws.state), []);
 });
+
+test('fs_driver in the --config file chooses erofs; an API mount whose config names fusedev is refused', async (t) => {
+  if (!canMount(t)) return;
+  const ws = workspace(t, 'erofs-config');
+  const config = join(ws.dir, 'config.json');
+  const base = JSON.parse(configJson(join(V6_FIXTURE, 'blobs'), join(ws.dir, 'cache'))) as Record<string, unknown>;
+  writeFileSync(config, JSON.stringify({ ...base, fs_driver: 'erofs' }));
+  const d = ws.track(new Nydusd(['--mountpoint', ws.mnt, '--bootstrap', join(V6_FIXTURE, 'bootstrap'), '--config', config, '--state-dir', ws.state, '--apisock', join(ws.dir, 'api.sock'), '-m', '/one'], ws.mnt));
+  await d.waitRunning();
+  assert.equal((await readMounts()).find((m) => m.mountpoint === join(ws.mnt, 'one'))?.fstype, 'erofs');
+  const api = d.api();
+  t.after(() => api.close());
+  const other = { source: join(V6_FIXTURE, 'bootstrap'), fs_type: 'rafs', config: JSON.stringify({ ...base, fs_driver: 'fusedev' }), prefetch_files: null };
+  const r = await api.request('POST', '/api/v1/mount', { query: { mountpoint: '/two' }, body: other });
+  assert.equal(r.status, 501);
+  assert.match(r.text, /asks for fs_driver fusedev, but this daemon serves erofs/);
+  assert.deepEqual(readdirSync(ws.mnt), ['one'], 'the refused mount left no directory');
+});
