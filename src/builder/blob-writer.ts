@@ -29,6 +29,8 @@ export interface BlobWriterOptions {
   storeAtUncompressedOffset: boolean;
   /** `--features blob-toc` (v6 only). */
   toc: boolean;
+  /** Mode the file is created with, less the umask (output.ts `outputMode`). */
+  mode: number;
 }
 
 /** Where one stored chunk landed. */
@@ -71,7 +73,7 @@ export class BlobWriter {
     readonly tmpPath: string,
     private readonly opts: BlobWriterOptions,
   ) {
-    this.fd = openSync(tmpPath, 'wx', 0o644);
+    this.fd = openSync(tmpPath, 'wx', opts.mode);
   }
 
   get chunkCount(): number {

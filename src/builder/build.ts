@@ -20,7 +20,7 @@ import { ChunkDict, Chunker, type DedupStats } from './chunker.js';
 import { checkCompatible, loadImage, treeFromImage, type ImageSettings } from './from-bootstrap.js';
 import type { ImageSpec, OutBlob } from './image-spec.js';
 import { applyLayer, type WhiteoutSpec } from './overlay.js';
-import { placeFile, removeTemp, tempPathFor, writeFileAtomic } from './output.js';
+import { outputMode, placeFile, removeTemp, tempPathFor, writeFileAtomic } from './output.js';
 import { prefetchFiles, resolvePattern, type PrefetchPolicy } from './prefetch.js';
 import { silentProgress, type Progress } from './progress.js';
 import { scanDirectory } from './source-dir.js';
@@ -138,6 +138,7 @@ export async function createImage(o: CreateOptions): Promise<BuildResult> {
     compressor: o.compressor,
     aligned: o.fsVersion === 6 || (o.alignedChunk ?? false),
     storeAtUncompressedOffset: o.fsVersion === 6 && o.compressor === 'none',
+    mode: outputMode(o.blob !== undefined),
     toc: o.blobToc ?? false,
   });
   const pool = new ChunkPool(o.compressor, o.digester, o.workers ?? 2);
@@ -217,7 +218,7 @@ export async function createImage(o: CreateOptions): Promise<BuildResult> {
 
     if (blob) placeFile(blobTmp, blob.path);
     const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
-    writeFileAtomic(bootstrap, bytes);
+    writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));
     timings.total_build = seconds(t0);
     result = { bootstrap, blobs: table.map((b) => b.blobId), blob, dedup: chunker.stats, counts, timings };
     return result;

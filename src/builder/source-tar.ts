@@ -71,7 +71,26 @@ function lookup(root: BuildInode, parts: Buffer[]): BuildInode | undefined {
   return cur;
 }
 
+/** Largest uid/gid, major and minor device numbers a RAFS inode stores (v5 and v6 alike: u32 ids, Linux new_encode_dev in 32 bits). */
+const MAX_ID = 0xffffffff;
+const MAX_MAJOR = 0xfff;
+const MAX_MINOR = 0xfffff;
+
+/** Refuses a member whose metadata a RAFS inode cannot hold: nothing is stored differently from what the tar says (ids only count when kept: not with --repeatable). */
+function checkFits(m: TarMember, shown: string, explicitUidGid: boolean): void {
+  const refuse = (what: string): never => {
+    throw new BuildError('ERR_BUILD_SOURCE', `failed to add tar member ${shown}: ${what} does not fit a RAFS inode`);
+  };
+  if (explicitUidGid && m.uid > MAX_ID) refuse(`uid ${m.uid} (at most ${MAX_ID})`);
+  if (explicitUidGid && m.gid > MAX_ID) refuse(`gid ${m.gid} (at most ${MAX_ID})`);
+  if (m.mtime < 0) refuse(`mtime ${m.mtime} (before 1970)`);
+  if ((m.kind === 'char' || m.kind === 'block') && (m.devmajor > MAX_MAJOR || m.devminor > MAX_MINOR)) {
+    refuse(`device ${m.devmajor}:${m.devminor} (major at most ${MAX_MAJOR}, minor at most ${MAX_MINOR})`);
+  }
+}
+
 function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInode {
+  checkFits(m, shown, opts.explicitUidGid);
   const kind = m.kind === 'hardlink' ? 'file' : m.kind;
   const inode: BuildInode = {
     mode: TYPE_BITS[kind] | (m.mode & 0o7777),
@@ -80,7 +99,7 @@ function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInod
     mtime: m.mtime,
     mtimeNsec: m.mtimeNsec,
     // Linux new_encode_dev, the 32-bit form images store.
-    rdev: kind === 'char' || kind === 'block' ? ((m.devminor & 0xff) | ((m.devmajor & 0xfff) << 8) | ((m.devminor & 0xfff00) << 12)) >>> 0 : 0,
+    rdev: kind === 'char' || kind === 'block' ? ((m.devminor & 0xff) | (m.devmajor << 8) | ((m.devminor & 0xfff00) << 12)) >>> 0 : 0,
     size: kind === 'file' ? m.size : 0,
     xattrs: filterXattrs(m.xattrs.map(([name, value]) => ({ name, value })), shown, opts.warn),
   };

@@ -5,7 +5,8 @@
 // maps config names (`localfs`, `registry`, `http-proxy`, `blobcache`, `amplify_io`,
 // `digest_validate`, `retry_limit`) to classes. Registry credentials from the
 // IMAGE_PULL_AUTH environment variable replace the config's, as upstream nydusd does.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { digestValidationEnabled, withRegistryAuth } from '../config/derive.js';
 import type { BackendConfig, CacheConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
 import { ConfigError, StorageError } from '../errors.js';
@@ -16,6 +17,7 @@ import { LocalFsBackend } from './backend/localfs.js';
 import { RegistryBackend } from './backend/registry.js';
 import { BlobCache } from './cache/blobcache.js';
 import type { ChunkCache } from './cache/cache.js';
+import { publishCacheEvent } from './cache/events.js';
 import { ChunkReader } from './chunk-reader.js';
 import { Prefetcher } from './prefetch.js';
 import { planPrefetch, type PrefetchImage } from './prefetch-list.js';
@@ -87,16 +89,27 @@ function fetchRetries(config: BackendConfig | undefined): number {
   return 0;
 }
 
-/** A chunk cache for `config`, or undefined for no cache (`''`, `dummycache`). Creates the work dir. */
-export async function createCache(config: CacheConfig): Promise<ChunkCache | undefined> {
+/**
+ * A chunk cache for `config`, or undefined for no cache (`''`, `dummycache`). Creates the
+ * work dir owner-only: the cache holds image contents in clear, whatever modes the image
+ * gives its files. An existing dir others can list is used, with a warning, unless it is the
+ * localfs backend's own blob dir (`--localfs-dir`), whose blobs are as readable anyway.
+ */
+export async function createCache(config: CacheConfig, backend?: BackendConfig): Promise<ChunkCache | undefined> {
   if (config.type !== 'blobcache' && config.type !== 'filecache') return undefined;
   const workDir = config.filecache?.work_dir ?? '.';
+  let mode: number;
   try {
-    await mkdir(workDir, { recursive: true });
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    mode = (await stat(workDir)).mode;
   } catch (err) {
     throw new StorageError('ERR_STORAGE_CACHE', `failed to create cache work_dir ${workDir}: ${(err as Error).message}`, {
       cause: err,
     });
+  }
+  const blobDir = backend?.type === 'localfs' ? backend.localfs.dir : undefined;
+  if ((mode & 0o044) !== 0 && (blobDir === undefined || resolve(blobDir) !== resolve(workDir))) {
+    publishCacheEvent({ level: 'warn', workDir, message: `work_dir is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); cache files are owner-only, but their names show which blobs are cached: chmod 700 it` });
   }
   return new BlobCache(workDir);
 }
@@ -107,7 +120,7 @@ export async function createStorage(config: NydusConfig, image: ImageBlobs, opti
   const backend = createBackend(effective.backend, config.id);
   let cache: ChunkCache | undefined;
   try {
-    cache = await createCache(config.cache);
+    cache = await createCache(config.cache, config.backend);
   } catch (err) {
     await backend.close();
     throw err;

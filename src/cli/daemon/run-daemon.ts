@@ -24,6 +24,7 @@ import { logBackendEvents } from '../../storage/backend/log-events.js';
 import { prepareImageMount } from '../../registry/mount-image.js';
 import { escapeStatePath, type DaemonArgs } from './options.js';
 import { raiseNofileLimit } from './rlimit.js';
+import { answerSignals } from './signals.js';
 
 /** The config text a --bootstrap mount uses: --config's or --localfs-dir's (IMAGE_PULL_AUTH is applied by the storage factory). */
 async function bootstrapConfig(args: DaemonArgs): Promise<string> {
@@ -75,9 +76,11 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   process.env.UV_THREADPOOL_SIZE = String(args.threads);
   const logger = createLogger({ level: args.logLevel, file: args.logFile, rotationSizeMiB: args.logRotationSizeMiB });
   const stopEventLog = logBackendEvents(logger);
+  const stopSignalAnswers = answerSignals(logger);
   try {
     return await serve(args, logger);
   } finally {
+    stopSignalAnswers();
     stopEventLog();
     await logger.close();
   }
