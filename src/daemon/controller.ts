@@ -12,7 +12,7 @@ import { ApiError, ConfigError, DaemonError } from '../errors.js';
 import { decodeAuth } from '../registry/auth.js';
 import type { SessionEnd, SessionOptions } from '../fuse/session.js';
 import type { FuseImpl } from '../fuse/transport.js';
-import { BlobViewsFs } from '../fs/blob-views-fs.js';
+import { BlobViewsFs, type ViewSet } from '../fs/blob-views-fs.js';
 import type { FileSystem } from '../fuse/filesystem.js';
 import { PseudoFs, normalizeMountpoint } from '../fs/pseudo-fs.js';
 import { buildInfo } from '../util/build-info.js';
@@ -106,9 +106,10 @@ export class DaemonController implements DaemonControl {
       this.#erofs = new ErofsDriver({ mountpoint: options.mountpoint, viewsDir: fuseMountpoint, logger: this.logger });
       served = new BlobViewsFs(
         {
+          // The mount itself is the view set: nothing is allocated per request.
           viewSet: (index) => {
             const m = this.pseudoFs.mountAtIndex(index);
-            return m?.views === undefined ? undefined : { index, views: m.views };
+            return m?.views === undefined ? undefined : (m as ViewSet);
           },
           indexes: () => this.pseudoFs.mounts().map((m) => m.index).sort((a, b) => a - b),
         },

@@ -7,7 +7,7 @@
 // at <mountpoint>/<path> and lists their blob objects; file metrics have no counter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/api/client.js';
 import { viewsDirOf } from '../../src/daemon/erofs-driver.js';
@@ -187,6 +187,13 @@ test('without a bootstrap: concurrent API mounts and umounts at <mountpoint>/<pa
   assert.equal((await api.request('POST', '/api/v1/mount', { query: { mountpoint: '/a/x' }, body: cmd(9) })).status, 501);
   const v5 = { ...cmd(8), source: join(V5_FIXTURE, 'bootstrap'), config: configJson(join(V5_FIXTURE, 'blobs'), join(ws.dir, 'cache-v5')) };
   assert.equal((await api.request('POST', '/api/v1/mount', { query: { mountpoint: '/v5' }, body: v5 })).status, 501);
+
+  writeFileSync(join(ws.mnt, 'file'), 'not a directory');
+  const onFile = await api.request('POST', '/api/v1/mount', { query: { mountpoint: '/file' }, body: cmd(7) });
+  assert.equal(onFile.status, 500);
+  assert.match(onFile.text, /not a directory/);
+  rmSync(join(ws.mnt, 'file'));
+  assert.deepEqual(Object.keys((await api.info()).backend_collection ?? {}).sort(), names.map((n) => `/${n}`), 'refused mounts are not in the table');
 
   await Promise.all(names.slice(0, 3).map((n) => api.umount(`/${n}`)));
   await api.mount('/e', cmd(5));
