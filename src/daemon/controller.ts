@@ -122,10 +122,11 @@ export class DaemonController implements DaemonControl {
       fs: served,
       session: {
         fsName: fsDriver === 'erofs' ? 'nydus-blob-views' : 'rafs',
-        ...(fsDriver === 'erofs' ? { allowOther: false } : {}),
         onComplete: (op, node, errno, ns, bytes) => this.#onComplete(op, node, errno, ns, bytes),
         onError: (err, op, node) => this.logger.warn(`fuse: opcode ${op} on node ${node} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`),
         ...options.session,
+        // Loop devices read the views with asynchronous O_DIRECT: let those be concurrent READs.
+        ...(fsDriver === 'erofs' ? { allowOther: false, init: { asyncDio: true, ...options.session?.init } } : {}),
         timeouts: this.#timeouts,
       },
       onLost: (end) => this.#onLost(end),

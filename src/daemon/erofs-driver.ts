@@ -104,8 +104,10 @@ export class ErofsDriver {
     const createdDir = await this.#prepareDir(hostPath, m.mountpoint !== '/');
     const held: HeldLoop[] = [];
     try {
-      for (const v of views) held.push(await attachLoop(join(this.viewsDir, viewPath(m.index, v.blob.blobId)), VIEW_BLOCK));
-      const boot = await attachLoop(m.source, 0);
+      // Views with direct I/O: erofs' page cache is the only copy, and FUSE sees every read.
+      for (const v of views) held.push(await attachLoop(join(this.viewsDir, viewPath(m.index, v.blob.blobId)), { blockSize: VIEW_BLOCK, directIo: true }));
+      // The bootstrap buffered: a small local file whose readahead speeds up cold metadata walks.
+      const boot = await attachLoop(m.source, { blockSize: 0, directIo: false });
       held.push(boot);
       const devices = held.slice(0, views.length).map((l) => `device=${loopDevice(l.index)}`);
       try {

@@ -29,11 +29,11 @@ export function loopDevice(index: number): string {
   return `/dev/loop${index}`;
 }
 
-/** Attaches `path` read-only (direct I/O when the file allows it); `blockSize` 0 keeps 512. */
-export async function attachLoop(path: string, blockSize: number): Promise<HeldLoop> {
+/** Attaches `path` read-only (with `directIo`, when the file allows it); `blockSize` 0 keeps 512. */
+export async function attachLoop(path: string, opts: { blockSize: number; directIo: boolean }): Promise<HeldLoop> {
   let got: { index: number; fd: number; directIo: boolean };
   try {
-    got = await native().loopAttach(path, true, blockSize);
+    got = await native().loopAttach(path, opts.directIo, opts.blockSize);
   } catch (err) {
     const cause = systemError(err);
     throw new DaemonError('ERR_DAEMON_EROFS', `failed to attach ${path} to a loop device: ${cause.message}`, { cause });
