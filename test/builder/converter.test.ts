@@ -268,6 +268,26 @@ test('create -J names an inline-meta blob by the sha256 of the whole file, throu
   assert.equal(unpack.code, 0, unpack.stderr);
   const listed = await runCommand('tar', ['-tf', tarOut]);
   assert.match(listed.stdout, /big/);
+  // The older form of the converter's unpack: the backend's JSON config on the command line.
+  const tarOld = join(out, 'unpacked-old.tar');
+  const old = await runProgram('nydus-image', [
+    'unpack',
+    '--log-level',
+    'warn',
+    '--bootstrap',
+    l.blob,
+    '--output',
+    tarOld,
+    '--backend-type',
+    'localfs',
+    '--backend-config',
+    JSON.stringify({ dir: blobs }),
+  ]);
+  assert.equal(old.code, 0, old.stderr);
+  assert.deepEqual(readFileSync(tarOld), readFileSync(tarOut));
+  const bad = await runProgram('nydus-image', ['unpack', '--bootstrap', l.blob, '--output', join(out, 'x.tar'), '--backend-type', 'localfs', '--backend-config', '{nope']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /invalid --backend-config JSON/);
 });
 
 test('the older directory form: --source-type directory --inline-bootstrap, v5 and v6, bootstrap by tar headers', async (t) => {

@@ -17,8 +17,8 @@ const V6_BLOB = 'be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fe
 test('check v5 and v6 fixtures: summary JSON and every chunk verified', async (t) => {
   if (!need(t, haveFixtures(), 'shared fixtures missing')) return;
   for (const [fixture, blob, expect] of [
-    [V5_FIXTURE, V5_BLOB, { fs_version: 5, compressor: 'none', digester: 'sha256', chunks: 23, dirs: 24, files: 21, symlinks: 7 }],
-    [V6_FIXTURE, V6_BLOB, { fs_version: 6, compressor: 'zstd', digester: 'blake3', chunks: 2, dirs: 1, files: 2, symlinks: 0 }],
+    [V5_FIXTURE, V5_BLOB, { fs_version: '5', compressor: 'none', digester: 'sha256', chunks: 23, dirs: 24, files: 21, symlinks: 7 }],
+    [V6_FIXTURE, V6_BLOB, { fs_version: '6', compressor: 'zstd', digester: 'blake3', chunks: 2, dirs: 1, files: 2, symlinks: 0 }],
   ] as const) {
     const json = join(work, `${expect.fs_version}.json`);
     const r = await runProgram('nydus-image', ['check', '--bootstrap', join(fixture, 'bootstrap'), '--blob-dir', join(fixture, 'blobs'), '--output-json', json]);
