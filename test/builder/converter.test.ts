@@ -308,6 +308,11 @@ test('the older directory form: --source-type directory --inline-bootstrap, v5 a
     const m = await nydusdMount(merged.bootstrap, blobs, join(out, 'mnt'), join(out, 'state'));
     try {
       assert.deepEqual(compareTrees(layerDirs[0], m.dir, { ignoreRootMtime: true }), []);
+      // The builder records the root's mtime as 0: a v6 root shows it as the kernel's
+      // erofs does; a v5 root shows the daemon's start time, as upstream nydusd does.
+      const rootMtime = statSync(m.dir).mtimeMs;
+      if (version === '6') assert.equal(rootMtime, 0);
+      else assert.ok(rootMtime > Date.now() - 3_600_000);
     } finally {
       await m.close();
     }
