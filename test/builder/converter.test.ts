@@ -318,3 +318,17 @@ test('the older directory form: --source-type directory --inline-bootstrap, v5 a
     }
   }
 });
+
+test('nydusd serves an inline-meta blob given as its own bootstrap, named by its digest', async (t) => {
+  if (!need(t, ready(), 'needs root and /dev/fuse')) return;
+  const out = join(work.dir, 'direct');
+  const blobs = join(out, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
+  const m = await nydusdMount(l.blob, blobs, join(out, 'mnt'), join(out, 'state'));
+  try {
+    assert.deepEqual(compareTrees(layerDirs[0], m.dir, { ignoreRootMtime: true }), []);
+  } finally {
+    await m.close();
+  }
+});
