@@ -146,6 +146,8 @@ function checkPrefetch(f: Fields, p: PrefetchConfig, threadsKey: string, sizeKey
 
 /** Reads a file cache body (`cache.filecache` in v2, `device.cache.config` in v1). */
 export function readFileCache(f: Fields): FileCacheConfig {
+  // Ignoring it would leave data the user asked to encrypt in clear on disk.
+  if (f.bool('enable_encryption', false)) throw invalid(f.at('enable_encryption'), 'cache encryption is not supported by this nydusd');
   const work_dir = f.string('work_dir', '.');
   if (work_dir === '') throw invalid(f.at('work_dir'), 'must not be empty');
   return { work_dir, disable_indexed_map: f.bool('disable_indexed_map', false) };

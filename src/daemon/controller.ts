@@ -80,7 +80,7 @@ export class DaemonController implements DaemonControl {
     const startTime = Math.floor(Date.now() / 1000);
     const uid = process.geteuid?.() ?? 0;
     const gid = process.getegid?.() ?? 0;
-    this.#env = { uid, gid, startTime, onReadError: (err) => this.#onReadError(err) };
+    this.#env = { uid, gid, startTime, onReadError: (err) => this.#onReadError(err), warn: (m) => this.logger.warn(m) };
     this.pseudoFs = new PseudoFs<DaemonMount>({ uid, gid, startTime });
     this.pseudoFs.nextIndex = sink.state.nextIndex;
     const impl = options.fuseImpl ?? 'fusedev';
