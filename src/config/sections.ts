@@ -80,6 +80,7 @@ function readMirror(f: Fields): MirrorConfig {
 function readHttpCommon(f: Fields): HttpCommonConfig {
   return {
     skip_verify: f.bool('skip_verify', false),
+    ca_cert_files: f.stringArray('ca_cert_files'),
     timeout: f.uint('timeout', DEFAULT_HTTP_TIMEOUT, U32_MAX),
     connect_timeout: f.uint('connect_timeout', DEFAULT_HTTP_TIMEOUT, U32_MAX),
     retry_limit: f.uint('retry_limit', 0, U8_MAX),
