@@ -13,6 +13,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { decompress as zstdDecompress } from 'zstd-napi';
+import { openBootstrap, walk } from '../../src/rafs/index.js';
 import { isRoot, need, programArgv } from '../helpers/env.js';
 import { runCommand, runProgram } from '../helpers/run.js';
 import { compareTrees, setMtime } from './tree-helpers.js';
@@ -331,4 +332,26 @@ test('nydusd serves an inline-meta blob given as its own bootstrap, named by its
   } finally {
     await m.close();
   }
+});
+
+test('tar-rafs with --blob-inline-meta records the same tree as dir-rafs from the directory', async () => {
+  const out = join(work.dir, 'same-tree');
+  const blobs = join(out, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
+  const dirBoot = join(out, 'dir.boot');
+  const r = await runProgram('nydus-image', ['create', '--type', 'dir-rafs', '--blob-dir', blobs, '--bootstrap', dirBoot, layerDirs[0]]);
+  assert.equal(r.code, 0, r.stderr);
+  const describe = async (path: string): Promise<string[]> => {
+    const sb = await openBootstrap(path);
+    const lines: string[] = [];
+    for (const e of walk(sb)) {
+      if (e.depth === 0) continue;
+      const a = e.attr;
+      const chunks = (a.mode & 0o170000) === 0o100000 ? sb.fileChunks(e.ino, 0, a.size).map((c) => c.digest.toString('hex')).join(',') : '';
+      lines.push(`${e.path.toString()} ${a.mode.toString(8)} ${a.uid}:${a.gid} ${a.mtime}.${a.mtimeNsec} ${a.size} ${a.nlink} ${chunks}`);
+    }
+    return lines;
+  };
+  assert.deepEqual(await describe(l.blob), await describe(dirBoot));
 });
