@@ -16,24 +16,14 @@ import { decompress as zstdDecompress } from 'zstd-napi';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
 import { isRoot, need, programArgv } from '../helpers/env.js';
 import { runCommand, runProgram } from '../helpers/run.js';
-import { compareTrees, setMtime } from './tree-helpers.js';
+import { compareTrees } from './tree-helpers.js';
 import { nydusdMount, scratch } from './image-helpers.js';
+import { stampAndTar, writeFiles } from './layer-helpers.js';
 
 const work = scratch('converter');
 after(() => work.cleanup());
 const layerDirs = [1, 2, 3].map((n) => join(work.dir, `layer${n}`));
 const layerTars = [1, 2, 3].map((n) => join(work.dir, `layer${n}.tar`));
-
-function files(root: string, spec: Record<string, string | Buffer | null>): void {
-  for (const [p, content] of Object.entries(spec)) {
-    const full = join(root, p);
-    if (content === null) mkdirSync(full, { recursive: true });
-    else {
-      mkdirSync(join(full, '..'), { recursive: true });
-      writeFileSync(full, content);
-    }
-  }
-}
 
 /** Bytes that compress poorly, spanning several 1 MiB chunks. */
 function noise(n: number, seed: number): Buffer {
@@ -47,20 +37,11 @@ function noise(n: number, seed: number): Buffer {
 }
 
 before(async () => {
-  files(layerDirs[0], { a: 'a1', 'b/c': 'c1', 'b/d/e': 'e1', keep: 'k1', 'del-dir/x': 'x1', big: noise(2_500_000, 1), 'empty-dir': null });
-  files(layerDirs[1], { '.wh.a': '', 'b/.wh..wh..opq': '', 'b/new': 'new2', '.wh.del-dir': '', keep: 'k2', added: 'added2', big2: noise(1_200_000, 2) });
+  writeFiles(layerDirs[0], { a: 'a1', 'b/c': 'c1', 'b/d/e': 'e1', keep: 'k1', 'del-dir/x': 'x1', big: noise(2_500_000, 1), 'empty-dir': null });
+  writeFiles(layerDirs[1], { '.wh.a': '', 'b/.wh..wh..opq': '', 'b/new': 'new2', '.wh.del-dir': '', keep: 'k2', added: 'added2', big2: noise(1_200_000, 2) });
   // A layer of whiteouts only: its blob holds no chunk, only metadata.
-  files(layerDirs[2], { '.wh.added': '', 'b/.wh.new': '' });
-  for (const [i, dir] of layerDirs.entries()) {
-    let n = 0;
-    const stamp = (p: string): void => {
-      if (statSync(p).isDirectory()) for (const c of readdirSync(p)) stamp(join(p, c));
-      setMtime(p, 1_650_000_000 + i * 1000 + n++, 5 + n);
-    };
-    stamp(dir);
-    const r = await runCommand('tar', ['--format=posix', '--numeric-owner', '-cf', layerTars[i], '-C', dir, '.']);
-    assert.equal(r.code, 0, r.stderr);
-  }
+  writeFiles(layerDirs[2], { '.wh.added': '', 'b/.wh.new': '' });
+  await stampAndTar(layerDirs, layerTars);
 });
 
 interface PackedLayer {
@@ -222,6 +203,17 @@ async function mergeLayers(layers: PackedLayer[], dir: string): Promise<{ bootst
 
 const ready = (): boolean => isRoot() && existsSync('/dev/fuse');
 
+/** Serves `bootstrap` with nydusd from `blobs` and checks the tree against `expected`. */
+async function expectServed(bootstrap: string, blobs: string, out: string, expected: string, more?: (mnt: string) => void): Promise<void> {
+  const m = await nydusdMount(bootstrap, blobs, join(out, 'mnt'), join(out, 'state'));
+  try {
+    assert.deepEqual(compareTrees(expected, m.dir, { ignoreRootMtime: true }), []);
+    more?.(m.dir);
+  } finally {
+    await m.close();
+  }
+}
+
 for (const count of [1, 3]) {
   test(`converter replay, ${count} layer(s): FIFOs, image.boot from the blob tail, merge, nydusd = GNU tar`, async (t) => {
     if (!need(t, ready(), 'needs root and /dev/fuse')) return;
@@ -236,12 +228,7 @@ for (const count of [1, 3]) {
     assert.deepEqual(merged.blobs, layers.map((l) => l.digest));
     const expected = join(out, 'expected');
     await applyWithTar(layerTars.slice(0, count), expected);
-    const m = await nydusdMount(merged.bootstrap, blobs, join(out, 'mnt'), join(out, 'state'));
-    try {
-      assert.deepEqual(compareTrees(expected, m.dir, { ignoreRootMtime: true }), []);
-    } finally {
-      await m.close();
-    }
+    await expectServed(merged.bootstrap, blobs, out, expected);
   });
 }
 
@@ -306,17 +293,13 @@ test('the older directory form: --source-type directory --inline-bootstrap, v5 a
     const blob = readFileSync(join(blobs, digest));
     assert.equal(headerBefore(blob, blob.length).name, 'image.boot', 'no ToC without --features blob-toc');
     const merged = await mergeLayers([{ digest, size: blob.length, blob: join(blobs, digest) }], join(out, 'merge'));
-    const m = await nydusdMount(merged.bootstrap, blobs, join(out, 'mnt'), join(out, 'state'));
-    try {
-      assert.deepEqual(compareTrees(layerDirs[0], m.dir, { ignoreRootMtime: true }), []);
-      // The builder records the root's mtime as 0: a v6 root shows it as the kernel's
-      // erofs does; a v5 root shows the daemon's start time, as upstream nydusd does.
-      const rootMtime = statSync(m.dir).mtimeMs;
+    // The builder records the root's mtime as 0: a v6 root shows it as the kernel's
+    // erofs does; a v5 root shows the daemon's start time, as upstream nydusd does.
+    await expectServed(merged.bootstrap, blobs, out, layerDirs[0], (mnt) => {
+      const rootMtime = statSync(mnt).mtimeMs;
       if (version === '6') assert.equal(rootMtime, 0);
       else assert.ok(rootMtime > Date.now() - 3_600_000);
-    } finally {
-      await m.close();
-    }
+    });
   }
 });
 
@@ -326,12 +309,7 @@ test('nydusd serves an inline-meta blob given as its own bootstrap, named by its
   const blobs = join(out, 'blobs');
   mkdirSync(blobs, { recursive: true });
   const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
-  const m = await nydusdMount(l.blob, blobs, join(out, 'mnt'), join(out, 'state'));
-  try {
-    assert.deepEqual(compareTrees(layerDirs[0], m.dir, { ignoreRootMtime: true }), []);
-  } finally {
-    await m.close();
-  }
+  await expectServed(l.blob, blobs, out, layerDirs[0]);
 });
 
 test('tar-rafs with --blob-inline-meta records the same tree as dir-rafs from the directory', async () => {
