@@ -62,6 +62,8 @@ export interface MirrorConfig {
 /** Options shared by the network backends. */
 export interface HttpCommonConfig {
   skip_verify: boolean;
+  /** PEM files of extra CAs trusted for TLS, besides the system's (upstream HEAD). */
+  ca_cert_files: string[];
   /** Request timeout in seconds (default 5). */
   timeout: number;
   /** Connect timeout in seconds (default 5). */

@@ -91,7 +91,7 @@ export class DaemonController implements DaemonControl {
     const uid = process.geteuid?.() ?? 0;
     const gid = process.getegid?.() ?? 0;
     const fsDriver = options.fsDriver ?? 'fusedev';
-    this.#env = { uid, gid, startTime, fsDriver, onReadError: (err) => this.#onReadError(err) };
+    this.#env = { uid, gid, startTime, fsDriver, onReadError: (err) => this.#onReadError(err), warn: (m) => this.logger.warn(m) };
     this.pseudoFs = new PseudoFs<DaemonMount>({ uid, gid, startTime });
     this.pseudoFs.nextIndex = sink.state.nextIndex;
     const impl = options.fuseImpl ?? 'fusedev';

@@ -14,6 +14,11 @@ export interface BlobSource {
   blob?: string;
   blobDir?: string;
   config?: string;
+  /**
+   * Older nydus-image's `--backend-type T --backend-config JSON`: the backend's own
+   * config as a JSON string (`{"dir": ...}` or `{"blob_file": ...}` for localfs).
+   */
+  backend?: { type: string; config: string };
 }
 
 export interface OpenedImage {
@@ -25,10 +30,12 @@ export interface OpenedImage {
 
 /** The storage config the tools read blobs with, or undefined when no source is given. */
 export async function toolConfig(src: BlobSource, digestValidate: boolean): Promise<NydusConfig | undefined> {
-  const given = [src.blob, src.blobDir, src.config].filter((x) => x !== undefined).length;
-  if (given > 1) throw new ConfigError('ERR_CLI_USAGE', 'give only one of --blob, --blob-dir and --config');
+  const given = [src.blob, src.blobDir, src.config, src.backend].filter((x) => x !== undefined).length;
+  if (given > 1) throw new ConfigError('ERR_CLI_USAGE', 'give only one of --blob, --blob-dir, --config and --backend-type');
   let config: NydusConfig;
-  if (src.config !== undefined) config = parseConfig(await readFile(src.config));
+  const warn = (m: string): void => void process.stderr.write(`nydus-image: warning: ${m}\n`);
+  if (src.config !== undefined) config = parseConfig(await readFile(src.config), warn);
+  else if (src.backend !== undefined) config = parseConfig(backendOnlyConfig(src.backend.type, src.backend.config), warn);
   else if (src.blobDir !== undefined) config = localfsDirConfig(src.blobDir);
   else if (src.blob !== undefined) {
     config = localfsDirConfig('');
@@ -46,4 +53,15 @@ export async function openImage(bootstrap: string, src: BlobSource, digestValida
   const sb = await openBootstrap(bootstrap);
   const storage = config ? await createStorage(config, sb) : undefined;
   return { sb, storage, close: async () => storage?.close() };
+}
+
+/** A v2 config holding only the backend given as `--backend-type` and its JSON config. */
+function backendOnlyConfig(type: string, json: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new ConfigError('ERR_CLI_USAGE', `invalid --backend-config JSON: ${(err as Error).message}`, { cause: err });
+  }
+  return JSON.stringify({ version: 2, backend: { type, [type]: value } });
 }

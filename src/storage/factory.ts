@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { digestValidationEnabled, withRegistryAuth } from '../config/derive.js';
 import type { BackendConfig, CacheConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
 import { ConfigError, StorageError } from '../errors.js';
+import { readCaCerts } from '../registry/http.js';
 import type { RafsSuper } from '../rafs/types.js';
 import type { BlobBackend } from './backend/backend.js';
 import { HttpProxyBackend } from './backend/http-proxy.js';
@@ -69,17 +70,26 @@ export function applyPullAuth(config: NydusConfig, env: NodeJS.ProcessEnv = proc
   return auth ? withRegistryAuth(config, auth) : config;
 }
 
-/** A backend for `config`; `id` names it in metrics and events. */
-export function createBackend(config: BackendConfig | undefined, id = ''): BlobBackend {
+/**
+ * A backend for `config`; `id` names it in metrics and events. `ca`: the contents of the
+ * backend's `ca_cert_files` (openBackend reads them).
+ */
+export function createBackend(config: BackendConfig | undefined, id = '', ca?: string[]): BlobBackend {
   if (config === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'failed to create storage: backend: missing');
   switch (config.type) {
     case 'localfs':
       return new LocalFsBackend(config.localfs);
     case 'registry':
-      return new RegistryBackend(config.registry, { id });
+      return new RegistryBackend(config.registry, { id, ca });
     case 'http-proxy':
-      return new HttpProxyBackend(config['http-proxy'], { id });
+      return new HttpProxyBackend(config['http-proxy'], { id, ca });
   }
+}
+
+/** createBackend, with the extra CAs of `ca_cert_files` read first (asynchronously). */
+export async function openBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
+  const files = config?.type === 'registry' ? config.registry.ca_cert_files : config?.type === 'http-proxy' ? config['http-proxy'].ca_cert_files : [];
+  return createBackend(config, id, files.length > 0 ? await readCaCerts(files) : undefined);
 }
 
 /** Extra fetches of a chunk whose bytes arrive corrupted: the network backends' `retry_limit`. */
@@ -117,7 +127,7 @@ export async function createCache(config: CacheConfig, backend?: BackendConfig):
 /** Backend, cache and reader for reading `image` as `config` says. */
 export async function createStorage(config: NydusConfig, image: ImageBlobs, options: StorageOptions = {}): Promise<Storage> {
   const effective = applyPullAuth(config, options.env);
-  const backend = createBackend(effective.backend, config.id);
+  const backend = await openBackend(effective.backend, config.id);
   let cache: ChunkCache | undefined;
   try {
     cache = await createCache(config.cache, config.backend);
