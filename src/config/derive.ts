@@ -39,18 +39,24 @@ const REDACTED = '<redacted>';
 
 /**
  * A deep copy without secrets, safe to log or to return from the API: registry `auth`
- * and `registry_token` are removed (as upstream's `clone_without_secrets`), and mirror
+ * and `registry_token` are removed (as upstream's `clone_without_secrets`), object
+ * storage keys are masked (so the copy still shows that keys are set), and mirror
  * headers that carry credentials are masked.
  */
 export function redact(config: NydusConfig): NydusConfig {
   const copy = structuredClone(config);
   const b = copy.backend;
   if (b === undefined) return copy;
-  const common = b.type === 'registry' ? b.registry : b.type === 'http-proxy' ? b['http-proxy'] : undefined;
   if (b.type === 'registry') {
     delete b.registry.auth;
     delete b.registry.registry_token;
   }
+  if (b.type === 's3' || b.type === 'oss') {
+    const keys = b.type === 's3' ? b.s3 : b.oss;
+    if (keys.access_key_id !== '') keys.access_key_id = REDACTED;
+    if (keys.access_key_secret !== '') keys.access_key_secret = REDACTED;
+  }
+  const common = b.type === 'localfs' ? undefined : b.type === 'http-proxy' ? b['http-proxy'] : b.type === 'registry' ? b.registry : b.type === 's3' ? b.s3 : b.oss;
   for (const m of common?.mirrors ?? []) {
     for (const k of Object.keys(m.headers)) if (SECRET_HEADER.test(k)) m.headers[k] = REDACTED;
   }
