@@ -35,7 +35,8 @@ export function localfsDirConfig(dir: string, id = ''): NydusConfig {
 }
 
 const SECRET_HEADER = /authorization|token|cookie|secret/i;
-const REDACTED = '<redacted>';
+/** The marker that stands for a secret value. */
+export const REDACTED = '<redacted>';
 
 /**
  * A deep copy without secrets, safe to log or to return from the API: registry `auth`
@@ -61,6 +62,31 @@ export function redact(config: NydusConfig): NydusConfig {
     for (const k of Object.keys(m.headers)) if (SECRET_HEADER.test(k)) m.headers[k] = REDACTED;
   }
   return copy;
+}
+
+const OBJECT_KEYS = ['access_key_id', 'access_key_secret'];
+
+/**
+ * Config text (v1 or v2 JSON, as a mount received it) without the access keys of an s3 or
+ * oss backend: what the journal stores, so keys never reach the disk. Other text is
+ * returned unchanged.
+ */
+export function withoutObjectStorageKeys(text: string): string {
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const r = obj(root);
+  const v2 = obj(r?.backend);
+  const v1 = obj(obj(r?.device)?.backend);
+  const body =
+    v2 !== undefined && (v2.type === 's3' || v2.type === 'oss') ? obj(v2[v2.type as string]) : v1 !== undefined && (v1.type === 's3' || v1.type === 'oss') ? obj(v1.config) : undefined;
+  if (body === undefined || !OBJECT_KEYS.some((k) => k in body)) return text;
+  for (const k of OBJECT_KEYS) delete body[k];
+  return JSON.stringify(root);
 }
 
 /** A copy whose registry backend uses `auth` (base64 "user:password"); other backends are unchanged. */

@@ -4,23 +4,22 @@ import { StorageError } from '../../errors.js';
 import { checkImage, formatCheck } from '../../image/check.js';
 import { openImage } from '../../image/open-image.js';
 import { walk } from '../../rafs/walk.js';
-import { bootstrapPath, withBlobDirOrConfig, withBootstrap, writeJson, type BootstrapOptions } from './shared.js';
+import { backendSource, bootstrapPath, withBackendFlags, withBlobDirOrConfig, withBootstrap, writeJson, type BackendFlags, type BootstrapOptions } from './shared.js';
 
-interface CheckOptions extends BootstrapOptions {
+interface CheckOptions extends BootstrapOptions, BackendFlags {
   blobDir?: string;
-  config?: string;
   verbose?: boolean;
   outputJson?: string;
 }
 
 export function registerCheck(program: Command): void {
   const cmd = program.command('check').description('Validate RAFS filesystem metadata (and chunk data when blobs are given)');
-  withBlobDirOrConfig(withBootstrap(cmd))
+  withBackendFlags(withBlobDirOrConfig(withBootstrap(cmd)))
     .option('-v, --verbose', 'print every entry of the image')
     .option('-J, --output-json <file>', 'file path to save the result in JSON format')
     .action(async (positional: string | undefined, opts: CheckOptions) => {
       const bootstrap = bootstrapPath(positional, opts);
-      const image = await openImage(bootstrap, { blobDir: opts.blobDir, config: opts.config }, true);
+      const image = await openImage(bootstrap, { blobDir: opts.blobDir, ...backendSource(opts) }, true);
       try {
         const summary = await checkImage(bootstrap, image.sb, image.storage);
         if (opts.verbose) for (const e of walk(image.sb)) process.stdout.write(`${e.ino}\t0${e.attr.mode.toString(8)}\t${e.path}\n`);
