@@ -1,7 +1,7 @@
 // The `s3` backend (upstream storage/src/backend/s3.rs): blobs are objects of an S3 (or
 // S3-compatible) bucket, addressed path style as upstream does,
 // `<scheme>://<endpoint>/<bucket_name>/<object_prefix><blob id>`, and signed with AWS
-// Signature V4 by AWS's own signer (@smithy/signature-v4; decision 0009). GET and HEAD
+// Signature V4 by AWS's own signer (@smithy/signature-v4; decision 0012). GET and HEAD
 // carry the hash of the empty payload; uploads are signed UNSIGNED-PAYLOAD so a blob
 // streams from disk without being read twice.
 import { Hash } from '@smithy/core/serde';
