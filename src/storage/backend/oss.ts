@@ -4,7 +4,7 @@
 // an HMAC-SHA1 over the verb, Content-MD5, Content-Type, Date, the x-oss-* headers and
 // the canonical resource `/<bucket>/<key>`). No maintained signer for it exists apart
 // from Alibaba's whole SDK, so the canonical string is built here and the MAC comes from
-// node:crypto (decision 0012); test/storage checks it against Alibaba's published examples.
+// node:crypto (decision 0012); test/object-storage checks it against Alibaba's published examples.
 import { createHmac } from 'node:crypto';
 import type { OssConfig } from '../../config/types.js';
 import { ObjectStorageBackend, encodeKey, type AccessKeys, type ObjectRequest } from './object-storage.js';
