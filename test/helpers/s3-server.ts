@@ -36,10 +36,14 @@ function listen(server: Server): Promise<number> {
   });
 }
 
-/** Starts s3rver with bucket `bucket` (and `extraBuckets`) and its verifying front; both stop when `t` ends. */
-export async function startS3(t: Owner, bucket = 'nydus-blobs', extraBuckets: string[] = []): Promise<S3Server> {
+/**
+ * Starts s3rver with bucket `bucket` and its verifying front; both stop when `t` ends.
+ * With `requireSignature` the front refuses unsigned requests (403 AccessDenied), as a
+ * private bucket does; s3rver itself serves them.
+ */
+export async function startS3(t: Owner, bucket = 'nydus-blobs', opts: { requireSignature?: boolean } = {}): Promise<S3Server> {
   const dir = mkdtempSync('/tmp/s3rver-');
-  const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: [bucket, ...extraBuckets].map((name) => ({ name })) });
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: [{ name: bucket }] });
   const { port } = await s3.run();
   const secrets = new Map<string, string>([[S3RVER_KEYS.id, S3RVER_KEYS.secret]]);
   const stats: S3Server['stats'] = { verified: 0, refused: 0, anonymous: 0, requests: [] };
@@ -47,8 +51,16 @@ export async function startS3(t: Owner, bucket = 'nydus-blobs', extraBuckets: st
   const front = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '/';
     stats.requests.push({ method: req.method ?? '', path, range: req.headers.range });
-    if (req.headers.authorization === undefined) stats.anonymous++;
-    else {
+    if (req.headers.authorization === undefined) {
+      stats.anonymous++;
+      if (opts.requireSignature === true) {
+        stats.refused++;
+        req.resume();
+        const body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
+        res.writeHead(403, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) }).end(req.method === 'HEAD' ? undefined : body);
+        return;
+      }
+    } else {
       const verdict = verifySigV4({ method: req.method ?? '', path, headers: req.headers }, (id) => secrets.get(id));
       // An unknown key is s3rver's to refuse (InvalidAccessKeyId); a bad signature is ours.
       if (!verdict.ok && verdict.reason !== 'unknown access key') {
