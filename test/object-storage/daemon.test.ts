@@ -8,11 +8,15 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { isRoot, need } from '../helpers/env.js';
 import { haveNydusd, startDaemon } from '../helpers/registry-nydusd.js';
 import { fileOwner } from '../helpers/registry-server.js';
 import { runCommand, runProgram } from '../helpers/run.js';
+import { startFaultProxy } from '../helpers/registry-fault-proxy.js';
 import { startS3, type S3Server } from '../helpers/s3-server.js';
+import { openBootstrap } from '../../src/rafs/index.js';
+import { planPrefetch } from '../../src/storage/prefetch-list.js';
 import { ensureRootfs } from '../builder/rootfs.js';
 
 const KEY = { id: 'NYDUSPUSHER', secret: 'push+secret/do-not-leak-1' };
@@ -66,7 +70,7 @@ function image(): Promise<Shared | string> {
 }
 
 /** The documented legacy (v1) nydusd config reading the pushed blobs. */
-function nydusdConfig(t: TestContext, s: Shared, keys: { id: string; secret: string }): string {
+function nydusdConfig(t: TestContext, s: Shared, keys: { id: string; secret: string }, s3: Record<string, unknown> = {}, rest: Record<string, unknown> = {}): string {
   const dir = mkdtempSync('/tmp/s3-nydusd-cfg-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'nydusd.json');
@@ -85,6 +89,7 @@ function nydusdConfig(t: TestContext, s: Shared, keys: { id: string; secret: str
           timeout: 5,
           connect_timeout: 5,
           retry_limit: 2,
+          ...s3,
         },
       },
       cache: { type: 'blobcache', config: { work_dir: join(dir, 'cache') } },
@@ -92,6 +97,7 @@ function nydusdConfig(t: TestContext, s: Shared, keys: { id: string; secret: str
     mode: 'direct',
     digest_validate: false,
     amplify_io: 131072,
+    ...rest,
   };
   writeFileSync(path, JSON.stringify(config, null, 2));
   return path;
@@ -169,4 +175,53 @@ test('nydus-image check and unpack read the blobs from the bucket with --backend
   const badType = await runProgram('nydus-image', ['check', img.bootstrap, '--backend-type', 's3']);
   assert.notEqual(badType.code, 0);
   assert.match(badType.stderr, /--backend-type needs --backend-config/);
+});
+
+test('through nydusd: a stalled server fails the file read with EIO within the timeout and retries, and serves again once it answers', async (t) => {
+  if (!need(t, canMount(), 'needs root, /dev/fuse and nydusd')) return;
+  const s = await image();
+  if (!need(t, typeof s !== 'string', `rootfs: ${String(s)}`)) return;
+  const img = s as Shared;
+  const proxy = await startFaultProxy(t, Number(img.s3.endpoint.split(':')[1]));
+  const config = nydusdConfig(t, img, KEY, { endpoint: proxy.host, timeout: 1, retry_limit: 1 });
+  const d = await startDaemon(t, ['--bootstrap', img.bootstrap, '--config', config]);
+  proxy.setPlan((req) => (req.method === 'GET' ? { kind: 'stall' } : { kind: 'pass' }));
+  const start = performance.now();
+  const stalled = await runCommand('cat', [join(d.mnt, 'usr/bin/tar')]);
+  const ms = Math.round(performance.now() - start);
+  assert.notEqual(stalled.code, 0);
+  assert.match(stalled.stderr, /Input\/output error/);
+  assert.ok(ms < 8000, `the read ended after ${ms} ms (timeout 1 s, 2 attempts)`);
+  t.diagnostic(`stalled server: EIO after ${ms} ms`);
+  assert.equal(((await d.get('/api/v1/daemon')).body as { state: string }).state, 'RUNNING');
+  proxy.setPlan(() => ({ kind: 'pass' }));
+  const ok = await runCommand('cmp', [join(d.mnt, 'usr/bin/tar'), join(img.rootfs, 'usr/bin/tar')]);
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('through nydusd: prefetch of listed files comes from the bucket, and reading them then costs no request', async (t) => {
+  if (!need(t, canMount(), 'needs root, /dev/fuse and nydusd')) return;
+  const s = await image();
+  if (!need(t, typeof s !== 'string', `rootfs: ${String(s)}`)) return;
+  const img = s as Shared;
+  const list = join(img.work, `prefetch-${process.pid}.txt`);
+  writeFileSync(list, '/usr/bin/dpkg\n/etc/passwd\n');
+  const config = nydusdConfig(t, img, KEY, {}, { fs_prefetch: { enable: true, threads_count: 2, merging_size: 131072, bandwidth_rate: 0, prefetch_all: false } });
+  const d = await startDaemon(t, ['--bootstrap', img.bootstrap, '--config', config, '--prefetch-files', list]);
+  let cache: Record<string, number> = {};
+  for (let i = 0; i < 100; i++) {
+    cache = (await d.get('/api/v1/metrics/blobcache')).body as Record<string, number>;
+    if (cache.prefetch_end_time_secs > 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const sb = await openBootstrap(img.bootstrap);
+  const listed = planPrefetch(sb, { files: ['/usr/bin/dpkg', '/etc/passwd'], all: false });
+  assert.equal(cache.prefetch_data_amount, listed.reduce((n, c) => n + c.compressedSize, 0), 'exactly the listed files');
+  const before = ((await d.get('/api/v1/metrics/backend')).body as { read_count: number; backend_type: string });
+  assert.equal(before.backend_type, 's3');
+  const cmp = await runCommand('cmp', [join(d.mnt, 'usr/bin/dpkg'), join(img.rootfs, 'usr/bin/dpkg')]);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  const after = ((await d.get('/api/v1/metrics/backend')).body as { read_count: number }).read_count;
+  assert.equal(after, before.read_count, 'prefetched data is read from the cache');
+  t.diagnostic(`prefetch: ${cache.prefetch_data_amount} bytes in ${cache.prefetch_requests_count} requests`);
 });
