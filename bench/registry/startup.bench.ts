@@ -29,8 +29,9 @@ import { createStorage } from '../../src/storage/factory.js';
 import { resolvePath } from '../../src/storage/prefetch-list.js';
 import { isRoot } from '../../test/helpers/env.js';
 import { haveNydusd, startDaemon } from '../../test/helpers/registry-nydusd.js';
-import { startRegistry, type Owner } from '../../test/helpers/registry-server.js';
+import { startRegistry } from '../../test/helpers/registry-server.js';
 import { runCommand, runProgram } from '../../test/helpers/run.js';
+import { log, owner, runBench } from './bench-process.js';
 import { ensureRootfs, median, startupSet } from './rootfs-trace.js';
 import { startShaper } from './shaper.js';
 
@@ -46,12 +47,6 @@ const { values } = parseArgs({
 const rootfs = values.rootfs!;
 const runs = Number(values.runs);
 
-const cleanups: (() => unknown)[] = [];
-const owner = { after: (fn: () => unknown) => void cleanups.push(fn) } as Owner;
-
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 async function curlBlob(url: string): Promise<{ ttfb: number; total: number; bytes: number }> {
   const r = await runCommand('curl', ['-sS', '-o', '/dev/null', '-w', '%{time_starttransfer} %{time_total} %{size_download}', url]);
@@ -172,10 +167,4 @@ async function main(): Promise<void> {
   if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ link, blobBytes, startupSet: set, samples, medians: med }, null, 2) + '\n');
 }
 
-try {
-  await main();
-} finally {
-  for (const fn of cleanups.reverse()) await fn();
-}
-// Servers and agents of the benchmark must not keep the process alive.
-process.exit(process.exitCode ?? 0);
+await runBench(main);

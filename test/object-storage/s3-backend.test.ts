@@ -6,12 +6,12 @@
 // bounded by `timeout`, and keys replaced at run time. Timings are printed, never asserted.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { normalizeConfig } from '../../src/config/parse.js';
 import { redact } from '../../src/config/derive.js';
 import { toErrno } from '../../src/errors.js';
 import { createStorage, type Storage } from '../../src/storage/factory.js';
 import { S3Backend } from '../../src/storage/backend/s3.js';
+import { timed } from '../helpers/timed.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/registry-fault-proxy.js';
 import { collectEvents } from '../helpers/registry-images.js';
 import { freePort } from '../helpers/registry-server.js';
@@ -55,15 +55,6 @@ async function rig(t: TestContext): Promise<Rig> {
       return storage;
     },
   };
-}
-
-async function timed<T>(p: Promise<T>): Promise<{ value?: T; err?: unknown; ms: number }> {
-  const start = performance.now();
-  try {
-    return { value: await p, ms: Math.round(performance.now() - start) };
-  } catch (err) {
-    return { err, ms: Math.round(performance.now() - start) };
-  }
 }
 
 const codeOf = (err: unknown): string | undefined => (err as { code?: string }).code;
