@@ -171,6 +171,7 @@ test('nydus-image check and unpack read the blobs from the bucket with --backend
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /object images\/bookworm\/[0-9a-f]{64} in bucket nydus-blobs: access denied: HTTP status 403/);
   assert.equal(refused.stderr.trim().split('\n').length, 1, 'one line');
+  assert.match(refused.stderr, /^nydus-image: ERR_STORAGE_AUTH: /);
   assert.ok(!refused.stderr.includes(wrong.secret));
   const badType = await runProgram('nydus-image', ['check', img.bootstrap, '--backend-type', 's3']);
   assert.notEqual(badType.code, 0);

@@ -1,6 +1,6 @@
 // `nydus-image check`: metadata validation and, with blobs, chunk digest verification.
 import type { Command } from 'commander';
-import { StorageError } from '../../errors.js';
+import { StorageError, type ErrorCode } from '../../errors.js';
 import { checkImage, formatCheck } from '../../image/check.js';
 import { openImage } from '../../image/open-image.js';
 import { walk } from '../../rafs/walk.js';
@@ -27,7 +27,10 @@ export function registerCheck(program: Command): void {
         if (opts.outputJson) await writeJson(opts.outputJson, summary);
         const f = summary.chunk_failures;
         if (f.length > 0) {
-          throw new StorageError('ERR_STORAGE_DIGEST_MISMATCH', `image check failed: ${f.length} chunk(s) bad, first: ${f[0].message}`);
+          // One cause for every failure (refused keys, a missing blob) is reported as itself.
+          const same = f.every((x) => x.code === f[0].code) && f[0].code.startsWith('ERR_STORAGE_');
+          const code = same ? (f[0].code as ErrorCode) : 'ERR_STORAGE_DIGEST_MISMATCH';
+          throw new StorageError(code, `image check failed: ${f.length} chunk(s) bad, first: ${f[0].message}`);
         }
       } finally {
         await image.close();
