@@ -375,7 +375,7 @@ export class DaemonController implements DaemonControl {
     const auth = this.#config.get(`${m.metricsId}:registry_auth`);
     if (auth === undefined || m.storage.backend.setAuth === undefined) return;
     m.storage.backend.setAuth(auth);
-    this.logger.info(`daemon: registry credentials of ${m.mountpoint} replaced (config id ${JSON.stringify(m.metricsId)})`);
+    this.logger.info(`daemon: ${m.storage.backend.type} credentials of ${m.mountpoint} replaced (config id ${JSON.stringify(m.metricsId)})`);
   }
 
   #checkMountsAllowed(): void {
