@@ -49,7 +49,8 @@ export function decodeAccessKeys(auth: string | undefined): AccessKeys | undefin
   if (text === '') return undefined;
   const plain = /^[A-Za-z0-9+/=_-]+$/.test(text) ? Buffer.from(text, 'base64').toString('utf8') : '';
   const colon = plain.indexOf(':');
-  if (colon <= 0 || colon === plain.length - 1) {
+  // Same rule as registry_auth's check in PUT /api/v1/config, so a value it stored always applies.
+  if (colon <= 0) {
     throw new StorageError('ERR_STORAGE_AUTH', 'failed to decode object storage keys: expected base64 of "access_key_id:access_key_secret"');
   }
   return { id: plain.slice(0, colon), secret: plain.slice(colon + 1) };
