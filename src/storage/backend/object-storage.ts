@@ -191,7 +191,10 @@ export abstract class ObjectStorageBackend implements BlobBackend {
     const what = `${verb} ${this.#describe(key)}`;
     const why = code === undefined ? `HTTP status ${status}` : `HTTP status ${status}, ${code}`;
     if (status === 401 || status === 403) {
-      const hint = this.#keys === undefined ? ' (anonymous request: no access keys configured)' : ' (check access_key_id, access_key_secret and region)';
+      const hint =
+        this.#keys === undefined
+          ? ' (anonymous request: no access keys configured)'
+          : ` (check access_key_id, access_key_secret${this.type === 's3' ? ' and region' : ''})`;
       return new StorageError('ERR_STORAGE_AUTH', `failed to ${what}: access denied: ${why}${hint}`, { detail: { status } });
     }
     if (status === 404) {
