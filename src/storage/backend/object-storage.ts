@@ -64,6 +64,8 @@ export abstract class ObjectStorageBackend implements BlobBackend {
   protected readonly config: OssConfig;
   readonly #id: string;
   #keys: AccessKeys | undefined;
+  /** Object key and URL per blob id, built once (an image has few blobs). */
+  readonly #objects = new Map<string, { key: string; url: URL }>();
 
   constructor(type: 's3' | 'oss', config: OssConfig, options: { id?: string } = {}) {
     this.config = config;
@@ -103,8 +105,7 @@ export abstract class ObjectStorageBackend implements BlobBackend {
 
   async blobSize(blobId: string, signal?: AbortSignal): Promise<number> {
     signal?.throwIfAborted();
-    const key = this.objectKey(blobId);
-    const url = this.objectUrl(key);
+    const { key, url } = this.#object(blobId);
     return withRetries(this.#ctx(blobId, `get the size of ${this.#describe(key)}`, signal), async () => {
       const res = await this.#send({ method: 'HEAD', url, headers: {} }, signal);
       if (res.statusCode !== 200) throw await this.#failure(res, key, 'get the size of');
@@ -120,10 +121,9 @@ export abstract class ObjectStorageBackend implements BlobBackend {
   async read(blobId: string, buf: Uint8Array, offset: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     await this.metrics.timed(buf.length, async () => {
-      const key = this.objectKey(blobId);
+      const { key, url } = this.#object(blobId);
       checkReadOffset(blobId, offset);
       if (buf.length === 0) return;
-      const url = this.objectUrl(key);
       const range = `bytes=${offset}-${offset + buf.length - 1}`;
       const what = this.#describe(key);
       await withRetries(this.#ctx(blobId, `read ${what}`, signal), async () => {
@@ -143,8 +143,7 @@ export abstract class ObjectStorageBackend implements BlobBackend {
    * part of the signature). Used by `nydus-image push`; a failure is retried only by the caller.
    */
   async upload(blobId: string, body: () => NodeJS.ReadableStream, size: number, signal?: AbortSignal): Promise<void> {
-    const key = this.objectKey(blobId);
-    const url = this.objectUrl(key);
+    const { key, url } = this.#object(blobId);
     await withRetries(this.#ctx(blobId, `upload ${this.#describe(key)}`, signal), async () => {
       const headers = await this.#signed({ method: 'PUT', url, headers: { 'content-length': String(size), ...this.uploadHeaders() } });
       const res = await this.connection.agent.request({
@@ -169,6 +168,16 @@ export abstract class ObjectStorageBackend implements BlobBackend {
   /** Whether requests are signed (keys configured). */
   get authenticated(): boolean {
     return this.#keys !== undefined;
+  }
+
+  #object(blobId: string): { key: string; url: URL } {
+    let o = this.#objects.get(blobId);
+    if (o === undefined) {
+      const key = this.objectKey(blobId);
+      o = { key, url: this.objectUrl(key) };
+      this.#objects.set(blobId, o);
+    }
+    return o;
   }
 
   async #signed(req: ObjectRequest): Promise<Record<string, string>> {
