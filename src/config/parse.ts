@@ -47,6 +47,25 @@ export function parseConfig(text: string | Uint8Array, warn: ConfigWarn = () => 
   return normalizeConfig(value, warn);
 }
 
+/**
+ * A v2 config whose backend is `type` with body `text` (the JSON object of that
+ * backend's keys, as `nydus-image --backend-type T --backend-config JSON` and nydusify's
+ * backend-config.json give it). Errors name the flag.
+ */
+export function backendOnlyConfig(type: string, text: string): NydusConfig {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('ERR_CONFIG_INVALID', `failed to parse --backend-config: invalid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return normalizeConfig({ version: 2, backend: { type, [type]: body } });
+  } catch (err) {
+    throw new ConfigError('ERR_CONFIG_INVALID', (err as Error).message.replace('failed to parse config: backend.', '--backend-config: backend.'), { cause: err });
+  }
+}
+
 /** Normalizes an already-decoded config (v1 or v2). */
 export function normalizeConfig(value: unknown, warn: ConfigWarn = () => undefined): NydusConfig {
   const root = Fields.of(value, '');

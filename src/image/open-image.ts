@@ -1,9 +1,10 @@
 // Opens an image for the offline tools (check, inspect, unpack): the bootstrap, and when
 // blobs are given, a storage stack without a disk cache so the tools never write beside
 // the blobs. Blobs come from `--blob FILE` (one blob file for every id), `--blob-dir D`,
-// or a nydusd `--config` file, as upstream nydus-image accepts them.
+// a nydusd `--config` file, as upstream nydus-image accepts them, or a backend given by
+// `--backend-type T --backend-config JSON|FILE` (that backend's keys alone).
 import { readFile } from 'node:fs/promises';
-import { parseConfig } from '../config/parse.js';
+import { backendOnlyConfig, parseConfig } from '../config/parse.js';
 import type { NydusConfig } from '../config/types.js';
 import { localfsDirConfig } from '../config/derive.js';
 import { ConfigError } from '../errors.js';
@@ -14,10 +15,7 @@ export interface BlobSource {
   blob?: string;
   blobDir?: string;
   config?: string;
-  /**
-   * Older nydus-image's `--backend-type T --backend-config JSON`: the backend's own
-   * config as a JSON string (`{"dir": ...}` or `{"blob_file": ...}` for localfs).
-   */
+  /** A backend type and its keys: inline JSON (starting with `{`) or a file holding it. */
   backend?: { type: string; config: string };
 }
 
@@ -35,7 +33,7 @@ export async function toolConfig(src: BlobSource, digestValidate: boolean): Prom
   let config: NydusConfig;
   const warn = (m: string): void => void process.stderr.write(`nydus-image: warning: ${m}\n`);
   if (src.config !== undefined) config = parseConfig(await readFile(src.config), warn);
-  else if (src.backend !== undefined) config = parseConfig(backendOnlyConfig(src.backend.type, src.backend.config), warn);
+  else if (src.backend !== undefined) config = backendOnlyConfig(src.backend.type, await backendConfigText(src.backend.config));
   else if (src.blobDir !== undefined) config = localfsDirConfig(src.blobDir);
   else if (src.blob !== undefined) {
     config = localfsDirConfig('');
@@ -47,21 +45,20 @@ export async function toolConfig(src: BlobSource, digestValidate: boolean): Prom
   return config;
 }
 
+/** `--backend-config`: inline JSON, or the path of a file holding it. */
+export async function backendConfigText(value: string): Promise<string> {
+  if (value.trimStart().startsWith('{')) return value;
+  try {
+    return await readFile(value, 'utf8');
+  } catch (err) {
+    throw new ConfigError('ERR_CLI_USAGE', `failed to read --backend-config ${value}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
 /** Opens the bootstrap and, if a blob source is given, its storage. */
 export async function openImage(bootstrap: string, src: BlobSource, digestValidate: boolean): Promise<OpenedImage> {
   const config = await toolConfig(src, digestValidate);
   const sb = await openBootstrap(bootstrap);
   const storage = config ? await createStorage(config, sb) : undefined;
   return { sb, storage, close: async () => storage?.close() };
-}
-
-/** A v2 config holding only the backend given as `--backend-type` and its JSON config. */
-function backendOnlyConfig(type: string, json: string): string {
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch (err) {
-    throw new ConfigError('ERR_CLI_USAGE', `invalid --backend-config JSON: ${(err as Error).message}`, { cause: err });
-  }
-  return JSON.stringify({ version: 2, backend: { type, [type]: value } });
 }

@@ -2,7 +2,7 @@
 // optional blobcache, the chunk reader over the image's blobs, and (when the config
 // enables it and the caller gives the image) the background prefetch, which close()
 // stops before anything else. The only place that
-// maps config names (`localfs`, `registry`, `http-proxy`, `blobcache`, `amplify_io`,
+// maps config names (`localfs`, `registry`, `http-proxy`, `s3`, `oss`, `blobcache`, `amplify_io`,
 // `digest_validate`, `retry_limit`) to classes. Registry credentials from the
 // IMAGE_PULL_AUTH environment variable replace the config's, as upstream nydusd does.
 import { mkdir, stat } from 'node:fs/promises';
@@ -15,7 +15,9 @@ import type { RafsSuper } from '../rafs/types.js';
 import type { BlobBackend } from './backend/backend.js';
 import { HttpProxyBackend } from './backend/http-proxy.js';
 import { LocalFsBackend } from './backend/localfs.js';
+import { OssBackend } from './backend/oss.js';
 import { RegistryBackend } from './backend/registry.js';
+import { S3Backend } from './backend/s3.js';
 import { BlobCache } from './cache/blobcache.js';
 import type { ChunkCache } from './cache/cache.js';
 import { publishCacheEvent } from './cache/events.js';
@@ -83,6 +85,10 @@ export function createBackend(config: BackendConfig | undefined, id = '', ca?: s
       return new RegistryBackend(config.registry, { id, ca });
     case 'http-proxy':
       return new HttpProxyBackend(config['http-proxy'], { id, ca });
+    case 's3':
+      return new S3Backend(config.s3, { id });
+    case 'oss':
+      return new OssBackend(config.oss, { id });
   }
 }
 
@@ -96,6 +102,8 @@ export async function openBackend(config: BackendConfig | undefined, id = ''): P
 function fetchRetries(config: BackendConfig | undefined): number {
   if (config?.type === 'registry') return config.registry.retry_limit;
   if (config?.type === 'http-proxy') return config['http-proxy'].retry_limit;
+  if (config?.type === 's3') return config.s3.retry_limit;
+  if (config?.type === 'oss') return config.oss.retry_limit;
   return 0;
 }
 

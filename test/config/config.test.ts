@@ -158,7 +158,7 @@ test('every rejection names the field it is about', () => {
   };
   const reg = V1_REGISTRY.device.backend.config;
   rejects(v1((c) => (c.device.backend.type = 'foo')), 'device.backend.type', /unknown backend "foo"/);
-  rejects(v1((c) => (c.device.backend.type = 'oss')), 'device.backend.type', /not supported/);
+  rejects(v1((c) => (c.device.backend.type = 'localdisk')), 'device.backend.type', /not supported/);
   rejects(v1((c) => ((c.device.backend as Record<string, unknown>).config = undefined)), 'device.backend.config', /missing/);
   rejects(v1((c) => (c.device.backend.config = { ...reg, host: '' })), 'device.backend.config.host');
   rejects(v1((c) => (c.device.backend.config = { ...reg, timeout: '5' as unknown as number })), 'device.backend.config.timeout', /integer/);
