@@ -86,15 +86,15 @@ export function createBackend(config: BackendConfig | undefined, id = '', ca?: s
     case 'http-proxy':
       return new HttpProxyBackend(config['http-proxy'], { id, ca });
     case 's3':
-      return new S3Backend(config.s3, { id });
+      return new S3Backend(config.s3, { id, ca });
     case 'oss':
-      return new OssBackend(config.oss, { id });
+      return new OssBackend(config.oss, { id, ca });
   }
 }
 
 /** createBackend, with the extra CAs of `ca_cert_files` read first (asynchronously). */
 export async function openBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
-  const files = config?.type === 'registry' ? config.registry.ca_cert_files : config?.type === 'http-proxy' ? config['http-proxy'].ca_cert_files : [];
+  const files = config === undefined || config.type === 'localfs' ? [] : config.type === 'http-proxy' ? config['http-proxy'].ca_cert_files : config.type === 'registry' ? config.registry.ca_cert_files : config.type === 's3' ? config.s3.ca_cert_files : config.oss.ca_cert_files;
   return createBackend(config, id, files.length > 0 ? await readCaCerts(files) : undefined);
 }
 
