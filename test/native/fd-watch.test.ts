@@ -10,6 +10,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../../src/native/index.js';
 import { REPO_ROOT } from '../helpers/env.js';
+import { loopTurns } from '../helpers/wait.js';
 import { nodeEval, runOk } from '../conformance/child.js';
 
 const E = constants.errno;
@@ -27,13 +28,8 @@ async function fifo(t: import('node:test').TestContext): Promise<number> {
   return fd;
 }
 
-/**
- * Lets the event loop go round `n` times. Each turn has a poll phase, where a started
- * watch on a readable fd calls back, so a count of turns replaces a guess at a duration.
- */
-async function turns(n = 3): Promise<void> {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-}
+/** Turns of the event loop: each has a poll phase, where a started watch on a readable fd calls back. */
+const turns = (n = 3) => loopTurns(n);
 
 test('the watch calls back while started and readable, and readRequest drains to -EAGAIN', async (t) => {
   const addon = native();
