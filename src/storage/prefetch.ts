@@ -9,8 +9,8 @@
 import type { PrefetchCounters } from './cache/cache.js';
 import type { ChunkInfo } from '../rafs/types.js';
 import type { ChunkReader } from './chunk-reader.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { abortable } from '../util/abortable.js';
+import { sleep } from '../util/backoff.js';
 
 export interface PrefetcherOptions {
   /** Worker count (`threads` / v1 `threads_count`). */
@@ -34,7 +34,7 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+  sleep,
 };
 
 /** Progress of one prefetcher. */
