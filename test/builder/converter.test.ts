@@ -214,16 +214,27 @@ async function expectServed(bootstrap: string, blobs: string, out: string, expec
   }
 }
 
-for (const count of [1, 3]) {
-  test(`converter replay, ${count} layer(s): FIFOs, image.boot from the blob tail, merge, nydusd = GNU tar`, async (t) => {
+for (const [count, extra] of [
+  [1, []],
+  [3, []],
+  [3, ['--compressor', 'none']],
+] as const) {
+  test(`converter replay, ${count} layer(s) ${extra.join(' ')}: FIFOs, image.boot from the blob tail, merge, nydusd = GNU tar`, async (t) => {
     if (!need(t, ready(), 'needs root and /dev/fuse')) return;
-    const out = join(work.dir, `replay-${count}`);
+    const out = join(work.dir, `replay-${count}${extra.join('')}`);
     const blobs = join(out, 'blobs');
     mkdirSync(blobs, { recursive: true });
     const layers: PackedLayer[] = [];
-    for (let i = 0; i < count; i++) layers.push(await packLayer(layerTars[i], join(out, `pack${i}`), blobs));
+    for (let i = 0; i < count; i++) layers.push(await packLayer(layerTars[i], join(out, `pack${i}`), blobs, [...extra]));
     // Each blob ends with the ToC; its id in create's JSON is the registry digest.
-    for (const l of layers) assert.equal(headerBefore(readFileSync(l.blob), l.size).name, 'rafs.blob.toc');
+    for (const l of layers) {
+      const blob = readFileSync(l.blob);
+      assert.equal(headerBefore(blob, l.size).name, 'rafs.blob.toc');
+      // Walking every header back to the data section agrees with the ToC.
+      const data = seekByTarHeader(blob, 'image.blob');
+      assert.ok(data);
+      assert.deepEqual(data, await seekByToc(blob, 'image.blob'));
+    }
     const merged = await mergeLayers(layers, join(out, 'merge'));
     assert.deepEqual(merged.blobs, layers.map((l) => l.digest));
     const expected = join(out, 'expected');
@@ -256,6 +267,15 @@ test('create -J names an inline-meta blob by the sha256 of the whole file, throu
   assert.equal(unpack.code, 0, unpack.stderr);
   const listed = await runCommand('tar', ['-tf', tarOut]);
   assert.match(listed.stdout, /big/);
+  // The converter's Unpack: image.boot and image.blob pulled out of the blob, then unpack.
+  const boot = join(out, 'image.boot');
+  const data = join(out, 'image.blob');
+  writeFileSync(boot, await unpackEntry(l.blob, 'image.boot'));
+  writeFileSync(data, await unpackEntry(l.blob, 'image.blob'));
+  const tarConv = join(out, 'unpacked-conv.tar');
+  const conv = await runProgram('nydus-image', ['unpack', '--log-level', 'warn', '--bootstrap', boot, '--output', tarConv, '--blob', data]);
+  assert.equal(conv.code, 0, conv.stderr);
+  assert.deepEqual(readFileSync(tarConv), readFileSync(tarOut));
   // The older form of the converter's unpack: the backend's JSON config on the command line.
   const tarOld = join(out, 'unpacked-old.tar');
   const old = await runProgram('nydus-image', [
