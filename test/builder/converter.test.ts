@@ -165,8 +165,12 @@ async function applyWithTar(tars: string[], dest: string): Promise<void> {
   }
 }
 
-/** The converter's `Merge`: each layer's image.boot extracted into a file named by its digest, then `merge`. */
-async function mergeLayers(layers: PackedLayer[], dir: string): Promise<{ bootstrap: string; blobs: string[] }> {
+/**
+ * The converter's `Merge`: each layer's image.boot extracted into a file named by its
+ * digest, then `merge`, with the OCIRef lists (--blob-digests/--blob-sizes) unless
+ * `opts.lists` is false (the tar-rafs path), and its `--chunk-dict` when given.
+ */
+async function mergeLayers(layers: PackedLayer[], dir: string, opts: { lists?: boolean; chunkDict?: string } = {}): Promise<{ bootstrap: string; blobs: string[] }> {
   mkdirSync(dir, { recursive: true });
   const sources: string[] = [];
   for (const l of layers) {
@@ -188,11 +192,9 @@ async function mergeLayers(layers: PackedLayer[], dir: string): Promise<{ bootst
       json,
       '--bootstrap',
       bootstrap,
+      ...(opts.chunkDict === undefined ? [] : ['--chunk-dict', `bootstrap=${opts.chunkDict}`]),
       ...sources,
-      '--blob-digests',
-      layers.map((l) => l.digest).join(','),
-      '--blob-sizes',
-      layers.map((l) => String(l.size)).join(','),
+      ...(opts.lists === false ? [] : ['--blob-digests', layers.map((l) => l.digest).join(','), '--blob-sizes', layers.map((l) => String(l.size)).join(',')]),
     ],
     { input: '/' },
   );
@@ -352,4 +354,22 @@ test('tar-rafs with --blob-inline-meta records the same tree as dir-rafs from th
     return lines;
   };
   assert.deepEqual(await describe(l.blob), await describe(dirBoot));
+});
+
+test('converter with --chunk-dict bootstrap=P: a layer fully deduplicated against a dictionary', async (t) => {
+  if (!need(t, ready(), 'needs root and /dev/fuse')) return;
+  const out = join(work.dir, 'chunk-dict');
+  const blobs = join(out, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  const dictLayer = await packLayer(layerTars[0], join(out, 'pack-dict'), blobs);
+  // The dictionary is a bootstrap named by its blob's digest, as the converter keeps them.
+  mkdirSync(join(out, 'dict'));
+  const dict = join(out, 'dict', dictLayer.digest);
+  writeFileSync(dict, await unpackEntry(dictLayer.blob, 'image.boot'));
+  const layer = await packLayer(layerTars[0], join(out, 'pack'), blobs, ['--chunk-dict', `bootstrap=${dict}`]);
+  // Every chunk is in the dictionary: the new blob carries metadata only.
+  assert.ok(layer.size < dictLayer.size / 10, `${layer.size} bytes`);
+  const merged = await mergeLayers([layer], join(out, 'merge'), { lists: false, chunkDict: dict });
+  assert.deepEqual(merged.blobs.sort(), [dictLayer.digest, layer.digest].sort());
+  await expectServed(merged.bootstrap, blobs, out, layerDirs[0]);
 });
