@@ -373,3 +373,13 @@ test('converter with --chunk-dict bootstrap=P: a layer fully deduplicated agains
   assert.deepEqual(merged.blobs.sort(), [dictLayer.digest, layer.digest].sort());
   await expectServed(merged.bootstrap, blobs, out, layerDirs[0]);
 });
+
+test("create -h passes the converter's feature probe: --type tar-rafs yes, --batch-size no", async () => {
+  const r = await runProgram('nydus-image', ['create', '-h']);
+  assert.equal(r.code, 0, r.stderr);
+  // detectFeature: the whole string, or both of its words.
+  assert.ok(r.stdout.includes('--type') && r.stdout.includes('tar-rafs'));
+  assert.ok(r.stdout.includes('--blob-inline-meta'));
+  // Only --batch-size 0 is supported, so the converter must not think it can pass one.
+  assert.ok(!r.stdout.includes('--batch-size'));
+});
