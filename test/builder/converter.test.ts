@@ -205,6 +205,14 @@ async function mergeLayers(layers: PackedLayer[], dir: string, opts: { lists?: b
 
 const ready = (): boolean => isRoot() && existsSync('/dev/fuse');
 
+/** A test's own directory under the scratch dir, with an empty `blobs` directory in it. */
+function testDirs(name: string): { out: string; blobs: string } {
+  const out = join(work.dir, name);
+  const blobs = join(out, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  return { out, blobs };
+}
+
 /** Serves `bootstrap` with nydusd from `blobs` and checks the tree against `expected`. */
 async function expectServed(bootstrap: string, blobs: string, out: string, expected: string, more?: (mnt: string) => void): Promise<void> {
   const m = await nydusdMount(bootstrap, blobs, join(out, 'mnt'), join(out, 'state'));
@@ -223,9 +231,7 @@ for (const [count, extra] of [
 ] as const) {
   test(`converter replay, ${count} layer(s) ${extra.join(' ')}: FIFOs, image.boot from the blob tail, merge, nydusd = GNU tar`, async (t) => {
     if (!need(t, ready(), 'needs root and /dev/fuse')) return;
-    const out = join(work.dir, `replay-${count}${extra.join('')}`);
-    const blobs = join(out, 'blobs');
-    mkdirSync(blobs, { recursive: true });
+    const { out, blobs } = testDirs(`replay-${count}${extra.join('')}`);
     const layers: PackedLayer[] = [];
     for (let i = 0; i < count; i++) layers.push(await packLayer(layerTars[i], join(out, `pack${i}`), blobs, [...extra]));
     // Each blob ends with the ToC; its id in create's JSON is the registry digest.
@@ -246,9 +252,7 @@ for (const [count, extra] of [
 }
 
 test('create -J names an inline-meta blob by the sha256 of the whole file, through FIFOs', async () => {
-  const out = join(work.dir, 'json');
-  const blobs = join(out, 'blobs');
-  mkdirSync(blobs, { recursive: true });
+  const { out, blobs } = testDirs('json');
   const json = join(out, 'create.json');
   const l = await packLayer(layerTars[0], join(out, 'pack'), blobs, ['--output-json', json]);
   const j = JSON.parse(readFileSync(json, 'utf8')) as { blobs: string[]; bootstrap: string; version: string };
@@ -303,9 +307,7 @@ test('create -J names an inline-meta blob by the sha256 of the whole file, throu
 test('the older directory form: --source-type directory --inline-bootstrap, v5 and v6, bootstrap by tar headers', async (t) => {
   if (!need(t, ready(), 'needs root and /dev/fuse')) return;
   for (const version of ['5', '6']) {
-    const out = join(work.dir, `dir-v${version}`);
-    const blobs = join(out, 'blobs');
-    mkdirSync(blobs, { recursive: true });
+    const { out, blobs } = testDirs(`dir-v${version}`);
     const tmp = join(out, 'blob');
     const args = ['create', '--log-level', 'warn', '--prefetch-policy', 'fs', '--blob', tmp, '--source-type', 'directory'];
     const r = await runProgram('nydus-image', [...args, '--whiteout-spec', 'none', '--fs-version', version, '--inline-bootstrap', layerDirs[0]], { input: '/' });
@@ -327,17 +329,13 @@ test('the older directory form: --source-type directory --inline-bootstrap, v5 a
 
 test('nydusd serves an inline-meta blob given as its own bootstrap, named by its digest', async (t) => {
   if (!need(t, ready(), 'needs root and /dev/fuse')) return;
-  const out = join(work.dir, 'direct');
-  const blobs = join(out, 'blobs');
-  mkdirSync(blobs, { recursive: true });
+  const { out, blobs } = testDirs('direct');
   const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
   await expectServed(l.blob, blobs, out, layerDirs[0]);
 });
 
 test('tar-rafs with --blob-inline-meta records the same tree as dir-rafs from the directory', async () => {
-  const out = join(work.dir, 'same-tree');
-  const blobs = join(out, 'blobs');
-  mkdirSync(blobs, { recursive: true });
+  const { out, blobs } = testDirs('same-tree');
   const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
   const dirBoot = join(out, 'dir.boot');
   const r = await runProgram('nydus-image', ['create', '--type', 'dir-rafs', '--blob-dir', blobs, '--bootstrap', dirBoot, layerDirs[0]]);
@@ -358,9 +356,7 @@ test('tar-rafs with --blob-inline-meta records the same tree as dir-rafs from th
 
 test('converter with --chunk-dict bootstrap=P: a layer fully deduplicated against a dictionary', async (t) => {
   if (!need(t, ready(), 'needs root and /dev/fuse')) return;
-  const out = join(work.dir, 'chunk-dict');
-  const blobs = join(out, 'blobs');
-  mkdirSync(blobs, { recursive: true });
+  const { out, blobs } = testDirs('chunk-dict');
   const dictLayer = await packLayer(layerTars[0], join(out, 'pack-dict'), blobs);
   // The dictionary is a bootstrap named by its blob's digest, as the converter keeps them.
   mkdirSync(join(out, 'dict'));
