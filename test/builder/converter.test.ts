@@ -379,3 +379,20 @@ test("create -h passes the converter's feature probe: --type tar-rafs yes, --bat
   // Only --batch-size 0 is supported, so the converter must not think it can pass one.
   assert.ok(!r.stdout.includes('--batch-size'));
 });
+
+test('a gzip-compressed layer streams from a FIFO too (gzip found in the first bytes read)', async () => {
+  const { out, blobs } = testDirs('gzip-fifo');
+  const tgz = join(out, 'layer.tar.gz');
+  assert.equal((await runCommand('sh', ['-c', `gzip -c < '${layerTars[0]}' > '${tgz}'`])).code, 0);
+  const fifo = join(out, 'layer.fifo');
+  assert.equal((await runCommand('mkfifo', [fifo])).code, 0);
+  const boot = join(out, 'boot');
+  const [r] = await Promise.all([
+    runProgram('nydus-image', ['create', '--type', 'targz-rafs', '--blob-dir', blobs, '--bootstrap', boot, fifo]),
+    pipeline(createReadStream(tgz), createWriteStream(fifo)),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const check = await runProgram('nydus-image', ['check', boot, '-D', blobs]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /chunk data: 8 chunks verified, 0 failed/);
+});
