@@ -38,14 +38,32 @@ const SECRET_HEADER = /authorization|token|cookie|secret/i;
 /** The marker that stands for a secret value. */
 export const REDACTED = '<redacted>';
 
+/** `scheme://user:password@`: the password part of a URL's userinfo. */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#@:\s]*):[^/?#@\s]*@/gi;
+
+/** `s` with the password of every URL in it masked (`http://user:<redacted>@proxy:3128`). */
+export function redactUrlPasswords(s: string): string {
+  return s.includes('://') ? s.replace(URL_PASSWORD, `$1:${REDACTED}@`) : s;
+}
+
+/** A copy of `v` with URL passwords masked in every string it holds. */
+function redactUrls<T>(v: T): T {
+  if (typeof v === 'string') return redactUrlPasswords(v) as T;
+  if (Array.isArray(v)) return v.map(redactUrls) as T;
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = redactUrls(x);
+  return out as T;
+}
+
 /**
  * A deep copy without secrets, safe to log or to return from the API: registry `auth`
  * and `registry_token` are removed (as upstream's `clone_without_secrets`), object
- * storage keys are masked (so the copy still shows that keys are set), and mirror
- * headers that carry credentials are masked.
+ * storage keys are masked (so the copy still shows that keys are set), mirror headers
+ * that carry credentials and passwords in URLs (a proxy's, a mirror's) are masked.
  */
 export function redact(config: NydusConfig): NydusConfig {
-  const copy = structuredClone(config);
+  const copy = redactUrls(config);
   const b = copy.backend;
   if (b === undefined) return copy;
   if (b.type === 'registry') {

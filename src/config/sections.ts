@@ -86,6 +86,7 @@ function readMirror(f: Fields): MirrorConfig {
 function readHttpCommon(f: Fields): HttpCommonConfig {
   return {
     skip_verify: f.bool('skip_verify', false),
+    ca_cert_files: f.stringArray('ca_cert_files'),
     timeout: f.uint('timeout', DEFAULT_HTTP_TIMEOUT, U32_MAX),
     connect_timeout: f.uint('connect_timeout', DEFAULT_HTTP_TIMEOUT, U32_MAX),
     retry_limit: f.uint('retry_limit', 0, U8_MAX),
@@ -188,6 +189,8 @@ function checkPrefetch(f: Fields, p: PrefetchConfig, threadsKey: string, sizeKey
 
 /** Reads a file cache body (`cache.filecache` in v2, `device.cache.config` in v1). */
 export function readFileCache(f: Fields): FileCacheConfig {
+  // Ignoring it would leave data the user asked to encrypt in clear on disk.
+  if (f.bool('enable_encryption', false)) throw invalid(f.at('enable_encryption'), 'cache encryption is not supported by this nydusd');
   const work_dir = f.string('work_dir', '.');
   if (work_dir === '') throw invalid(f.at('work_dir'), 'must not be empty');
   return { work_dir, disable_indexed_map: f.bool('disable_indexed_map', false) };

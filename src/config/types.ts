@@ -12,7 +12,13 @@ export interface NydusConfig {
   backend?: BackendConfig;
   cache: CacheConfig;
   rafs: RafsConfig;
+  /** How the image is served (`fs_driver`, as nydus-snapshotter names it); absent: the daemon's choice. */
+  fs_driver?: FsDriver;
 }
+
+/** `fusedev`: nydusd answers every FUSE request; `erofs`: the kernel's erofs serves the image over blob views. */
+export type FsDriver = 'fusedev' | 'erofs';
+export const FS_DRIVERS: readonly FsDriver[] = ['fusedev', 'erofs'];
 
 /** Backend kinds this implementation accepts. */
 export type BackendType = BackendConfig['type'];
@@ -58,6 +64,8 @@ export interface MirrorConfig {
 /** Options shared by the network backends. */
 export interface HttpCommonConfig {
   skip_verify: boolean;
+  /** PEM files of extra CAs trusted for TLS, besides the system's (upstream HEAD). */
+  ca_cert_files: string[];
   /** Request timeout in seconds (default 5). */
   timeout: number;
   /** Connect timeout in seconds (default 5). */

@@ -31,7 +31,8 @@ export async function toolConfig(src: BlobSource, digestValidate: boolean): Prom
   const given = [src.blob, src.blobDir, src.config, src.backend].filter((x) => x !== undefined).length;
   if (given > 1) throw new ConfigError('ERR_CLI_USAGE', 'give only one of --blob, --blob-dir, --config and --backend-type');
   let config: NydusConfig;
-  if (src.config !== undefined) config = parseConfig(await readFile(src.config));
+  const warn = (m: string): void => void process.stderr.write(`nydus-image: warning: ${m}\n`);
+  if (src.config !== undefined) config = parseConfig(await readFile(src.config), warn);
   else if (src.backend !== undefined) config = backendOnlyConfig(src.backend.type, await backendConfigText(src.backend.config));
   else if (src.blobDir !== undefined) config = localfsDirConfig(src.blobDir);
   else if (src.blob !== undefined) {

@@ -1,5 +1,6 @@
 // `nydus-image unpack --output OUT.tar`: the whole tree as a PAX tar.
 import type { Command } from 'commander';
+import { ConfigError } from '../../errors.js';
 import { openImage } from '../../image/open-image.js';
 import { unpackToTar } from '../../image/unpack.js';
 import { backendSource, bootstrapPath, withBackendFlags, withBlobDirOrConfig, withBootstrap, type BackendFlags, type BootstrapOptions } from './shared.js';
