@@ -67,12 +67,13 @@ export abstract class ObjectStorageBackend implements BlobBackend {
   /** Object key and URL per blob id, built once (an image has few blobs). */
   readonly #objects = new Map<string, { key: string; url: URL }>();
 
-  constructor(type: 's3' | 'oss', config: OssConfig, options: { id?: string } = {}) {
+  /** `options.ca`: the contents of `config.ca_cert_files` (factory.ts reads them). */
+  constructor(type: 's3' | 'oss', config: OssConfig, options: { id?: string; ca?: string[] } = {}) {
     this.config = config;
     this.#id = options.id ?? '';
     this.metrics = new BackendMetrics(type);
     this.#keys = config.access_key_id === '' ? undefined : { id: config.access_key_id, secret: config.access_key_secret };
-    this.connection = new HttpConnection(config, { backend: type, id: this.#id });
+    this.connection = new HttpConnection(config, { backend: type, id: this.#id }, { ca: options.ca });
   }
 
   /** The URL of the object named `key` (already prefixed). */

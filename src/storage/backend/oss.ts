@@ -44,7 +44,7 @@ export class OssBackend extends ObjectStorageBackend {
   readonly type = 'oss';
   readonly #origin: string;
 
-  constructor(config: OssConfig, options: { id?: string } = {}) {
+  constructor(config: OssConfig, options: { id?: string; ca?: string[] } = {}) {
     super('oss', config, options);
     this.#origin = `${config.scheme}://${config.bucket_name}.${config.endpoint}`;
   }

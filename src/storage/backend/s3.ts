@@ -56,7 +56,7 @@ export class S3Backend extends ObjectStorageBackend {
   readonly #region: string;
   #signer: SignatureV4 | undefined;
 
-  constructor(config: S3Config, options: { id?: string } = {}) {
+  constructor(config: S3Config, options: { id?: string; ca?: string[] } = {}) {
     super('s3', config, options);
     this.#origin = `${config.scheme}://${config.endpoint || S3_DEFAULT_ENDPOINT}`;
     this.#region = config.region;
