@@ -21,6 +21,7 @@ test('s3 in a v1 config: upstream keys, defaults filled in (https, AWS endpoint 
       access_key_secret: '',
       region: 'us-east-1',
       skip_verify: false,
+      ca_cert_files: [],
       timeout: 5,
       connect_timeout: 5,
       retry_limit: 0,
