@@ -8,7 +8,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { digestValidationEnabled, withRegistryAuth } from '../config/derive.js';
-import type { BackendConfig, CacheConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
+import type { BackendConfig, CacheConfig, HttpCommonConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
 import { ConfigError, StorageError } from '../errors.js';
 import { readCaCerts } from '../registry/http.js';
 import type { RafsSuper } from '../rafs/types.js';
@@ -94,17 +94,27 @@ export function createBackend(config: BackendConfig | undefined, id = '', ca?: s
 
 /** createBackend, with the extra CAs of `ca_cert_files` read first (asynchronously). */
 export async function openBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
-  const files = config === undefined || config.type === 'localfs' ? [] : config.type === 'http-proxy' ? config['http-proxy'].ca_cert_files : config.type === 'registry' ? config.registry.ca_cert_files : config.type === 's3' ? config.s3.ca_cert_files : config.oss.ca_cert_files;
+  const files = config === undefined || config.type === 'localfs' ? [] : httpConfig(config).ca_cert_files;
   return createBackend(config, id, files.length > 0 ? await readCaCerts(files) : undefined);
+}
+
+/** The HTTP options of a network backend's config. */
+function httpConfig(config: Exclude<BackendConfig, { type: 'localfs' }>): HttpCommonConfig {
+  switch (config.type) {
+    case 'registry':
+      return config.registry;
+    case 'http-proxy':
+      return config['http-proxy'];
+    case 's3':
+      return config.s3;
+    case 'oss':
+      return config.oss;
+  }
 }
 
 /** Extra fetches of a chunk whose bytes arrive corrupted: the network backends' `retry_limit`. */
 function fetchRetries(config: BackendConfig | undefined): number {
-  if (config?.type === 'registry') return config.registry.retry_limit;
-  if (config?.type === 'http-proxy') return config['http-proxy'].retry_limit;
-  if (config?.type === 's3') return config.s3.retry_limit;
-  if (config?.type === 'oss') return config.oss.retry_limit;
-  return 0;
+  return config === undefined || config.type === 'localfs' ? 0 : httpConfig(config).retry_limit;
 }
 
 /**
