@@ -12,9 +12,7 @@ import type { BackendConfig, CacheConfig, NydusConfig, PrefetchConfig } from '..
 import { ConfigError, StorageError } from '../errors.js';
 import type { RafsSuper } from '../rafs/types.js';
 import type { BlobBackend } from './backend/backend.js';
-import { HttpProxyBackend } from './backend/http-proxy.js';
 import { LocalFsBackend } from './backend/localfs.js';
-import { RegistryBackend } from './backend/registry.js';
 import { BlobCache } from './cache/blobcache.js';
 import type { ChunkCache } from './cache/cache.js';
 import { publishCacheEvent } from './cache/events.js';
@@ -70,15 +68,22 @@ export function applyPullAuth(config: NydusConfig, env: NodeJS.ProcessEnv = proc
 }
 
 /** A backend for `config`; `id` names it in metrics and events. */
-export function createBackend(config: BackendConfig | undefined, id = ''): BlobBackend {
+export async function createBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
   if (config === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'failed to create storage: backend: missing');
+  // The network backends are loaded on first use: their HTTP client (undici) is the
+  // largest module of the daemon, and a restarting daemon serving local blobs (failover)
+  // would wait for it before answering anything.
   switch (config.type) {
     case 'localfs':
       return new LocalFsBackend(config.localfs);
-    case 'registry':
+    case 'registry': {
+      const { RegistryBackend } = await import('./backend/registry.js');
       return new RegistryBackend(config.registry, { id });
-    case 'http-proxy':
+    }
+    case 'http-proxy': {
+      const { HttpProxyBackend } = await import('./backend/http-proxy.js');
       return new HttpProxyBackend(config['http-proxy'], { id });
+    }
   }
 }
 
@@ -117,7 +122,7 @@ export async function createCache(config: CacheConfig, backend?: BackendConfig):
 /** Backend, cache and reader for reading `image` as `config` says. */
 export async function createStorage(config: NydusConfig, image: ImageBlobs, options: StorageOptions = {}): Promise<Storage> {
   const effective = applyPullAuth(config, options.env);
-  const backend = createBackend(effective.backend, config.id);
+  const backend = await createBackend(effective.backend, config.id);
   let cache: ChunkCache | undefined;
   try {
     cache = await createCache(config.cache, config.backend);
