@@ -74,6 +74,10 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
 }
 
 async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
+  // The API (Koa) loads while the crash check and the controller wait on I/O: after a
+  // failover, the supervisor can do nothing until the socket answers.
+  const apiModule = args.apisock !== undefined ? import('../../api/server.js') : undefined;
+  apiModule?.catch(() => undefined);
   await raiseNofileLimit(args.rlimitNofile, logger);
   const takeover = await takeoverMode(args, logger);
   // Waiting for a takeover, the mountpoint belongs to the predecessor (or to nobody, after a
@@ -127,7 +131,7 @@ async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
     }
     let api: { close(): Promise<void> } | undefined;
     if (args.apisock !== undefined) {
-      const { startApiServer } = await import('../../api/server.js');
+      const { startApiServer } = await apiModule!;
       try {
         api = await startApiServer(controller, args.apisock, logger);
       } catch (err) {
