@@ -205,6 +205,11 @@ export class PseudoFs<M extends ImageMount = ImageMount> implements FileSystem {
     return { old, invalidated: this.#invalidateAt(top, old) };
   }
 
+  /** The mount with `index`, if any. */
+  mountAtIndex(index: number): M | undefined {
+    return this.#byIndex.get(index);
+  }
+
   /** The image mount a node id belongs to (undefined for pseudo directories and stale ids). */
   mountOfNode(nodeId: number): M | undefined {
     if (nodeId === ROOT_ID) return (this.#root.mount as M | null) ?? undefined;

@@ -2,13 +2,13 @@
 // optional blobcache, the chunk reader over the image's blobs, and (when the config
 // enables it and the caller gives the image) the background prefetch, which close()
 // stops before anything else. The only place that
-// maps config names (`localfs`, `registry`, `http-proxy`, `blobcache`, `amplify_io`,
+// maps config names (`localfs`, `registry`, `http-proxy`, `s3`, `oss`, `blobcache`, `amplify_io`,
 // `digest_validate`, `retry_limit`) to classes. Registry credentials from the
 // IMAGE_PULL_AUTH environment variable replace the config's, as upstream nydusd does.
 import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { digestValidationEnabled, withRegistryAuth } from '../config/derive.js';
-import type { BackendConfig, CacheConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
+import type { BackendConfig, CacheConfig, HttpCommonConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
 import { ConfigError, StorageError } from '../errors.js';
 import type { RafsSuper } from '../rafs/types.js';
 import type { BlobBackend } from './backend/backend.js';
@@ -67,8 +67,11 @@ export function applyPullAuth(config: NydusConfig, env: NodeJS.ProcessEnv = proc
   return auth ? withRegistryAuth(config, auth) : config;
 }
 
-/** A backend for `config`; `id` names it in metrics and events. */
-export async function createBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
+/**
+ * A backend for `config`; `id` names it in metrics and events. `ca`: the contents of the
+ * backend's `ca_cert_files` (openBackend reads them).
+ */
+export async function createBackend(config: BackendConfig | undefined, id = '', ca?: string[]): Promise<BlobBackend> {
   if (config === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'failed to create storage: backend: missing');
   // The network backends are loaded on first use: their HTTP client (undici) is the
   // largest module of the daemon, and a restarting daemon serving local blobs (failover)
@@ -78,20 +81,47 @@ export async function createBackend(config: BackendConfig | undefined, id = ''):
       return new LocalFsBackend(config.localfs);
     case 'registry': {
       const { RegistryBackend } = await import('./backend/registry.js');
-      return new RegistryBackend(config.registry, { id });
+      return new RegistryBackend(config.registry, { id, ca });
     }
     case 'http-proxy': {
       const { HttpProxyBackend } = await import('./backend/http-proxy.js');
-      return new HttpProxyBackend(config['http-proxy'], { id });
+      return new HttpProxyBackend(config['http-proxy'], { id, ca });
     }
+    case 's3': {
+      const { S3Backend } = await import('./backend/s3.js');
+      return new S3Backend(config.s3, { id, ca });
+    }
+    case 'oss': {
+      const { OssBackend } = await import('./backend/oss.js');
+      return new OssBackend(config.oss, { id, ca });
+    }
+  }
+}
+
+/** createBackend, with the extra CAs of `ca_cert_files` read first (asynchronously). */
+export async function openBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
+  const files = config === undefined || config.type === 'localfs' ? [] : httpConfig(config).ca_cert_files;
+  const ca = files.length > 0 ? await (await import('../registry/http.js')).readCaCerts(files) : undefined;
+  return createBackend(config, id, ca);
+}
+
+/** The HTTP options of a network backend's config. */
+function httpConfig(config: Exclude<BackendConfig, { type: 'localfs' }>): HttpCommonConfig {
+  switch (config.type) {
+    case 'registry':
+      return config.registry;
+    case 'http-proxy':
+      return config['http-proxy'];
+    case 's3':
+      return config.s3;
+    case 'oss':
+      return config.oss;
   }
 }
 
 /** Extra fetches of a chunk whose bytes arrive corrupted: the network backends' `retry_limit`. */
 function fetchRetries(config: BackendConfig | undefined): number {
-  if (config?.type === 'registry') return config.registry.retry_limit;
-  if (config?.type === 'http-proxy') return config['http-proxy'].retry_limit;
-  return 0;
+  return config === undefined || config.type === 'localfs' ? 0 : httpConfig(config).retry_limit;
 }
 
 /**
@@ -122,7 +152,7 @@ export async function createCache(config: CacheConfig, backend?: BackendConfig):
 /** Backend, cache and reader for reading `image` as `config` says. */
 export async function createStorage(config: NydusConfig, image: ImageBlobs, options: StorageOptions = {}): Promise<Storage> {
   const effective = applyPullAuth(config, options.env);
-  const backend = await createBackend(effective.backend, config.id);
+  const backend = await openBackend(effective.backend, config.id);
   let cache: ChunkCache | undefined;
   try {
     cache = await createCache(config.cache, config.backend);
