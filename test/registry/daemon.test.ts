@@ -7,7 +7,7 @@
 // with PUT /api/v1/config reach the running mount.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openBootstrap } from '../../src/rafs/index.js';
 import { encodeAuth } from '../../src/registry/auth.js';
@@ -58,6 +58,9 @@ test('a directory becomes a registry image with two commands; nydusd --image mou
   const registry = info.backend_collection['/'].config.backend.registry;
   assert.deepEqual([registry.host, registry.repo, registry.scheme], [reg.host, 'demo/app', 'http']);
   t.diagnostic(`ls from the mount: ${m.read_count} backend requests, ${m.read_amount_total} of ${image.blobBytes} blob bytes`);
+  // The fetched bootstrap lands in the cache work_dir, which the fetch creates owner-only.
+  assert.equal(statSync(join(dir, 'cache')).mode & 0o777, 0o700);
+  assert.doesNotMatch(d.stderr(), /readable by other users/);
 });
 
 test('through the mount: a failing registry is EIO for the read that needs it, the daemon keeps serving and reports it, and recovers', async (t) => {
