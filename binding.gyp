@@ -6,7 +6,8 @@
         "src/native/addon.c",
         "src/native/common.c",
         "src/native/fuse_dev.c",
-        "src/native/fd_passing.c"
+        "src/native/fd_passing.c",
+        "src/native/block_mount.c"
       ],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "defines": ["NAPI_VERSION=8"]

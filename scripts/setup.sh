@@ -19,7 +19,7 @@ fi
 # installed above or from Debian's required base (test/setup/programs.test.ts holds the
 # sources and this list to that).
 programs=(cat chroot cmp cp curl dd debootstrap docker-registry dot du find fsck.erofs
-  fusermount fusermount3 getfattr git grep gzip head htpasswd losetup ls md5sum mkdir mkfifo
+  fusermount fusermount3 getfattr git grep gzip head htpasswd losetup ls md5sum mkdir mkfifo mv
   mkfs.erofs mknod mksquashfs mount nginx openssl prlimit python3 readlink script setfattr sh
   sha256sum sleep squashfuse_ll stat strace tar touch truncate umount)
 missing=()

@@ -57,6 +57,7 @@ const codes = {
   ERR_DAEMON_UPGRADE: { errno: E.EIO, http: 500 },
   ERR_DAEMON_STATE_VERSION: { errno: E.EINVAL, http: 500 },
   ERR_DAEMON_BOOTSTRAP: { errno: E.ENOENT, http: 500 },
+  ERR_DAEMON_EROFS: { errno: E.EIO, http: 500 },
   // fs: answers of the inode-level filesystem (src/fs) the catalogue has no other code for
   ERR_FS_STALE: { errno: E.ESTALE, http: 404 },
   ERR_FS_IS_DIR: { errno: E.EISDIR, http: 400 },

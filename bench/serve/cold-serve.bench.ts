@@ -1,8 +1,12 @@
-// Cold serving benchmark of nydusd against squashfuse_ll and the kernel's EROFS on the
-// same content: an image is built with `nydus-image create` from a ~200 MB tree (parts
-// of /usr/lib, or --source DIR), unpacked again with `nydus-image unpack` + GNU tar, and
-// the peers are built from that unpacked tree (mksquashfs, mkfs.erofs), all with LZ4.
-// Two workloads: a cold `find` (every entry's attributes) and a cold read of every file.
+// Cold serving benchmark of nydusd (fusedev and --fs-driver erofs) against squashfuse_ll
+// and the kernel's EROFS on the same content: an image is built with `nydus-image create`
+// from a ~200 MB tree (parts of /usr/lib, or --source DIR), unpacked again with
+// `nydus-image unpack` + GNU tar, and the peers are built from that unpacked tree
+// (mksquashfs, mkfs.erofs), all with LZ4. A third peer is the kernel's erofs on the nydus
+// image itself with its blobs decompressed to local files on loop devices: the ceiling of
+// the erofs driver, whose blob views serve the same bytes through FUSE.
+// Three workloads: a cold `find` (every entry's attributes), a cold read of every file by
+// one reader, and by 8 readers at once.
 // Cold means: page cache dropped, a freshly started daemon or mount, an empty blobcache.
 // Prints medians and ratios from the same run; a script, never an assertion.
 // Run as root: `node --import tsx bench/serve/cold-serve.bench.ts [--runs N] [--source DIR] [--json FILE]
@@ -14,6 +18,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { cleanStale, viewsDirOf } from '../../src/daemon/erofs-driver.js';
+import { parseConfig } from '../../src/config/parse.js';
+import { openBootstrap } from '../../src/rafs/index.js';
+import { BlobView } from '../../src/storage/blob-view.js';
+import { createStorage } from '../../src/storage/factory.js';
 import { isMounted, programArgv } from '../../test/helpers/env.js';
 
 /** Parts of /usr/lib that add up to about 200 MB in about 8000 files on Debian 12. */
@@ -41,7 +50,7 @@ async function until(cond: () => boolean, what: string, alive: () => boolean = (
   }
 }
 
-function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: string; cache: boolean; argv?: string[] }): Server {
+function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: string; cache: boolean; argv?: string[]; driver?: string }): Server {
   return {
     name,
     async mount(mnt, scratch) {
@@ -49,7 +58,7 @@ function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: 
       const cache = opts.cache ? { type: 'blobcache', filecache: { work_dir: join(scratch, 'cache') } } : { type: '' };
       writeFileSync(config, JSON.stringify({ version: 2, backend: { type: 'localfs', localfs: { dir: blobDir } }, cache, rafs: { mode: 'direct' } }));
       const [cmd, ...pre] = opts.argv ?? programArgv('nydusd');
-      const args = ['-M', mnt, '-B', bootstrap, '-C', config, '--state-dir', join(scratch, 'state'), '--fuse-impl', opts.impl, '--log-level', 'warn'];
+      const args = ['-M', mnt, '-B', bootstrap, '-C', config, '--state-dir', join(scratch, 'state'), '--fuse-impl', opts.impl, ...(opts.driver === undefined ? [] : ['--fs-driver', opts.driver]), '--log-level', 'warn'];
       const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       // RUNNING: the root answers (a fusedev session stays paused until START).
@@ -58,6 +67,7 @@ function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: 
         async unmount() {
           child.kill('SIGTERM');
           await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+          await cleanStale(mnt, viewsDirOf(join(scratch, 'state')));
           if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
         },
       };
@@ -95,9 +105,32 @@ function kernelErofs(name: string, image: string): Server {
   };
 }
 
+/** The nydus bootstrap mounted by the kernel with each blob's view, decompressed to a local file, on a loop device. */
+function kernelErofsLocalBlobs(name: string, bootstrap: string, viewDir: string, blobIds: string[]): Server {
+  return {
+    name,
+    async mount(mnt) {
+      const loops = blobIds.map((id) => must('losetup', ['-f', '--show', '-r', '--direct-io=on', join(viewDir, id)]));
+      try {
+        must('mount', ['-t', 'erofs', '-o', ['ro', ...loops.map((l) => `device=${l}`)].join(','), bootstrap, mnt]);
+      } catch (err) {
+        for (const l of loops) spawnSync('losetup', ['-d', l]);
+        throw err;
+      }
+      return {
+        async unmount() {
+          spawnSync('umount', [mnt]);
+          for (const l of loops) spawnSync('losetup', ['-d', l]);
+        },
+      };
+    },
+  };
+}
+
 const WORKLOADS: Record<string, string> = {
   'cold find': "find MNT -printf '%s %m %u %T@\\n' | wc -l",
   'cold read of every file': 'find MNT -type f -print0 | xargs -0 -P 1 cat | wc -c',
+  'cold read of every file, 8 readers': 'find MNT -type f -print0 | xargs -0 -P 8 -n 64 cat | wc -c',
 };
 
 async function measure(s: Server, work: string, script: string): Promise<{ secs: number; out: string }> {
@@ -130,7 +163,7 @@ async function main(): Promise<void> {
   const work = keep ?? mkdtempSync(join(tmpdir(), 'bench-serve-'));
   try {
     const built = join(work, 'built.json');
-    const images = existsSync(built) ? (JSON.parse(readFileSync(built, 'utf8')) as { files: number; bytes: number }) : await buildImages(argv, work);
+    const images = existsSync(built) ? (JSON.parse(readFileSync(built, 'utf8')) as { files: number; bytes: number; blobIds: string[] }) : await buildImages(argv, work);
     if (keep !== undefined) writeFileSync(built, JSON.stringify(images));
     const { files, bytes } = images;
     const blobDir = join(work, 'blobs');
@@ -142,8 +175,11 @@ async function main(): Promise<void> {
       nydusd('nydusd fusedev, blobcache', bootstrap, blobDir, { impl: 'fusedev', cache: true }),
       nydusd('nydusd fusedev, no cache', bootstrap, blobDir, { impl: 'fusedev', cache: false }),
       nydusd('nydusd fuse-native, blobcache', bootstrap, blobDir, { impl: 'fuse-native', cache: true }),
+      nydusd('nydusd erofs, blobcache', bootstrap, blobDir, { impl: 'fusedev', cache: true, driver: 'erofs' }),
+      nydusd('nydusd erofs, no cache', bootstrap, blobDir, { impl: 'fusedev', cache: false, driver: 'erofs' }),
       squashfuse('squashfuse_ll (lz4)', sqfs),
       kernelErofs('kernel erofs (lz4hc)', erofs),
+      kernelErofsLocalBlobs('kernel erofs, nydus image on local blob files', bootstrap, join(work, 'views'), images.blobIds),
     ];
     const other = arg(argv, '--also');
     if (other !== undefined) {
@@ -168,12 +204,13 @@ async function main(): Promise<void> {
     for (const workload of Object.keys(WORKLOADS)) {
       const of = (name: string) => results.find((r) => r.workload === workload && r.server.startsWith(name))?.secs ?? NaN;
       const sq = of('squashfuse_ll');
-      const ek = of('kernel erofs');
+      const ek = of('kernel erofs (lz4hc)');
+      const local = of('kernel erofs, nydus image');
       console.log(`\n${workload}: median of ${runs} cold runs`);
-      console.log(`${'server'.padEnd(32)}${'seconds'.padStart(9)}${'vs squashfuse_ll'.padStart(18)}${'vs kernel erofs'.padStart(17)}   runs`);
+      console.log(`${'server'.padEnd(48)}${'seconds'.padStart(9)}${'vs squashfuse_ll'.padStart(18)}${'vs kernel erofs'.padStart(17)}${'vs local blobs'.padStart(16)}   runs`);
       for (const r of results.filter((x) => x.workload === workload)) {
         const all = r.runs.map((x) => x.toFixed(2)).join(' ');
-        console.log(`${r.server.padEnd(32)}${r.secs.toFixed(3).padStart(9)}${(r.secs / sq).toFixed(2).padStart(17)}x${(r.secs / ek).toFixed(2).padStart(16)}x   ${all}  (${r.out})`);
+        console.log(`${r.server.padEnd(48)}${r.secs.toFixed(3).padStart(9)}${(r.secs / sq).toFixed(2).padStart(17)}x${(r.secs / ek).toFixed(2).padStart(16)}x${(r.secs / local).toFixed(2).padStart(15)}x   ${all}  (${r.out})`);
       }
     }
     const jsonOut = arg(argv, '--json');
@@ -188,7 +225,7 @@ async function main(): Promise<void> {
 }
 
 /** Builds the nydus image and, from its unpacked content, the squashfs and erofs peers. */
-async function buildImages(argv: string[], work: string): Promise<{ files: number; bytes: number }> {
+async function buildImages(argv: string[], work: string): Promise<{ files: number; bytes: number; blobIds: string[] }> {
   let source = arg(argv, '--source');
   const copied = source === undefined;
   if (source === undefined) {
@@ -222,7 +259,26 @@ async function buildImages(argv: string[], work: string): Promise<{ files: numbe
   console.log(`image sizes: nydus ${size(blobDir)} MiB blob + ${size(bootstrap)} MiB bootstrap, squashfs ${size(sqfs)} MiB, erofs ${size(erofs)} MiB`);
   rmSync(content, { recursive: true, force: true });
   if (copied) rmSync(source, { recursive: true, force: true });
-  return { files, bytes };
+  const blobIds = await writeViews(bootstrap, blobDir, join(work, 'views'));
+  return { files, bytes, blobIds };
+}
+
+/** Each blob's uncompressed address space as a local file (what the erofs driver's views serve), named by blob id. */
+async function writeViews(bootstrap: string, blobDir: string, out: string): Promise<string[]> {
+  mkdirSync(out);
+  const sb = await openBootstrap(bootstrap);
+  const storage = await createStorage(parseConfig(JSON.stringify({ version: 2, backend: { type: 'localfs', localfs: { dir: blobDir } }, rafs: { validate: true } })), sb);
+  try {
+    for (const b of sb.blobs) {
+      const view = new BlobView(b, sb.blobChunks(b.index), storage.reader);
+      const bytes = Buffer.alloc(view.size);
+      await view.read(0, bytes);
+      writeFileSync(join(out, b.blobId), bytes);
+    }
+  } finally {
+    await storage.close();
+  }
+  return sb.blobs.map((b) => b.blobId);
 }
 
 await main();

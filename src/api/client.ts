@@ -6,6 +6,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type {
   BlobCacheEntry,
+  BlobObject,
   DaemonInfo,
   ErrorEvents,
   InflightEntry,
@@ -145,6 +146,7 @@ export class ApiClient {
   getConfig = (id?: string) => this.call('GET', V1.config, { query: { id } }) as Promise<Record<string, string>>;
   putConfig = async (id: string, values: Record<string, string>) => void (await this.call('PUT', V1.config, { query: { id }, body: values }));
   addBlob = async (entry: BlobCacheEntry) => void (await this.call('PUT', V2.blobs, { body: entry }));
+  blobObjects = (domain_id: string, blob_id?: string) => this.call('GET', V2.blobs, { query: { domain_id, blob_id } }) as Promise<BlobObject[]>;
   deleteBlobs = async (query: { domain_id?: string; blob_id?: string }) => void (await this.call('DELETE', V2.blobs, { query }));
   machine = () => this.call('GET', EXT.machine) as Promise<MachineView>;
   journal = (since = 0, limit?: number) => this.call('GET', EXT.journal, { query: { since, limit } }) as Promise<JournalPage>;

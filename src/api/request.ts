@@ -5,6 +5,7 @@
 import type { Next, ParameterizedContext } from 'koa';
 import { ApiError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
+import { mountpointTooLong } from '../fs/pseudo-fs.js';
 import { MAX_BODY_BYTES } from './paths.js';
 import { rustDebugString } from './upstream-errors.js';
 import type { HttpErrorWrapper } from './upstream-errors.js';
@@ -114,6 +115,12 @@ export function requireMountpoint(ctx: ApiContext): string {
       `QueryString(${rustDebugString("'mountpoint' should be specified in query string")})`,
       'failed to serve request: the mountpoint query parameter is required',
     );
+  }
+  // Beyond the kernel's limits nothing can be served there (a longer name breaks the listing of its parent).
+  const tooLong = mountpointTooLong(mountpoint);
+  if (tooLong !== undefined) {
+    const text = `failed to serve request: the mountpoint ${tooLong}`;
+    throw requestError('ERR_API_BAD_REQUEST', `QueryString(${rustDebugString(text)})`, text);
   }
   return mountpoint;
 }

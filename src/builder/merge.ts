@@ -14,7 +14,7 @@ import { settleBlobTable } from './build.js';
 import { checkCompatible, loadImage, treeFromImage, type ImageSettings } from './from-bootstrap.js';
 import type { OutBlob } from './image-spec.js';
 import { applyLayer, type WhiteoutSpec } from './overlay.js';
-import { writeFileAtomic } from './output.js';
+import { outputMode, writeFileAtomic } from './output.js';
 import { resolvePattern, type PrefetchPolicy } from './prefetch.js';
 import { newDir, type BuildInode } from './tree.js';
 
@@ -118,6 +118,6 @@ export async function mergeImages(o: MergeOptions): Promise<MergeResult> {
   const bytes = s.version === 5 ? writeV5Bootstrap(imageSpec) : writeV6Bootstrap(imageSpec);
   const counts = await validateMetadata(parseBootstrap(bytes));
   const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
-  writeFileAtomic(bootstrap, bytes);
+  writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));
   return { bootstrap, blobs: table.map((b) => b.blobId), counts };
 }

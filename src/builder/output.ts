@@ -6,6 +6,19 @@ import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } fro
 import { basename, dirname, join } from 'node:path';
 import { BuildError } from '../errors.js';
 
+/**
+ * File modes as upstream nydus-image creates them: a file at a path the user named
+ * (`--blob`, `--bootstrap`) is opened plainly, so 0666 less the umask; a file it names
+ * itself inside `--blob-dir` comes from a mkstemp temp file renamed into place, so 0600.
+ */
+const NAMED_FILE_MODE = 0o666;
+const BLOB_DIR_FILE_MODE = 0o600;
+
+/** The mode of an output at `path`, which is `named` by the user or else placed in the blob dir. */
+export function outputMode(named: boolean): number {
+  return named ? NAMED_FILE_MODE : BLOB_DIR_FILE_MODE;
+}
+
 const live = new Set<string>();
 let counter = 0;
 
@@ -41,11 +54,11 @@ export function removeTempFiles(): void {
   for (const p of [...live]) removeTemp(p);
 }
 
-/** Writes `data` to `finalPath` atomically (temp file, fsync, rename). */
-export function writeFileAtomic(finalPath: string, data: Buffer): void {
+/** Writes `data` to `finalPath` atomically (temp file, fsync, rename), created with `mode` (less the umask). */
+export function writeFileAtomic(finalPath: string, data: Buffer, mode: number): void {
   const tmp = tempPathFor(finalPath);
   try {
-    const fd = openSync(tmp, 'wx', 0o644);
+    const fd = openSync(tmp, 'wx', mode);
     try {
       let off = 0;
       while (off < data.length) off += writeSync(fd, data, off, data.length - off, off);

@@ -4,8 +4,8 @@
 // nothing is ever written to the host filesystem. Hard links share the target's inode.
 // Whiteouts are recorded per the spec: `oci` and `none` keep the `.wh.` members as they
 // are, `overlayfs` turns them into 0:0 character devices and opaque-directory xattrs.
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BuildError } from '../errors.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG } from '../rafs/layout/common.js';
@@ -71,7 +71,26 @@ function lookup(root: BuildInode, parts: Buffer[]): BuildInode | undefined {
   return cur;
 }
 
+/** Largest uid/gid, major and minor device numbers a RAFS inode stores (v5 and v6 alike: u32 ids, Linux new_encode_dev in 32 bits). */
+const MAX_ID = 0xffffffff;
+const MAX_MAJOR = 0xfff;
+const MAX_MINOR = 0xfffff;
+
+/** Refuses a member whose metadata a RAFS inode cannot hold: nothing is stored differently from what the tar says (ids only count when kept: not with --repeatable). */
+function checkFits(m: TarMember, shown: string, explicitUidGid: boolean): void {
+  const refuse = (what: string): never => {
+    throw new BuildError('ERR_BUILD_SOURCE', `failed to add tar member ${shown}: ${what} does not fit a RAFS inode`);
+  };
+  if (explicitUidGid && m.uid > MAX_ID) refuse(`uid ${m.uid} (at most ${MAX_ID})`);
+  if (explicitUidGid && m.gid > MAX_ID) refuse(`gid ${m.gid} (at most ${MAX_ID})`);
+  if (m.mtime < 0) refuse(`mtime ${m.mtime} (before 1970)`);
+  if ((m.kind === 'char' || m.kind === 'block') && (m.devmajor > MAX_MAJOR || m.devminor > MAX_MINOR)) {
+    refuse(`device ${m.devmajor}:${m.devminor} (major at most ${MAX_MAJOR}, minor at most ${MAX_MINOR})`);
+  }
+}
+
 function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInode {
+  checkFits(m, shown, opts.explicitUidGid);
   const kind = m.kind === 'hardlink' ? 'file' : m.kind;
   const inode: BuildInode = {
     mode: TYPE_BITS[kind] | (m.mode & 0o7777),
@@ -80,7 +99,7 @@ function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInod
     mtime: m.mtime,
     mtimeNsec: m.mtimeNsec,
     // Linux new_encode_dev, the 32-bit form images store.
-    rdev: kind === 'char' || kind === 'block' ? ((m.devminor & 0xff) | ((m.devmajor & 0xfff) << 8) | ((m.devminor & 0xfff00) << 12)) >>> 0 : 0,
+    rdev: kind === 'char' || kind === 'block' ? ((m.devminor & 0xff) | (m.devmajor << 8) | ((m.devminor & 0xfff00) << 12)) >>> 0 : 0,
     size: kind === 'file' ? m.size : 0,
     xattrs: filterXattrs(m.xattrs.map(([name, value]) => ({ name, value })), shown, opts.warn),
   };
@@ -93,33 +112,46 @@ function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInod
   return inode;
 }
 
-/** Opens a tar or gzip-compressed tar file as a byte stream (gzip detected by its magic). */
+/**
+ * Opens a tar or gzip-compressed tar as a byte stream (gzip detected by its magic). The
+ * source is read once, front to back, so it may be a FIFO (the converter writes the
+ * layer into one).
+ */
 export async function openTarStream(path: string): Promise<AsyncIterable<Buffer>> {
-  const fh = await open(path, 'r');
-  const magic = Buffer.alloc(2);
-  try {
-    await fh.read(magic, 0, 2, 0);
-  } finally {
-    await fh.close();
+  const pieces = readSequentially(path);
+  const first = await pieces.next();
+  const head = first.done ? Buffer.alloc(0) : first.value;
+  async function* all(): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    yield* pieces;
   }
-  if (magic[0] === 0x1f && magic[1] === 0x8b) {
-    return createReadStream(path, { highWaterMark: 4 << 20 }).pipe(createGunzip({ chunkSize: 1 << 20 }));
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    return Readable.from(all(), { objectMode: false }).pipe(createGunzip({ chunkSize: 1 << 20 }));
   }
-  return readSequentially(path);
+  return all();
 }
 
+const PIECE = 8 << 20;
+
 /**
- * A plain file read in large synchronous pieces: a CLI build has nothing else to do
- * meanwhile, and waiting on the thread pool for every piece left the chunk workers idle.
+ * A file read in large synchronous pieces: a CLI build has nothing else to do meanwhile,
+ * and waiting on the thread pool for every piece left the chunk workers idle. Each piece
+ * is filled up (a FIFO returns a little at a time) so that memory stays one piece.
  */
 async function* readSequentially(path: string): AsyncGenerator<Buffer> {
   const fd = openSync(path, 'r');
   try {
     for (;;) {
-      const buf = Buffer.allocUnsafeSlow(8 << 20);
-      const n = readSync(fd, buf, 0, buf.length, null);
+      const buf = Buffer.allocUnsafeSlow(PIECE);
+      let n = 0;
+      while (n < PIECE) {
+        const r = readSync(fd, buf, n, PIECE - n, null);
+        if (r === 0) break;
+        n += r;
+      }
       if (n === 0) return;
       yield buf.subarray(0, n);
+      if (n < PIECE) return;
     }
   } finally {
     closeSync(fd);

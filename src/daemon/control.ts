@@ -131,4 +131,23 @@ export interface DaemonControl {
   addBlob(entry: BlobCacheEntry): Promise<void>;
   /** DELETE /api/v2/blobs. */
   deleteBlobs(query: { domain_id?: string; blob_id?: string }): Promise<void>;
+  /** GET /api/v2/blobs (erofs fs driver): the blob objects of one image. */
+  blobObjects(query: { domain_id: string; blob_id?: string }): Promise<BlobObject[]>;
+}
+
+/** One blob of an image served with the erofs fs driver (GET /api/v2/blobs; upstream leaves this route unimplemented). */
+export interface BlobObject {
+  domain_id: string;
+  blob_id: string;
+  /** Host path of the image's erofs mount. */
+  mountpoint: string;
+  /** Size of the blob view: the uncompressed address space, rounded up to 4 KiB. */
+  blob_size: number;
+  compressed_size: number;
+  /** The view file the loop device reads (null until the image is in the kernel). */
+  view_path: string | null;
+  loop_device: string | null;
+  direct_io: boolean;
+  /** Bytes of the blob's chunks ready in the blobcache. */
+  cached_bytes: number;
 }

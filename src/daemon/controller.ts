@@ -4,18 +4,25 @@
 // and are journaled (fsync'd) before they resolve; reads answer from memory at once.
 // nydusd drives it: startup() walks INIT→READY→RUNNING, shutdown() is SIGTERM's
 // trigger_stop, exit() the API's trigger_exit, and `ended` resolves at STOPPED.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DaemonTag, type EventReason } from '../../machines/daemon.js';
+import type { FsDriver } from '../config/types.js';
+import { REDACTED, withoutObjectStorageKeys } from '../config/derive.js';
 import { ApiError, ConfigError, DaemonError } from '../errors.js';
 import { decodeAuth } from '../registry/auth.js';
 import type { SessionEnd, SessionOptions } from '../fuse/session.js';
 import type { FuseImpl } from '../fuse/transport.js';
+import { BlobViewsFs, type ViewSet } from '../fs/blob-views-fs.js';
+import type { FileSystem } from '../fuse/filesystem.js';
 import { PseudoFs, normalizeMountpoint } from '../fs/pseudo-fs.js';
 import { buildInfo } from '../util/build-info.js';
 import { parseLogLevel, silentLogger, type Logger } from '../util/logger.js';
 import type {
-  BlobCacheEntry, DaemonControl, DaemonInfo, ErrorEvents, InflightEntry, MachineView, MetricsKind, MetricsQuery, MountCmd,
+  BlobCacheEntry, BlobObject, DaemonControl, DaemonInfo, ErrorEvents, InflightEntry, MachineView, MetricsKind, MetricsQuery, MountCmd,
 } from './control.js';
 import { machineGraph } from './diagram.js';
+import { ErofsDriver, viewsDirOf } from './erofs-driver.js';
 import { ErrorRing } from './error-ring.js';
 import { FuseService } from './fuse-service.js';
 import { JournalSink } from './journal-sink.js';
@@ -29,9 +36,11 @@ export type { FailoverPolicy } from './upgrade.js';
 
 /** How a daemon is set up. */
 export interface DaemonOptions {
-  /** Host path of the FUSE mount. */
+  /** Host path of the FUSE mount (fusedev), or where the images are mounted with erofs. */
   mountpoint: string;
   fuseImpl?: FuseImpl;
+  /** `erofs`: the kernel's erofs serves the images over blob views; the FUSE mount is then `<stateDir>/views`. */
+  fsDriver?: FsDriver;
   /** Directory of the journal. */
   stateDir: string;
   id?: string | null;
@@ -70,6 +79,8 @@ export class DaemonController implements DaemonControl {
   readonly #config = new Map<string, string>();
   readonly #env: MountEnv;
   readonly #timeouts: { entry: number; attr: number; negative: number };
+  /** Set with the erofs fs driver. */
+  readonly #erofs: ErofsDriver | undefined;
   #serial: Promise<unknown> = Promise.resolve();
   #endReason: EndReason = 'signal';
 
@@ -80,30 +91,63 @@ export class DaemonController implements DaemonControl {
     const startTime = Math.floor(Date.now() / 1000);
     const uid = process.geteuid?.() ?? 0;
     const gid = process.getegid?.() ?? 0;
-    this.#env = { uid, gid, startTime, onReadError: (err) => this.#onReadError(err) };
+    const fsDriver = options.fsDriver ?? 'fusedev';
+    this.#env = { uid, gid, startTime, fsDriver, onReadError: (err) => this.#onReadError(err), warn: (m) => this.logger.warn(m) };
     this.pseudoFs = new PseudoFs<DaemonMount>({ uid, gid, startTime });
     this.pseudoFs.nextIndex = sink.state.nextIndex;
     const impl = options.fuseImpl ?? 'fusedev';
     const t = impl === 'fusedev' ? LONG_TIMEOUT : 1;
     this.#timeouts = { entry: t, attr: t, negative: 0, ...options.session?.timeouts };
+    // With erofs, the FUSE connection serves only the blob views, privately, and the
+    // mount table is the source of both the views and the erofs mounts.
+    let served: FileSystem = this.pseudoFs;
+    let fuseMountpoint = options.mountpoint;
+    if (fsDriver === 'erofs') {
+      fuseMountpoint = viewsDirOf(options.stateDir);
+      this.#erofs = new ErofsDriver({ mountpoint: options.mountpoint, viewsDir: fuseMountpoint, logger: this.logger });
+      served = new BlobViewsFs(
+        {
+          // The mount itself is the view set: nothing is allocated per request.
+          viewSet: (index) => {
+            const m = this.pseudoFs.mountAtIndex(index);
+            return m?.views === undefined ? undefined : (m as ViewSet);
+          },
+          indexes: () => this.pseudoFs.mounts().map((m) => m.index).sort((a, b) => a - b),
+        },
+        { uid, gid, startTime, onReadError: (err) => this.#onReadError(err) },
+      );
+    }
     this.#fuse = new FuseService({
-      mountpoint: options.mountpoint,
+      mountpoint: fuseMountpoint,
       impl,
-      fs: this.pseudoFs,
+      fs: served,
       session: {
-        fsName: 'rafs',
+        fsName: fsDriver === 'erofs' ? 'nydus-blob-views' : 'rafs',
         onComplete: (op, node, errno, ns, bytes) => this.#onComplete(op, node, errno, ns, bytes),
         onError: (err, op, node) => this.logger.warn(`fuse: opcode ${op} on node ${node} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`),
         ...options.session,
+        // Loop devices read the views with asynchronous O_DIRECT: let those be concurrent READs.
+        ...(fsDriver === 'erofs' ? { allowOther: false, init: { asyncDio: true, ...options.session?.init } } : {}),
         timeouts: this.#timeouts,
       },
       onLost: (end) => this.#onLost(end),
-      onNotifier: (n) => this.pseudoFs.setNotifier(n),
+      // Invalidations name pseudo-fs node ids: meaningless on the views' connection.
+      onNotifier: (n) => this.pseudoFs.setNotifier(fsDriver === 'erofs' ? undefined : n),
     });
-    const { mountpoint, supervisor = null, id = null, failoverPolicy = 'resend' } = options;
-    const upgradeHost = { mountpoint, supervisor, id, failoverPolicy, fuseImpl: impl, pseudoFs: this.pseudoFs, fuse: this.#fuse, sink, env: this.#env, logger: this.logger };
+    const { supervisor = null, id = null, failoverPolicy = 'resend' } = options;
+    const upgradeHost = { mountpoint: fuseMountpoint, supervisor, id, failoverPolicy, fuseImpl: impl, pseudoFs: this.pseudoFs, fuse: this.#fuse, sink, env: this.#env, logger: this.logger };
     this.#upgrade = new UpgradeManager({ ...upgradeHost, serialise: (fn) => this.#serialise(fn) }, options.upgrade === true);
-    this.#lifecycle = new Lifecycle({ ...this.#fuse.effects(), restoreState: () => this.#upgrade.restore() }, sink);
+    const effects = this.#fuse.effects();
+    const erofs = this.#erofs;
+    if (erofs !== undefined) {
+      // SIGTERM: the erofs mounts go first (their loop devices then detach), then the views.
+      const unmountViews = effects.unmountSession;
+      effects.unmountSession = async (input) => {
+        for (const m of this.pseudoFs.mounts()) await erofs.detach(m);
+        await unmountViews(input);
+      };
+    }
+    this.#lifecycle = new Lifecycle({ ...effects, restoreState: () => this.#upgrade.restore() }, sink);
     this.ended = new Promise((resolve) => {
       this.#lifecycle.actor.subscribe({ complete: () => resolve(this.#endReason) });
     });
@@ -116,6 +160,7 @@ export class DaemonController implements DaemonControl {
    */
   static async create(options: DaemonOptions): Promise<DaemonController> {
     const sink = await JournalSink.open(options.stateDir, { deferIfHeld: options.upgrade === true, journal: options.journal });
+    if (options.fsDriver === 'erofs') await mkdir(viewsDirOf(options.stateDir), { recursive: true, mode: 0o700 });
     if (options.upgrade !== true) {
       for (const mountpoint of sink.state.mounts.keys()) await sink.append({ type: 'umount', mountpoint });
     }
@@ -139,6 +184,7 @@ export class DaemonController implements DaemonControl {
     return this.#serialise(async () => {
       await this.#lifecycle.send('MOUNT', 'startup');
       await this.#lifecycle.send('START', 'startup');
+      await this.#attachKernel();
     });
   }
 
@@ -224,8 +270,11 @@ export class DaemonController implements DaemonControl {
   }
 
   getConfig(id: string | undefined): Record<string, string> {
+    // registry_auth of an s3/oss mount carries its access key secret: shown as set, never echoed.
+    const keyed = new Set(this.pseudoFs.mounts().filter((m) => m.storage.backend.type === 's3' || m.storage.backend.type === 'oss').map((m) => `${m.metricsId}:registry_auth`));
     const out: Record<string, string> = {};
-    for (const [k, v] of this.#config) {
+    for (const [k, stored] of this.#config) {
+      const v = keyed.has(k) ? REDACTED : stored;
       if (id === undefined) out[k] = v;
       else if (k.startsWith(`${id}:`)) out[k.slice(id.length + 1)] = v;
     }
@@ -251,6 +300,7 @@ export class DaemonController implements DaemonControl {
     return this.#serialise(async () => {
       await this.#lifecycle.send('START', 'api');
       await this.#upgrade.claimJournal();
+      await this.#attachKernel();
     });
   }
 
@@ -275,6 +325,7 @@ export class DaemonController implements DaemonControl {
       this.#checkMountsAllowed();
       const mp = normalizeMountpoint(mountpoint);
       this.pseudoFs.checkAttach(mp);
+      this.#erofs?.checkPlacement(mp, this.pseudoFs.mounts());
       const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env);
       this.#applyAuth(m);
       try {
@@ -284,6 +335,14 @@ export class DaemonController implements DaemonControl {
         throw err;
       }
       await this.pseudoFs.attach(m);
+      try {
+        await this.#attachKernel([m]);
+      } catch (err) {
+        await this.#sink.append({ type: 'umount', mountpoint: mp }).catch(() => undefined);
+        await this.pseudoFs.detach(mp).invalidated;
+        await m.storage.close().catch(() => undefined);
+        throw err;
+      }
       this.logger.info(`daemon: mounted ${m.source} at ${mp} (index ${m.index})`);
     });
   }
@@ -302,8 +361,10 @@ export class DaemonController implements DaemonControl {
         await m.storage.close();
         throw err;
       }
+      if (this.#erofs !== undefined) await this.#erofs.detach(old);
       const { invalidated } = this.pseudoFs.replace(m);
       await invalidated;
+      await this.#attachKernel([m]);
       await old.storage.close();
       this.logger.info(`daemon: remounted ${mp} from ${m.source} (index ${m.index})`);
     });
@@ -344,11 +405,71 @@ export class DaemonController implements DaemonControl {
     if (query.domain_id === undefined && query.blob_id === undefined) {
       throw new ApiError('ERR_API_BAD_REQUEST', 'failed to delete blobs: domain_id or blob_id is required');
     }
+    if (this.#erofs !== undefined) return this.#deleteBlobObjects(query);
     // Upstream fusedev: a blob id alone asks to cull an fscache file, which it has none of.
     if (query.domain_id !== undefined) throw new DaemonError('ERR_DAEMON_UNSUPPORTED', 'failed to delete blobs: a fusedev daemon has no blob cache manager');
   }
 
+  /**
+   * erofs: blob objects come and go with their image (POST/DELETE /api/v1/mount). Deleting
+   * one that backs a mounted image is refused; one nobody has is upstream's "not found";
+   * a blob id alone that no image uses is a no-op, as upstream's cull of an unused file.
+   */
+  #deleteBlobObjects(query: { domain_id?: string; blob_id?: string }): void {
+    const mounts = this.pseudoFs.mounts();
+    const uses = (m: DaemonMount) => query.blob_id === undefined || (m.views ?? []).some((v) => v.blob.blobId === query.blob_id);
+    const holders = mounts.filter((m) => (query.domain_id === undefined || m.mountpoint === query.domain_id || m.metricsId === query.domain_id) && uses(m));
+    if (holders.length > 0) {
+      const where = holders.map((m) => this.#erofs!.hostPath(m.mountpoint)).join(', ');
+      throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to delete blob objects: they back the erofs mount at ${where}; unmount the image (DELETE /api/v1/mount) instead`);
+    }
+    if (query.domain_id !== undefined) {
+      throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to delete blob objects: no image has domain ${JSON.stringify(query.domain_id)}`, { detail: { upstream: 'blob_cache: cache entry not found' } });
+    }
+  }
+
+  /** GET /api/v2/blobs: the blob views of the image with `domain_id` (its mountpoint or its config id). */
+  async blobObjects(query: { domain_id: string; blob_id?: string }): Promise<BlobObject[]> {
+    const erofs = this.#erofs;
+    if (erofs === undefined) throw new DaemonError('ERR_DAEMON_UNSUPPORTED', 'failed to list blob objects: a fusedev daemon has no blob views (start nydusd with --fs-driver erofs)');
+    const m = this.pseudoFs.mounts().find((x) => x.mountpoint === query.domain_id || x.metricsId === query.domain_id);
+    if (m === undefined) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to list blob objects: no image has domain ${JSON.stringify(query.domain_id)} (a mountpoint or a config id)`);
+    const placed = erofs.attachment(m.index);
+    const out: BlobObject[] = [];
+    for (const [k, v] of (m.views ?? []).entries()) {
+      if (query.blob_id !== undefined && v.blob.blobId !== query.blob_id) continue;
+      const b = placed?.blobs[k];
+      out.push({
+        domain_id: query.domain_id,
+        blob_id: v.blob.blobId,
+        mountpoint: erofs.hostPath(m.mountpoint),
+        blob_size: v.size,
+        compressed_size: v.blob.compressedSize,
+        view_path: b?.viewPath ?? null,
+        loop_device: b?.loopDevice ?? null,
+        direct_io: b?.directIo ?? false,
+        cached_bytes: await m.storage.reader.cachedBytes(v.blob.index),
+      });
+    }
+    if (query.blob_id !== undefined && out.length === 0) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to list blob objects: the image of domain ${JSON.stringify(query.domain_id)} has no blob ${query.blob_id}`);
+    return out;
+  }
+
   // ---- internals ------------------------------------------------------------------
+
+  /**
+   * erofs: puts `mounts` (default: every mount) in the kernel once the views are served
+   * (RUNNING); before that, START does it. Mounts a predecessor left in the kernel are adopted.
+   */
+  async #attachKernel(mounts: readonly DaemonMount[] = this.pseudoFs.mounts()): Promise<void> {
+    const erofs = this.#erofs;
+    if (erofs === undefined || !this.#lifecycle.snapshot.hasTag(DaemonTag.serving)) return;
+    for (const m of mounts) {
+      if (erofs.attachment(m.index) !== undefined) continue;
+      if (await erofs.adopt(m)) this.logger.info(`erofs: adopted the erofs mount of ${m.source} at ${erofs.hostPath(m.mountpoint)}`);
+      else await erofs.attach(m);
+    }
+  }
 
   #serialise<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#serial.then(fn, fn);
@@ -359,6 +480,7 @@ export class DaemonController implements DaemonControl {
   async #umount(mp: string): Promise<void> {
     const old = this.pseudoFs.get(mp);
     if (old === undefined) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to umount ${mp}: nothing is mounted there`);
+    await this.#erofs?.detach(old);
     await this.#sink.append({ type: 'umount', mountpoint: mp });
     const { invalidated } = this.pseudoFs.detach(mp);
     await invalidated;
@@ -371,7 +493,7 @@ export class DaemonController implements DaemonControl {
     const auth = this.#config.get(`${m.metricsId}:registry_auth`);
     if (auth === undefined || m.storage.backend.setAuth === undefined) return;
     m.storage.backend.setAuth(auth);
-    this.logger.info(`daemon: registry credentials of ${m.mountpoint} replaced (config id ${JSON.stringify(m.metricsId)})`);
+    this.logger.info(`daemon: ${m.storage.backend.type} credentials of ${m.mountpoint} replaced (config id ${JSON.stringify(m.metricsId)})`);
   }
 
   #checkMountsAllowed(): void {
@@ -387,8 +509,9 @@ export class DaemonController implements DaemonControl {
     }
   }
 
+  /** A mount as journaled: object storage keys stay in memory only (upgrade.ts hands them over). */
   #spec(m: DaemonMount) {
-    return { mountpoint: m.mountpoint, source: m.source, config: m.configText, fsType: m.fsType, prefetchFiles: m.prefetchFiles, index: m.index };
+    return { mountpoint: m.mountpoint, source: m.source, config: withoutObjectStorageKeys(m.configText), fsType: m.fsType, prefetchFiles: m.prefetchFiles, index: m.index };
   }
 
   /** Reaches STOPPED without unmounting, whatever state a failed stop left. */
@@ -397,6 +520,8 @@ export class DaemonController implements DaemonControl {
   }
 
   #onComplete(opcode: number, nodeId: number, errno: number, latencyNs: number, bytes: number): void {
+    // The kernel answers file requests itself with erofs: the views' requests are no file's.
+    if (this.#erofs !== undefined) return;
     const m = this.pseudoFs.mountOfNode(nodeId);
     if (m !== undefined) m.stats.record(opcode, this.pseudoFs.inoOf(m, nodeId), errno, latencyNs, bytes);
   }

@@ -98,6 +98,12 @@ async function pidAlive(pid: number): Promise<boolean> {
   return state !== 'Z' && state !== 'X';
 }
 
+/** The live process holding the writer lock of `dir`, or null when none does. */
+export async function lockHolder(dir: string): Promise<number | null> {
+  const holder = Number.parseInt(await readFile(join(dir, LOCK_NAME), 'utf8').catch(() => ''), 10);
+  return Number.isSafeInteger(holder) && holder > 0 && (await pidAlive(holder)) ? holder : null;
+}
+
 /**
  * Takes the writer lock of `dir`: a file holding this process's pid. A lock left by a
  * dead process (a crash) is taken over; one held by a live process, this one included,

@@ -29,9 +29,17 @@ function byMetricsId(mounts: readonly DaemonMount[], withCache: boolean): Map<st
   return out;
 }
 
+/**
+ * Mounts whose file requests this daemon sees. With the erofs fs driver the kernel answers
+ * them, so there are no fs, files or pattern counters (as upstream's fscache daemon).
+ */
+function fileServed(mounts: readonly DaemonMount[]): DaemonMount[] {
+  return mounts.filter((m) => m.fsDriver !== 'erofs');
+}
+
 /** The JSON of one metrics request over the current mounts (in mount order). */
 export function metricsOf(mounts: readonly DaemonMount[], kind: MetricsKind, query: MetricsQuery): unknown {
-  const fsInstances = new Map(mounts.map((m) => [m.mountpoint, m]));
+  const fsInstances = new Map(fileServed(mounts).map((m) => [m.mountpoint, m]));
   switch (kind) {
     case 'fs':
       return pick(fsInstances, kind, query.id).stats.toJSON();
@@ -50,7 +58,7 @@ export function metricsOf(mounts: readonly DaemonMount[], kind: MetricsKind, que
 
 /** The instance ids each kind has now. */
 export function metricIdsOf(mounts: readonly DaemonMount[]): Record<MetricsKind, string[]> {
-  const fs = mounts.map((m) => m.mountpoint);
+  const fs = fileServed(mounts).map((m) => m.mountpoint);
   return {
     fs,
     files: [...fs],

@@ -4,12 +4,14 @@
 // a refused mount leaves nothing behind. Attaching it to the pseudo fs is the caller's.
 import { parseConfig } from '../config/parse.js';
 import { redact } from '../config/derive.js';
-import type { NydusConfig } from '../config/types.js';
+import type { FsDriver, NydusConfig } from '../config/types.js';
 import { ConfigError, DaemonError, NydusError } from '../errors.js';
 import { FsIoStats } from '../fs/io-stats.js';
 import { ImageFs } from '../fs/image-fs.js';
 import type { ImageMount } from '../fs/pseudo-fs.js';
 import { openBootstrap } from '../rafs/reader/open.js';
+import type { RafsSuper } from '../rafs/types.js';
+import { BlobView, viewLayoutProblem } from '../storage/blob-view.js';
 import { createStorage, type Storage } from '../storage/factory.js';
 import type { MountCmd } from './control.js';
 import { nowMountedTime } from './upstream-format.js';
@@ -28,6 +30,10 @@ export interface DaemonMount extends ImageMount {
   readonly metricsId: string;
   /** DaemonInfo `mounted_time` (kept across remounts, as upstream). */
   readonly mountedTime: string;
+  /** How the image is served: by this daemon's FUSE answers, or by the kernel's erofs. */
+  readonly fsDriver: FsDriver;
+  /** erofs: one view per blob, in blob table order (erofs device slot k + 1 is views[k]). */
+  readonly views?: readonly BlobView[];
 }
 
 /** What every mount of one daemon shares. */
@@ -35,13 +41,17 @@ export interface MountEnv {
   uid: number;
   gid: number;
   startTime: number;
+  /** The daemon's fs driver: every mount is served the same way. */
+  fsDriver: FsDriver;
   onReadError(err: unknown): void;
+  /** Told about config keys this daemon does not use (logged as warnings). */
+  warn?(message: string): void;
 }
 
 const PASSTHROUGH = new Set(['passthrough', 'passthroughfs', 'passthrough_fs']);
 
 /** Checks the parts of a MountCmd that need no I/O; returns the parsed config. */
-export function checkMountCmd(cmd: MountCmd): NydusConfig {
+export function checkMountCmd(cmd: MountCmd, warn?: (message: string) => void): NydusConfig {
   if (PASSTHROUGH.has(cmd.fs_type)) {
     throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to mount: fs_type ${cmd.fs_type} is not supported, only rafs images are served`);
   }
@@ -54,7 +64,7 @@ export function checkMountCmd(cmd: MountCmd): NydusConfig {
   for (const p of cmd.prefetch_files ?? []) {
     if (!p.startsWith('/')) throw new ConfigError('ERR_CONFIG_INVALID', `failed to mount: prefetch file ${JSON.stringify(p)} is not an absolute path (InvalidPrefetchList)`);
   }
-  return parseConfig(cmd.config);
+  return parseConfig(cmd.config, warn);
 }
 
 /**
@@ -63,7 +73,7 @@ export function checkMountCmd(cmd: MountCmd): NydusConfig {
  * Errors: config codes, ERR_DAEMON_BOOTSTRAP, format and storage codes.
  */
 export async function openMount(mountpoint: string, index: number, cmd: MountCmd, env: MountEnv, replacing?: DaemonMount): Promise<DaemonMount> {
-  const config = checkMountCmd(cmd);
+  const config = checkMountCmd(cmd, env.warn);
   let sb;
   try {
     sb = await openBootstrap(cmd.source);
@@ -74,6 +84,7 @@ export async function openMount(mountpoint: string, index: number, cmd: MountCmd
   if ((sb.getAttr(sb.rootIno).mode & 0o170000) !== 0o040000) {
     throw new DaemonError('ERR_DAEMON_BOOTSTRAP', `failed to mount ${cmd.source}: its root is not a directory`);
   }
+  checkDriver(cmd.source, config, sb, env.fsDriver);
   // Prefetch (when the config enables it) starts here and stops in storage.close().
   const storage = await createStorage(config, sb, { prefetch: { image: sb, files: cmd.prefetch_files ?? null } });
   const fs = new ImageFs(sb, storage.reader, {
@@ -101,7 +112,22 @@ export async function openMount(mountpoint: string, index: number, cmd: MountCmd
     stats,
     metricsId: config.id === '' ? mountpoint : config.id,
     mountedTime: replacing?.mountedTime ?? nowMountedTime(),
+    fsDriver: env.fsDriver,
+    views: env.fsDriver === 'erofs' ? sb.blobs.map((b) => new BlobView(b, sb.blobChunks(b.index), storage.reader)) : undefined,
   };
+}
+
+/**
+ * The config may name the daemon's driver, never another one; the erofs driver takes only
+ * images the kernel's erofs can read from blob views: RAFS v6 with 4 KiB-aligned chunks.
+ */
+function checkDriver(source: string, config: NydusConfig, sb: RafsSuper, driver: FsDriver): void {
+  if (config.fs_driver !== undefined && config.fs_driver !== driver) {
+    throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to mount ${source}: its config asks for fs_driver ${config.fs_driver}, but this daemon serves ${driver} (start a daemon with --fs-driver ${config.fs_driver})`);
+  }
+  if (driver !== 'erofs') return;
+  const why = sb.version !== 6 ? `it is RAFS v${sb.version}, not an EROFS image` : sb.blobs.map((b) => viewLayoutProblem(b, sb.blobChunks(b.index))).find((p) => p !== undefined);
+  if (why !== undefined) throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to mount ${source} with --fs-driver erofs: ${why}; serve it with --fs-driver fusedev`);
 }
 
 /** The config of a mount as DaemonInfo shows it: no secrets. */

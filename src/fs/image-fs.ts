@@ -4,11 +4,11 @@
 // numbers; the pseudo fs (pseudo-fs.ts) turns them into node ids. Wrong bytes are never
 // returned: a chunk that cannot be fetched or verified fails that read with EIO.
 import { FuseError, RafsFormatError } from '../errors.js';
-import { BufferPool } from '../util/buffer-pool.js';
 import type { Attr, DirentSink, StatFs } from '../fuse/filesystem.js';
 import { RafsSuperFlags, S_IFDIR, S_IFMT, S_IFREG } from '../rafs/layout/common.js';
 import type { RafsSuper } from '../rafs/types.js';
 import type { ChunkReader } from '../storage/chunk-reader.js';
+import { pooledRead } from './read-buffer.js';
 
 /** How an image is presented. */
 export interface ImageFsOptions {
@@ -34,10 +34,6 @@ const EMPTY = Buffer.alloc(0);
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
 const SEEK_DATA = 3;
-
-/** Read buffers are shared by every mount: their size classes do not depend on the image. */
-const readPool = new BufferPool();
-const POOL_LIMIT = 4 << 20;
 
 const xattrOff = new FuseError('ERR_FS_XATTR_UNSUPPORTED', 'failed to access xattrs: disabled for this image (enable_xattr is off)');
 const noXattr = new RafsFormatError('ERR_RAFS_NO_XATTR', 'failed to get xattr: no such attribute');
@@ -70,7 +66,9 @@ export class ImageFs {
     // Upstream forces the root's permission bits to 0755 (images made by nydusify carry 0750).
     if (ino === this.rootIno) mode = (mode & ~0o777) | 0o755;
     const explicit = this.sb.explicitUidGid;
-    const mtime = a.mtime === 0 ? this.#opts.startTime : a.mtime;
+    // Upstream fills a zero v5 mtime (old images, the root) with its start time. Every v6
+    // inode records its mtime, and the kernel's erofs shows a zero as it is: so do we.
+    const mtime = a.mtime === 0 && this.sb.version === 5 ? this.#opts.startTime : a.mtime;
     return {
       ino: nodeId,
       mode,
@@ -81,7 +79,7 @@ export class ImageFs {
       blocks: a.blocks,
       rdev: a.rdev,
       mtime,
-      mtimeNsec: a.mtime === 0 ? 0 : a.mtimeNsec,
+      mtimeNsec: mtime === a.mtime ? a.mtimeNsec : 0,
     };
   }
 
@@ -115,11 +113,7 @@ export class ImageFs {
     }
   }
 
-  /**
-   * Bytes `[offset, offset + size)` of regular file `ino`, short at EOF. The buffer comes
-   * from a pool and goes back to it on the next turn of the event loop: both transports
-   * copy or write the reply in the microtasks that run when this promise settles.
-   */
+  /** Bytes `[offset, offset + size)` of regular file `ino`, short at EOF, in a pooled buffer (read-buffer.ts). */
   async read(ino: number, offset: number, size: number): Promise<Buffer> {
     const a = this.sb.getAttr(ino);
     const type = a.mode & S_IFMT;
@@ -130,18 +124,7 @@ export class ImageFs {
     if (size <= 0 || offset >= a.size) return EMPTY;
     const n = Math.min(size, a.size - offset);
     const chunks = this.sb.fileChunks(ino, offset, n);
-    const pooled = n <= POOL_LIMIT;
-    const buf = pooled ? readPool.get(n) : Buffer.allocUnsafe(n);
-    const view = buf.subarray(0, n);
-    try {
-      await this.reader.readRange(chunks, offset, view);
-    } catch (err) {
-      if (pooled) readPool.put(buf);
-      this.#opts.onReadError?.(err);
-      throw err;
-    }
-    if (pooled) setImmediate(releaseBuffer, buf);
-    return view;
+    return pooledRead(n, (out) => this.reader.readRange(chunks, offset, out), this.#opts.onReadError);
   }
 
   /** SEEK_DATA / SEEK_HOLE from `offset` (holes are the ranges no chunk covers). */
@@ -177,8 +160,4 @@ export class ImageFs {
   statfs(): StatFs {
     return this.#statfs;
   }
-}
-
-function releaseBuffer(buf: Buffer): void {
-  readPool.put(buf);
 }

@@ -27,6 +27,11 @@ export interface InitOptions {
   asyncRead?: boolean;
   /** FUSE_PARALLEL_DIROPS (default true). */
   parallelDirops?: boolean;
+  /**
+   * FUSE_ASYNC_DIO (default false): an asynchronous O_DIRECT read (a loop device's) goes
+   * out as concurrent READs of up to maxPages each instead of one at a time.
+   */
+  asyncDio?: boolean;
 }
 
 /** The negotiated connection parameters; everything a new process needs to resume without INIT. */
@@ -88,6 +93,7 @@ export function negotiateInit(body: Buffer, caps: FsCapabilities, opts: InitOpti
   };
   want(InitFlag.ASYNC_READ, opts.asyncRead ?? true);
   want(InitFlag.PARALLEL_DIROPS, opts.parallelDirops ?? true);
+  want(InitFlag.ASYNC_DIO, opts.asyncDio ?? false);
   want(InitFlag.EXPORT_SUPPORT, opts.exportSupport ?? false);
   want(InitFlag.CACHE_SYMLINKS, opts.cacheSymlinks ?? true);
   want(InitFlag.MAX_PAGES, minor >= 28);

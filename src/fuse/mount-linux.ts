@@ -43,19 +43,24 @@ function unescapeMountField(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-/** The topmost mount at `path` (already canonical), from /proc/self/mountinfo. */
-export async function findMount(path: string): Promise<MountInfo | undefined> {
+/** Every mount of this process's namespace, in mount order, from /proc/self/mountinfo. */
+export async function readMounts(): Promise<MountInfo[]> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
-  let found: MountInfo | undefined;
+  const out: MountInfo[] = [];
   for (const line of text.split('\n')) {
     const f = line.split(' ');
     if (f.length < 10) continue;
     const sep = f.indexOf('-', 6);
-    if (sep < 0 || unescapeMountField(f[4]) !== path) continue;
+    if (sep < 0) continue;
     const [major, minor] = f[2].split(':').map(Number);
-    found = { mountpoint: path, major, minor, fstype: f[sep + 1], source: unescapeMountField(f[sep + 2]) };
+    out.push({ mountpoint: unescapeMountField(f[4]), major, minor, fstype: f[sep + 1], source: unescapeMountField(f[sep + 2]) });
   }
-  return found;
+  return out;
+}
+
+/** The topmost mount at `path` (already canonical), from /proc/self/mountinfo. */
+export async function findMount(path: string): Promise<MountInfo | undefined> {
+  return (await readMounts()).findLast((m) => m.mountpoint === path);
 }
 
 /**

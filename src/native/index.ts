@@ -41,6 +41,12 @@ export interface NativeAddon {
   shutdownListener(fd: number): void;
   acceptReceive(listenFd: number, timeoutMs: number): Promise<{ data: Buffer; fds: number[] }>;
   acceptSend(listenFd: number, data: Uint8Array, fd: number, timeoutMs: number): Promise<void>;
+  /** Attaches `path` read-only to a free loop device (autoclear); `fd` keeps it attached until closed. */
+  loopAttach(path: string, directIo: boolean, blockSize: number): Promise<{ index: number; fd: number; directIo: boolean }>;
+  /** LOOP_CLR_FD on /dev/loop<index> (detached at its last close when still open). */
+  loopDetach(index: number): Promise<void>;
+  /** mount(2), MS_RDONLY when `readOnly`. */
+  mountFs(source: string, target: string, fstype: string, readOnly: boolean, data: string): Promise<void>;
 }
 
 let addon: NativeAddon | undefined;

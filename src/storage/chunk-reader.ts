@@ -182,6 +182,16 @@ export class ChunkReader {
     if (cursor < end) out.fill(0, cursor - fileOffset);
   }
 
+  /** Bytes of blob `blobIndex`'s chunks that are durably in the cache (0 without a cache). */
+  async cachedBytes(blobIndex: number): Promise<number> {
+    const state = this.#states.get(blobIndex);
+    const entry = state === undefined ? undefined : await this.#entryOf(state).catch(() => undefined);
+    if (state === undefined || entry === undefined) return 0;
+    let bytes = 0;
+    for (const c of this.options.blobChunks?.(blobIndex) ?? []) if (entry.isReady(c)) bytes += c.uncompressedSize;
+    return bytes;
+  }
+
   /** Waits for every fetch and cache read in progress. Backend and cache stay open. */
   async close(): Promise<void> {
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks]);

@@ -20,6 +20,8 @@ export interface Logger {
   readonly level: LogLevel | 'off';
   /** Changes the level at runtime (PUT /api/v1/daemon). */
   setLevel(level: LogLevel | 'off'): void;
+  /** Reopens the log file by its name (after log rotation moved it); false when logging to stderr. */
+  reopen(): boolean;
   /** Flushes and closes the transports. */
   close(): Promise<void>;
 }
@@ -53,16 +55,21 @@ const lineFormat = winston.format.printf((info) => {
   return `[${time} ${String(info.level).toUpperCase()}] ${String(info.message)}`;
 });
 
+/** The log file's transport. Logs may quote paths and image names: new files are owner-only (an existing file keeps the mode its creator chose, as logrotate's `create` sets it). */
+function fileTransport(opts: LoggerOptions & { file: string }): winston.transport {
+  return new winston.transports.File({
+    filename: logFilePath(opts.file),
+    maxsize: opts.rotationSizeMiB ? opts.rotationSizeMiB * 1024 * 1024 : undefined,
+    maxFiles: opts.rotationSizeMiB ? 10 : undefined,
+    zippedArchive: Boolean(opts.rotationSizeMiB),
+    options: { flags: 'a', mode: 0o600 },
+  });
+}
+
 /** A logger writing to stderr or `opts.file`. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const transport = opts.file
-    ? new winston.transports.File({
-        filename: logFilePath(opts.file),
-        maxsize: opts.rotationSizeMiB ? opts.rotationSizeMiB * 1024 * 1024 : undefined,
-        maxFiles: opts.rotationSizeMiB ? 10 : undefined,
-        zippedArchive: Boolean(opts.rotationSizeMiB),
-      })
-    : new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] });
+  const file = opts.file;
+  let transport = file !== undefined ? fileTransport({ ...opts, file }) : new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] });
   const w = winston.createLogger({ levels: LEVEL_NUMBERS, format: lineFormat, transports: [transport] });
   let level: LogLevel | 'off' = 'info';
   const apply = (l: LogLevel | 'off'): void => {
@@ -84,6 +91,16 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       return level;
     },
     setLevel: apply,
+    reopen() {
+      if (file === undefined) return false;
+      // The old transport finishes what it holds into the moved file, then closes it.
+      const old = transport;
+      transport = fileTransport({ ...opts, file });
+      w.add(transport);
+      w.remove(old);
+      old.end();
+      return true;
+    },
     close() {
       return new Promise<void>((resolve) => {
         w.on('finish', () => resolve());
@@ -104,5 +121,6 @@ export const silentLogger: Logger = {
   trace() {},
   level: 'off',
   setLevel() {},
+  reopen: () => false,
   async close() {},
 };

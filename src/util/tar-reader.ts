@@ -20,6 +20,7 @@ export interface TarMember {
   gid: number;
   /** Bytes of data that follow (regular files only; 0 for the others). */
   size: number;
+  /** Seconds since the epoch; negative before 1970 (a PAX mtime may say so). */
   mtime: number;
   mtimeNsec: number;
   devmajor: number;
@@ -247,11 +248,14 @@ export class TarReader {
     const mtimeRaw = pax('mtime');
     const [mtime, mtimeNsec] = mtimeRaw ? parsePaxTime(mtimeRaw, at) : [parseNumber(block, 136, 12, 'mtime', at), 0];
     const hasDev = kind === 'char' || kind === 'block';
+    const mode = parseNumber(block, 100, 8, 'mode', at);
+    // Type bits may ride along (some writers set them); anything above them is no file mode.
+    if (mode > 0o177777) throw bad(`member ${JSON.stringify(path.toString('latin1'))} at offset ${at} has mode ${mode.toString(8)}, which is no file mode`);
     return {
       kind,
       path,
       linkname: kind === 'symlink' || kind === 'hardlink' ? linkname : Buffer.alloc(0),
-      mode: parseNumber(block, 100, 8, 'mode', at) & 0o7777,
+      mode: mode & 0o7777,
       uid: paxNumber(pax('uid'), 'uid', at) ?? parseNumber(block, 108, 8, 'uid', at),
       gid: paxNumber(pax('gid'), 'gid', at) ?? parseNumber(block, 116, 8, 'gid', at),
       size: kind === 'file' ? size : 0,
@@ -341,7 +345,8 @@ function parsePaxTime(v: Buffer, at: number): [number, number] {
   if (!m) throw bad(`invalid PAX mtime ${JSON.stringify(v.toString('latin1'))} at offset ${at}`);
   const sec = Number(m[1]);
   const frac = (m[2] ?? '').padEnd(9, '0').slice(0, 9);
-  if (sec < 0) return [0, 0];
+  // Before 1970: negative seconds, a non-negative fraction after them (floor, as POSIX time).
+  if (sec < 0 || m[1] === '-0') return frac === '000000000' ? [sec, 0] : [sec - 1, 1_000_000_000 - Number(frac)];
   return [sec, Number(frac)];
 }
 

@@ -4,6 +4,7 @@
 // Writes can be held at a gate to prove reads never wait for them.
 import type {
   BlobCacheEntry,
+  BlobObject,
   DaemonControl,
   DaemonInfo,
   ErrorEvents,
@@ -254,6 +255,10 @@ export class FakeControl implements DaemonControl {
     return this.#write(`config ${id}`, () => {
       for (const [k, v] of Object.entries(values)) this.configStore.set(`${id}:${k}`, v);
     });
+  }
+  /** As a fusedev daemon: no blob views. */
+  async blobObjects(): Promise<BlobObject[]> {
+    throw new DaemonError('ERR_DAEMON_UNSUPPORTED', 'failed to list blob objects: a fusedev daemon has no blob views');
   }
   addBlob(entry: BlobCacheEntry): Promise<void> {
     return this.#write(`add-blob ${entry.id}`, () => {

@@ -223,13 +223,20 @@ describe('v1 metrics and config endpoints', () => {
     assert.deepEqual(await s.client.inflight(), []);
   });
 
-  test('config: PUT stores by id, GET strips the prefix with ?id; unknown keys 500, non-strings 400', async () => {
+  test('config: PUT stores by id, GET strips the prefix with ?id and redacts secrets; unknown keys 500, non-strings 400', async () => {
     checked(await s.client.request('PUT', V1.config, { query: { id: '/snap1' }, body: { registry_auth: 'dXNlcjpwYXNz' } }), 204);
     checked(await s.client.request('PUT', V1.config, { body: { proxy_url: 'http://p' } }), 204);
+    checked(await s.client.request('PUT', V1.config, { query: { id: '/snap2' }, body: { proxy_url: 'http://u:pw@p:3128/x', registry_auth: '' } }), 204);
     const mine = checked(await s.client.request('GET', V1.config, { query: { id: '/snap1' } }), 200);
     assertSchema('v1', 'ConfigValues', mine);
-    assert.deepEqual(mine, { registry_auth: 'dXNlcjpwYXNz' });
-    assert.deepEqual(checked(await s.client.request('GET', V1.config), 200), { '/snap1:registry_auth': 'dXNlcjpwYXNz', ':proxy_url': 'http://p' });
+    assert.deepEqual(mine, { registry_auth: '<redacted>' });
+    assert.deepEqual(checked(await s.client.request('GET', V1.config), 200), {
+      '/snap1:registry_auth': '<redacted>',
+      ':proxy_url': 'http://p',
+      '/snap2:proxy_url': 'http://u:<redacted>@p:3128/x',
+      '/snap2:registry_auth': '',
+    });
+    assert.deepEqual(s.control.getConfig('/snap1'), { registry_auth: 'dXNlcjpwYXNz' }, 'the store keeps the secret');
     failed(await s.client.request('PUT', V1.config, { body: { password: 'x' } }), 500, 'Configure(ResponsePayloadType)');
     const bad = checked(await s.client.request('PUT', V1.config, { body: { registry_auth: 5 } }), 400) as { message: string };
     assert.match(bad.message, /invalid type: integer `5`, expected a string/);

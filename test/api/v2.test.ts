@@ -37,7 +37,7 @@ describe('v2 endpoints', () => {
     failed(await s.client.request('POST', V2.daemon, { body: { log_level: 'info' } }), 400, 'BadRequest');
   });
 
-  test('GET /api/v2/blobs: 400 without domain_id, 501 with it (upstream panics), and the API keeps answering', async () => {
+  test('GET /api/v2/blobs: 400 without domain_id, 501 on a fusedev daemon (upstream panics), and the API keeps answering', async () => {
     failed(await s.client.request('GET', V2.blobs), 400, 'BadRequest');
     failed(await s.client.request('GET', V2.blobs, { query: { domain_id: 'd' } }), 501, 'GetBlobObjects(DaemonAbnormal(Unsupported))', 'ERR_DAEMON_UNSUPPORTED');
     checked(await s.client.request('GET', V1.daemon), 200);

@@ -55,6 +55,11 @@ test('mountpoints normalize as upstream walks paths; relative ones are refused',
   assert.equal(normalizeMountpoint('/../a'), '/a');
   assert.equal(normalizeMountpoint('/'), '/');
   assert.throws(() => normalizeMountpoint('a/b'), (e: unknown) => e instanceof NydusError && e.code === 'ERR_CONFIG_INVALID');
+  // The kernel's limits: NAME_MAX bytes a component (multi-byte characters count in bytes), PATH_MAX a path.
+  assert.equal(normalizeMountpoint(`/${'a'.repeat(255)}/b`), `/${'a'.repeat(255)}/b`);
+  assert.throws(() => normalizeMountpoint(`/x/${'a'.repeat(256)}`), /a component is longer than 255 bytes/);
+  assert.throws(() => normalizeMountpoint(`/${'é'.repeat(128)}`), /a component is longer than 255 bytes/);
+  assert.throws(() => normalizeMountpoint(`/${'a/'.repeat(2048)}`), /longer than 4095 bytes/);
 });
 
 test('an image at / is the FUSE root: node 1, children at index * 2^32 + ino', async (t) => {

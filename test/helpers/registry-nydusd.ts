@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { cleanStale, viewsDirOf } from '../../src/daemon/erofs-driver.js';
 import { isMounted, programArgv } from './env.js';
 import type { Owner } from './registry-server.js';
 
@@ -70,6 +71,7 @@ export async function startDaemon(t: Owner, args: string[], env: NodeJS.ProcessE
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
+      await cleanStale(mnt, viewsDirOf(join(dir, 'state'))); // what an erofs daemon may have left
       if (isMounted(mnt)) spawnSync('umount', ['-l', mnt]);
       rmSync(dir, { recursive: true, force: true });
     },

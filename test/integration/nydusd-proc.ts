@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { ApiClient } from '../../src/api/client.js';
+import { cleanStale, viewsDirOf } from '../../src/daemon/erofs-driver.js';
 import { findMount } from '../../src/fuse/mount-linux.js';
 import { haveFixtures, isRoot, need, programArgv } from '../helpers/env.js';
 import { run } from '../conformance/child.js';
@@ -90,6 +91,7 @@ export function workspace(t: TestContext, prefix: string): { dir: string; mnt: s
   const daemons: Nydusd[] = [];
   t.after(async () => {
     for (const d of daemons) if (d.running) await d.stop('SIGKILL');
+    await cleanStale(mnt, viewsDirOf(join(dir, 'state'))); // what an erofs daemon left
     if (await findMount(mnt)) await run('umount', ['-l', mnt]);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -149,3 +149,22 @@ test('through nydusd: cat of one small file fetches only its chunks plus amplifi
   assert.equal(m2.read_amount_total, 0);
   t.diagnostic(`second nydusd on the same cache: ${m2.read_count} backend requests`);
 });
+
+test('through nydusd --fs-driver erofs: cat of one small file fetches under 2% of the blob', async (t) => {
+  if (!need(t, haveRegistry() && haveNydusd() && isRoot() && existsSync('/dev/fuse'), 'needs root, /dev/fuse, nydusd and docker-registry')) return;
+  const { tree, image, reference } = await bigImage();
+  assert.ok(image.blobBytes > 100 * MiB);
+  const dir = mkdtempSync('/tmp/registry-lazy-erofs-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(dir, 'cache') } } }));
+  const d = await startDaemon(t, ['--fs-driver', 'erofs', '--image', reference, '--config', config]);
+  const cat = await runCommand('cat', [join(d.mnt, 'etc/hostname')]);
+  assert.equal(cat.stdout, tree['etc/hostname']);
+  const m = (await d.get('/api/v1/metrics/backend')).body as { read_count: number; read_amount_total: number };
+  assert.ok(m.read_amount_total > 0 && m.read_amount_total < image.blobBytes * 0.02, `fetched ${m.read_amount_total} of ${image.blobBytes}`);
+  t.diagnostic(
+    `nydusd --fs-driver erofs, cat /etc/hostname: ${m.read_count} request(s), ${m.read_amount_total} bytes = ` +
+      `${((m.read_amount_total / image.blobBytes) * 100).toFixed(3)}% of the ${image.blobBytes}-byte blob`,
+  );
+});

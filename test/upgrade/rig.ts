@@ -1,5 +1,6 @@
 // A nydusd under the test supervisor, serving the v5 fixture at /v5 (from --bootstrap) and
-// the v6 fixture at /v6 (mounted through the API), with the three sequences real
+// the v6 fixture at /v6 (mounted through the API) (with `--fs-driver erofs`, which serves
+// v6 only: the v6 fixture at /v6 from --bootstrap), with the three sequences real
 // supervisors drive: nydus-snapshotter's hot upgrade, upstream's smoke-test hot upgrade,
 // and failover after kill -9 (nydusd-contract.md §4.2–4.4). Each step is timed.
 import { spawnSync } from 'node:child_process';
@@ -7,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { MountCmd } from '../../src/daemon/control.js';
+import { cleanStale, viewsDirOf } from '../../src/daemon/erofs-driver.js';
 import { linkBlobs } from '../api/nydusd-process.js';
 import { configJson } from '../fs/helpers.js';
 import { haveFixtures, isMounted, isRoot, need, V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
@@ -35,6 +37,8 @@ export class Rig {
   readonly sup: TestSupervisor;
   readonly baseArgs: string[];
   readonly v6Cmd: MountCmd;
+  /** Served by the kernel's erofs (--fs-driver erofs): only /v6. */
+  readonly erofs: boolean;
   current!: Daemon;
   #sockN = 0;
   readonly #all: Daemon[] = [];
@@ -43,14 +47,21 @@ export class Rig {
     this.dir = mkdtempSync('/tmp/upgrade-test-');
     this.mnt = join(this.dir, 'mnt');
     mkdirSync(this.mnt);
+    this.erofs = extraArgs.join(' ').includes('--fs-driver erofs');
     const blobs5 = linkBlobs(V5_FIXTURE, join(this.dir, 'blobs5'));
     const blobs6 = linkBlobs(V6_FIXTURE, join(this.dir, 'blobs6'));
     this.sup = new TestSupervisor(join(this.dir, 'supervisor.sock'));
+    const [fixture, blobs, at] = this.erofs ? [V6_FIXTURE, blobs6, '/v6'] : [V5_FIXTURE, blobs5, '/v5'];
     this.baseArgs = [
-      '--mountpoint', this.mnt, '--bootstrap', join(V5_FIXTURE, 'bootstrap'), '--localfs-dir', blobs5, '--virtual-mountpoint', '/v5',
+      '--mountpoint', this.mnt, '--bootstrap', join(fixture, 'bootstrap'), '--localfs-dir', blobs, '--virtual-mountpoint', at,
       '--id', 'upgrade-test', '--supervisor', this.sup.sock, '--state-dir', join(this.dir, 'state'), '--log-level', 'info', ...extraArgs,
     ];
     this.v6Cmd = { source: join(V6_FIXTURE, 'bootstrap'), fs_type: 'rafs', config: configJson(blobs6, blobs6, {}), prefetch_files: null };
+  }
+
+  /** The mountpoints this rig's daemons serve. */
+  get mountpoints(): string[] {
+    return this.erofs ? ['/v6'] : ['/v5', '/v6'];
   }
 
   /**
@@ -62,7 +73,7 @@ export class Rig {
     t.after(() => rig.teardown());
     rig.current = rig.spawn([]);
     await rig.current.waitState('RUNNING');
-    await rig.current.client.mount('/v6', rig.v6Cmd);
+    if (!rig.erofs) await rig.current.client.mount('/v6', rig.v6Cmd);
     await rig.sup.fetch(rig.current.client);
     return rig;
   }
@@ -107,7 +118,7 @@ export class Rig {
     await this.sup.fetch(old.client);
     const next = this.spawn(['--upgrade']);
     await next.waitState('INIT');
-    await next.client.mount('/v6', this.v6Cmd).catch(() => undefined);
+    if (!this.erofs) await next.client.mount('/v6', this.v6Cmd).catch(() => undefined);
     const stopped = now();
     await old.client.exit();
     await old.exited;
@@ -152,6 +163,7 @@ export class Rig {
     for (const d of this.#all) d.close();
     await Promise.all(this.#all.map((d) => d.exited));
     this.sup.close();
+    if (this.erofs) await cleanStale(this.mnt, viewsDirOf(join(this.dir, 'state')));
     if (isMounted(this.mnt)) spawnSync('umount', ['-l', this.mnt]);
     rmSync(this.dir, { recursive: true, force: true });
   }

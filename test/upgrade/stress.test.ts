@@ -4,23 +4,28 @@
 // return wrong bytes, the mount may never disappear, and every reader, the holder's open
 // file and its cwd included, must go on after the last handover. The longest read stall of
 // each handover is printed (bench/upgrade measures it properly; never asserted here).
-// Each daemon serves every child before the next handover starts.
+// Each daemon serves every child before the next handover starts. The same run is made
+// with `--fs-driver erofs`, where the readers go through the kernel's erofs and loop
+// devices and the connection handed over is the blob views'.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { replay } from '../../src/daemon/journal.js';
 import { isMounted } from '../helpers/env.js';
 import { canRun, now, Rig, type Handover } from './rig.js';
-import { expectedFiles, fixtureHolder, Load, stallsPerHandover } from './readers.js';
+import { expectedFiles, expectedV6Files, fixtureHolder, Load, stallsPerHandover, v6Holder } from './readers.js';
 
 const UPGRADES = 20;
 const FAILOVERS = 20;
 const READERS = 8;
 
-test(`${UPGRADES} hot upgrades then ${FAILOVERS} kill -9 failovers under ${READERS} readers and a holder: no failed read`, async (t) => {
+for (const driver of ['fusedev', 'erofs'] as const) {
+test(`${driver}: ${UPGRADES} hot upgrades then ${FAILOVERS} kill -9 failovers under ${READERS} readers and a holder: no failed read`, async (t) => {
   if (!canRun(t)) return;
-  const rig = await Rig.start(t);
-  const load = Load.start(join(rig.dir, 'stop'), READERS, expectedFiles(rig.mnt), fixtureHolder(rig.mnt));
+  const erofs = driver === 'erofs';
+  const rig = await Rig.start(t, erofs ? ['--fs-driver', 'erofs'] : []);
+  const watched = erofs ? join(rig.mnt, 'v6') : rig.mnt;
+  const load = Load.start(join(rig.dir, 'stop'), READERS, erofs ? expectedV6Files(rig.mnt) : expectedFiles(rig.mnt), erofs ? v6Holder(rig.mnt) : fixtureHolder(rig.mnt));
   t.after(() => load.kill());
   await load.warm();
 
@@ -29,7 +34,7 @@ test(`${UPGRADES} hot upgrades then ${FAILOVERS} kill -9 failovers under ${READE
   let missing = 0;
   const watch = setInterval(() => {
     checks++;
-    if (!isMounted(rig.mnt)) missing++;
+    if (!isMounted(watched)) missing++;
   }, 5);
 
   const handovers: Handover[] = [];
@@ -66,7 +71,8 @@ test(`${UPGRADES} hot upgrades then ${FAILOVERS} kill -9 failovers under ${READE
   assert.equal(missing, 0, 'the mount never disappeared');
   assert.ok(checks > 100);
   const info = await rig.current.client.info();
-  assert.deepEqual([info.state, Object.keys(info.backend_collection ?? {}).sort()], ['RUNNING', ['/v5', '/v6']]);
+  assert.deepEqual([info.state, Object.keys(info.backend_collection ?? {}).sort()], ['RUNNING', rig.mountpoints]);
   const journal = await replay(join(rig.dir, 'state'));
-  assert.deepEqual([...journal.mounts].map(([mp, e]) => [mp, e.index]).sort(), [['/v5', 1], ['/v6', 2]], 'same indexes after 40 handovers');
+  assert.deepEqual([...journal.mounts].map(([mp, e]) => [mp, e.index]).sort(), rig.mountpoints.map((mp, i) => [mp, i + 1]), 'same indexes after 40 handovers');
 });
+}

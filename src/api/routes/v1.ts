@@ -5,6 +5,7 @@
 import type { DaemonControl, MountCmd } from '../../daemon/control.js';
 import { V1 } from '../paths.js';
 import { parseConfigMap, parseDaemonConf, parseMountCmd } from '../parse-body.js';
+import { redactConfigValues } from '../redact.js';
 import { queryParam, requestError, requireMountpoint } from '../request.js';
 import type { ApiContext } from '../request.js';
 import { rustDebugString } from '../upstream-errors.js';
@@ -156,7 +157,7 @@ export function v1Endpoints(control: DaemonControl): Endpoint[] {
     {
       path: V1.config,
       methods: {
-        GET: { wrapper: 'Configure', body: 'none', run: (ctx) => sendJson(ctx, control.getConfig(queryParam(ctx, 'id'))) },
+        GET: { wrapper: 'Configure', body: 'none', run: (ctx) => sendJson(ctx, redactConfigValues(control.getConfig(queryParam(ctx, 'id')))) },
         PUT: {
           wrapper: 'Configure',
           body: 'json',

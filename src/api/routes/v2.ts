@@ -1,9 +1,9 @@
 // Upstream's v2 endpoints: daemon info without the mount table, log level, and the
 // blob cache entries of fscache-style daemons (nydusd-contract.md §2.3, §2.6).
-// GET /api/v2/blobs is `todo!()` upstream (it panics the API thread); here it answers
-// 501 Unsupported and the API keeps working (docs/api.md).
+// GET /api/v2/blobs is `todo!()` upstream (it panics the API thread); here it lists the
+// blob views of an image served with the erofs fs driver, and answers 501 on a fusedev
+// daemon (docs/api.md).
 import type { BlobCacheEntry, DaemonControl } from '../../daemon/control.js';
-import { DaemonError } from '../../errors.js';
 import { V2 } from '../paths.js';
 import { parseBlobCacheEntry } from '../parse-body.js';
 import { badRequest, queryParam } from '../request.js';
@@ -39,10 +39,10 @@ export function v2Endpoints(control: DaemonControl): Endpoint[] {
         GET: {
           wrapper: 'GetBlobObjects',
           body: 'none',
-          run(ctx) {
-            const domain = queryParam(ctx, 'domain_id');
-            if (domain === undefined) throw badRequest('failed to list blob cache entries: the domain_id query parameter is required');
-            throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to list blob cache entries of domain ${JSON.stringify(domain)}: not implemented (upstream nydusd does not implement it either)`);
+          async run(ctx) {
+            const domain_id = queryParam(ctx, 'domain_id');
+            if (domain_id === undefined) throw badRequest('failed to list blob objects: the domain_id query parameter is required');
+            sendJson(ctx, await control.blobObjects({ domain_id, blob_id: queryParam(ctx, 'blob_id') }));
           },
         },
         PUT: {

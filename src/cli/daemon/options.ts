@@ -3,6 +3,7 @@
 // and two of ours (--fuse-impl, --state-dir). Turns commander's parse into DaemonArgs,
 // refusing what clap would refuse (exit 2) and what this daemon cannot do.
 import { Command, Option } from 'commander';
+import { FS_DRIVERS, type FsDriver } from '../../config/types.js';
 import { ConfigError } from '../../errors.js';
 import { FUSE_IMPLS, type FuseImpl } from '../../fuse/transport.js';
 import type { FailoverPolicy } from '../../daemon/controller.js';
@@ -29,6 +30,8 @@ export interface DaemonArgs {
   threads: number;
   rlimitNofile: number;
   fuseImpl: FuseImpl;
+  /** --fs-driver; unset: the --config file's `fs_driver`, else fusedev. */
+  fsDriver?: FsDriver;
   stateDir?: string;
 }
 
@@ -65,6 +68,7 @@ export function addFuseFlags(cmd: Command): Command {
     .option('--prefetch-files <path>', 'file listing absolute paths to prefetch (requires --bootstrap)')
     .option('-m, --virtual-mountpoint <path>', 'where --bootstrap appears in the pseudo fs', '/')
     .addOption(new Option('--fuse-impl <impl>', 'FUSE transport').choices([...FUSE_IMPLS]).default('fusedev'))
+    .addOption(new Option('--fs-driver <driver>', "fusedev: nydusd answers every file request; erofs: the kernel's erofs serves RAFS v6 images over blob views (default: the config's fs_driver, else fusedev)").choices([...FS_DRIVERS]))
     .option('--state-dir <dir>', 'journal directory (default /run/nydusd/<id>, or /run/nydusd/<escaped mountpoint>)');
 }
 
@@ -112,6 +116,7 @@ export function toDaemonArgs(top: ParsedOptions, sub?: ParsedOptions): DaemonArg
   const policy = String(o.failoverPolicy ?? 'resend');
   if (!['none', 'resend', 'flush'].includes(policy)) throw usage(`invalid value ${JSON.stringify(policy)} for --failover-policy: expected none, resend or flush`);
   const threadsText = o.fuseThreads ?? o.threadNum ?? '4';
+  if (o.fsDriver === 'erofs' && o.fuseImpl === 'fuse-native') throw usage('--fs-driver erofs serves its blob views with --fuse-impl fusedev, not fuse-native');
   return {
     mountpoint,
     apisock: str('apisock'),
@@ -131,6 +136,7 @@ export function toDaemonArgs(top: ParsedOptions, sub?: ParsedOptions): DaemonArg
     threads: intIn('fuse-threads', threadsText, 1, 1024),
     rlimitNofile: intIn('rlimit-nofile', o.rlimitNofile ?? '1000000', 0, 2 ** 31),
     fuseImpl: (str('fuseImpl') ?? 'fusedev') as FuseImpl,
+    fsDriver: str('fsDriver') as FsDriver | undefined,
     stateDir: str('stateDir'),
   };
 }

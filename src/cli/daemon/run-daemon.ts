@@ -7,9 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { localfsDirConfig, redact } from '../../config/derive.js';
+import { parseConfig } from '../../config/parse.js';
+import type { FsDriver } from '../../config/types.js';
 import { ConfigError } from '../../errors.js';
 import type { MountCmd } from '../../daemon/control.js';
 import { DaemonController } from '../../daemon/controller.js';
+import { cleanStale, viewsDirOf } from '../../daemon/erofs-driver.js';
+import { lockHolder } from '../../daemon/journal-files.js';
 import { detectCrash, mountpointPath } from '../../daemon/upgrade-crash.js';
 import { checkMountCmd } from '../../daemon/mounts.js';
 import { checkMountpoint } from '../../fuse/mount-linux.js';
@@ -20,6 +24,7 @@ import { logBackendEvents } from '../../storage/backend/log-events.js';
 import { prepareImageMount } from '../../registry/mount-image.js';
 import { escapeStatePath, type DaemonArgs } from './options.js';
 import { raiseNofileLimit } from './rlimit.js';
+import { answerSignals } from './signals.js';
 
 /** The config text a --bootstrap mount uses: --config's or --localfs-dir's (IMAGE_PULL_AUTH is applied by the storage factory). */
 async function bootstrapConfig(args: DaemonArgs): Promise<string> {
@@ -41,17 +46,25 @@ async function prefetchList(path: string | undefined): Promise<string[] | null> 
   return parsePrefetchFiles(text);
 }
 
+/** --fs-driver, else the --config file's `fs_driver`, else fusedev. */
+async function chooseFsDriver(args: DaemonArgs): Promise<FsDriver> {
+  if (args.fsDriver !== undefined) return args.fsDriver;
+  if (args.config === undefined) return 'fusedev';
+  return parseConfig(await bootstrapConfig(args)).fs_driver ?? 'fusedev';
+}
+
 /**
  * Whether this start waits in INIT for a takeover: `upgrade` with --upgrade, `failover` when
- * upstream's crash check finds a predecessor's leftovers (§3.4), null for a normal start.
- * Either way the --bootstrap/--image mount is skipped: the mounts come from the takeover.
+ * upstream's crash check finds a predecessor's leftovers on `fusePath` (the FUSE mount: the
+ * mountpoint, or the erofs driver's views) (§3.4), null for a normal start. Either way the
+ * --bootstrap/--image mount is skipped: the mounts come from the takeover.
  */
-async function takeoverMode(args: DaemonArgs, logger: Logger): Promise<'upgrade' | 'failover' | null> {
+async function takeoverMode(args: DaemonArgs, fusePath: string, logger: Logger): Promise<'upgrade' | 'failover' | null> {
   if (args.upgrade) {
     logger.info('daemon: --upgrade: waiting in INIT for a takeover');
     return 'upgrade';
   }
-  const check = await detectCrash(await mountpointPath(args.mountpoint), args.apisock);
+  const check = await detectCrash(fusePath, args.apisock);
   if (!check.crashed) return null;
   logger.warn(`daemon: ${check.reason}; waiting in INIT for a takeover${args.supervisor === undefined ? ' (there is no --supervisor: a takeover will fail; umount -l the mountpoint to start afresh)' : ''}`);
   return 'failover';
@@ -63,20 +76,44 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   process.env.UV_THREADPOOL_SIZE = String(args.threads);
   const logger = createLogger({ level: args.logLevel, file: args.logFile, rotationSizeMiB: args.logRotationSizeMiB });
   const stopEventLog = logBackendEvents(logger);
+  const stopSignalAnswers = answerSignals(logger);
   try {
     return await serve(args, logger);
   } finally {
+    stopSignalAnswers();
     stopEventLog();
     await logger.close();
   }
 }
 
+/**
+ * erofs without a supervisor to hand the views' connection back: what a crashed
+ * predecessor with this state directory left (erofs mounts, loop devices, the views'
+ * mount) is removed, unless a live daemon still holds that directory's journal.
+ */
+async function cleanErofsLeftovers(mountpoint: string, stateDir: string, logger: Logger): Promise<void> {
+  const holder = await lockHolder(stateDir);
+  if (holder !== null) return; // a live daemon: the journal lock refuses this start below
+  const done = await cleanStale(mountpoint, viewsDirOf(stateDir));
+  if (done.erofsMounts.length + done.loops.length > 0 || done.viewsMount) {
+    logger.warn(
+      `daemon: removed what a crashed daemon left: erofs mounts ${JSON.stringify(done.erofsMounts)}, loop devices ${JSON.stringify(done.loops)}` +
+        `${done.viewsMount ? `, the blob views' mount ${viewsDirOf(stateDir)}` : ''}`,
+    );
+  }
+}
+
 async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
   await raiseNofileLimit(args.rlimitNofile, logger);
-  const takeover = await takeoverMode(args, logger);
+  const fsDriver = await chooseFsDriver(args);
+  const erofs = fsDriver === 'erofs';
+  const givenMountpoint = await mountpointPath(args.mountpoint);
+  const earlyStateDir = args.stateDir ?? `/run/nydusd/${args.id ?? escapeStatePath(givenMountpoint)}`;
+  if (erofs && args.supervisor === undefined && !args.upgrade) await cleanErofsLeftovers(givenMountpoint, earlyStateDir, logger);
+  const takeover = await takeoverMode(args, erofs ? viewsDirOf(earlyStateDir) : givenMountpoint, logger);
   // Waiting for a takeover, the mountpoint belongs to the predecessor (or to nobody, after a
   // crash, when a stat would wait for ever): it is neither checked nor touched.
-  const mountpoint = takeover !== null ? await mountpointPath(args.mountpoint) : await checkMountpoint(args.mountpoint);
+  const mountpoint = takeover !== null ? givenMountpoint : await checkMountpoint(args.mountpoint);
   let cmd: MountCmd | undefined;
   if (args.bootstrap !== undefined && takeover === null) {
     cmd = { source: resolve(args.bootstrap), fs_type: 'rafs', config: await bootstrapConfig(args), prefetch_files: await prefetchList(args.prefetchFiles) };
@@ -91,12 +128,14 @@ async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
     const config = checkMountCmd(cmd);
     logger.debug(`daemon: config ${JSON.stringify(redact(config))}`);
   }
-  const stateDir = args.stateDir ?? `/run/nydusd/${args.id ?? escapeStatePath(mountpoint)}`;
+  // erofs: the directory whose leftovers were checked above.
+  const stateDir = erofs ? earlyStateDir : (args.stateDir ?? `/run/nydusd/${args.id ?? escapeStatePath(mountpoint)}`);
   const b = buildInfo();
-  logger.info(`nydusd ${b.package_ver} (${b.git_commit}) on ${mountpoint}, state in ${stateDir}, ${args.fuseImpl}, ${args.threads} I/O threads`);
+  logger.info(`nydusd ${b.package_ver} (${b.git_commit}) on ${mountpoint}, state in ${stateDir}, ${args.fuseImpl}, fs driver ${fsDriver}, ${args.threads} I/O threads`);
   const controller = await DaemonController.create({
     mountpoint,
     fuseImpl: args.fuseImpl,
+    fsDriver,
     stateDir,
     id: args.id ?? null,
     supervisor: args.supervisor ?? null,

@@ -11,7 +11,8 @@ export interface EventLogger {
   info(msg: string): void;
 }
 
-const CHANNELS = ['nydus:storage:backend-retry', 'nydus:storage:backend-error', 'nydus:storage:backend-health'];
+// The blobcache's channel too (cache/events.ts): its events have the same shape.
+const CHANNELS = ['nydus:storage:backend-retry', 'nydus:storage:backend-error', 'nydus:storage:backend-health', 'nydus:storage:cache'];
 
 /** Logs every backend event to `logger` until the returned function is called. */
 export function logBackendEvents(logger: EventLogger): () => void {

@@ -52,7 +52,7 @@ export class BlobCache implements ChunkCache {
   async #openEntry(blob: BlobInfo): Promise<BlobCacheEntry | undefined> {
     // Old v5 images record no chunk count: no stable index to key a persistent map by.
     if (!isCacheableId(blob.blobId) || blob.chunkCount <= 0) return undefined;
-    this.#dirReady ??= mkdir(this.workDir, { recursive: true }).then(() => undefined);
+    this.#dirReady ??= mkdir(this.workDir, { recursive: true, mode: 0o700 }).then(() => undefined);
     try {
       await this.#dirReady;
     } catch (err) {
@@ -123,12 +123,15 @@ export class BlobCacheEntry implements BlobChunkCache {
     const mapPath = dataPath + CHUNK_MAP_SUFFIX;
     let fh: FileHandle;
     try {
-      fh = await open(dataPath, constants.O_RDWR | constants.O_CREAT, 0o644);
+      // Owner-only: the image's own file modes do not protect its bytes in here.
+      fh = await open(dataPath, constants.O_RDWR | constants.O_CREAT, 0o600);
     } catch (err) {
       throw new StorageError('ERR_STORAGE_CACHE', `failed to open cache file ${dataPath}: ${(err as Error).message}`, { cause: err });
     }
     try {
-      const { size } = await fh.stat();
+      const { size, mode } = await fh.stat();
+      // A file an older nydusd left readable by others is made private.
+      if ((mode & 0o077) !== 0) await fh.chmod(mode & 0o7700);
       const identity = { blobId: blob.blobId, chunkCount: blob.chunkCount, uncompressedSize: blob.uncompressedSize };
       const { map, discarded } = await ChunkMap.load(mapPath, identity);
       if (discarded !== undefined) metrics.mapDiscards++;

@@ -138,7 +138,7 @@ export class ChunkMap {
     // Unique per save: two caches (or daemons, during a hot upgrade) may share a work dir.
     const tmp = `${dirname(path)}/.${basename(path)}.${process.pid}.${++saveCounter}.tmp`;
     const image = this.encode();
-    const fh = await open(tmp, 'w', 0o644);
+    const fh = await open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(image);
       await fh.datasync();

@@ -1,0 +1,233 @@
+// The kernel side of the erofs fs driver (--fs-driver erofs, decision 0009): for each
+// image, a loop device on each of its blob views (served by this daemon's own FUSE
+// connection under the state directory, fs/blob-views-fs.ts), and the kernel's erofs
+// mounting the bootstrap (on its own loop device) with those devices as its blob
+// devices, at the image's host path. The kernel then answers every lookup, readdir and
+// page-cache hit; the daemon only sees large reads of blob views.
+//
+// Every loop device is attached with autoclear and held by an fd only until erofs has
+// opened it, so a failed mount, an unmount or a crash cannot leave one behind. Erofs
+// mounts and loop devices outlive the process: a successor that takes the views'
+// connection over adopts them (found by mount path and by the views' paths in sysfs);
+// a plain start after a crash removes them (cleanStale).
+import { mkdir, rmdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DaemonError } from '../errors.js';
+import { viewPath } from '../fs/blob-views-fs.js';
+import { findMount, readMounts, unmountFuse } from '../fuse/mount-linux.js';
+import { native, systemError } from '../native/index.js';
+import { VIEW_BLOCK } from '../storage/blob-view.js';
+import type { Logger } from '../util/logger.js';
+import { attachLoop, detachLoop, listLoops, loopDevice, type HeldLoop } from './loop-devices.js';
+import type { DaemonMount } from './mounts.js';
+
+/** One blob of an attached image, as GET /api/v2/blobs reports it. */
+export interface AttachedBlob {
+  blobId: string;
+  viewPath: string;
+  loopDevice: string | null;
+  directIo: boolean;
+}
+
+/** What the kernel holds for one image. */
+export interface ErofsAttachment {
+  hostPath: string;
+  bootstrapLoop: string | null;
+  blobs: AttachedBlob[];
+  /** Found in the kernel by a successor rather than made by this process. */
+  adopted: boolean;
+}
+
+interface Placed extends ErofsAttachment {
+  /** The host directory was made for this mount and goes with it. */
+  createdDir: boolean;
+}
+
+/** Where the images go and where the views are. */
+export interface ErofsDriverOptions {
+  /** Canonical host mountpoint: the image at `/` goes here, `/x` at `<mountpoint>/x`. */
+  mountpoint: string;
+  /** Where the views' FUSE connection is mounted. */
+  viewsDir: string;
+  logger: Logger;
+}
+
+/** Where a daemon with `stateDir` mounts its blob views' FUSE connection. */
+export function viewsDirOf(stateDir: string): string {
+  return join(stateDir, 'views');
+}
+
+const erofsError = (msg: string, cause?: unknown) => new DaemonError('ERR_DAEMON_EROFS', msg, cause === undefined ? undefined : { cause });
+
+/** Mounts and unmounts images with the kernel's erofs over blob views. */
+export class ErofsDriver {
+  readonly #opts: ErofsDriverOptions;
+  readonly #placed = new Map<number, Placed>();
+
+  constructor(opts: ErofsDriverOptions) {
+    this.#opts = opts;
+  }
+
+  get viewsDir(): string {
+    return this.#opts.viewsDir;
+  }
+
+  /** Host path of a pseudo-fs mountpoint: `/` is the mountpoint itself. */
+  hostPath(mountpoint: string): string {
+    return mountpoint === '/' ? this.#opts.mountpoint : join(this.#opts.mountpoint, mountpoint);
+  }
+
+  /** Refuses a mountpoint nested in (or holding) another image's: one erofs mount would hide the other. */
+  checkPlacement(mountpoint: string, others: readonly DaemonMount[]): void {
+    const under = (a: string, b: string) => a === b || b === '/' || a.startsWith(`${b}/`);
+    for (const o of others) {
+      if (o.mountpoint !== mountpoint && (under(mountpoint, o.mountpoint) || under(o.mountpoint, mountpoint))) {
+        throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to mount at ${mountpoint}: it nests with the image at ${o.mountpoint}, which the erofs fs driver cannot stack`);
+      }
+    }
+  }
+
+  /** The kernel objects of a mount this process knows of. */
+  attachment(index: number): ErofsAttachment | undefined {
+    return this.#placed.get(index);
+  }
+
+  /**
+   * Loop devices on the mount's views and the bootstrap, then erofs at its host path.
+   * The views must be reachable (the views connection is being read). On failure every
+   * loop device is released (and so detached) and a directory made for it is removed.
+   */
+  async attach(m: DaemonMount): Promise<void> {
+    if (this.#placed.has(m.index)) return;
+    const views = m.views ?? [];
+    const hostPath = this.hostPath(m.mountpoint);
+    const createdDir = await this.#prepareDir(hostPath, m.mountpoint !== '/');
+    const held: HeldLoop[] = [];
+    try {
+      // Views with direct I/O: erofs' page cache is the only copy, and FUSE sees every read.
+      for (const v of views) held.push(await attachLoop(join(this.viewsDir, viewPath(m.index, v.blob.blobId)), { blockSize: VIEW_BLOCK, directIo: true }));
+      // The bootstrap buffered: a small local file whose readahead speeds up cold metadata walks.
+      const boot = await attachLoop(m.source, { blockSize: 0, directIo: false });
+      held.push(boot);
+      const devices = held.slice(0, views.length).map((l) => `device=${loopDevice(l.index)}`);
+      try {
+        await native().mountFs(loopDevice(boot.index), hostPath, 'erofs', true, devices.join(','));
+      } catch (err) {
+        const cause = systemError(err);
+        throw erofsError(`failed to mount ${m.source} with erofs at ${hostPath}: ${cause.message} (the kernel log may say more)`, cause);
+      }
+      this.#placed.set(m.index, {
+        hostPath,
+        createdDir,
+        adopted: false,
+        bootstrapLoop: loopDevice(boot.index),
+        blobs: views.map((v, k) => ({ blobId: v.blob.blobId, viewPath: join(this.viewsDir, viewPath(m.index, v.blob.blobId)), loopDevice: loopDevice(held[k].index), directIo: held[k].directIo })),
+      });
+      this.#opts.logger.info(`erofs: mounted ${m.source} at ${hostPath} on ${loopDevice(boot.index)} with ${views.length} blob devices (${held.slice(0, views.length).map((l) => `${loopDevice(l.index)}${l.directIo ? '' : ' buffered'}`).join(', ')})`);
+    } catch (err) {
+      if (createdDir) await rmdir(hostPath).catch(() => undefined);
+      throw err;
+    } finally {
+      // The erofs mount holds the devices now (or, after a failure, nothing does: they detach).
+      for (const l of held) l.release();
+    }
+  }
+
+  /**
+   * Takes over what a predecessor left in the kernel for `m`: true when erofs is mounted
+   * at its host path (its loop devices are found by the views' paths); false when the
+   * image still has to be attached.
+   */
+  async adopt(m: DaemonMount): Promise<boolean> {
+    const hostPath = this.hostPath(m.mountpoint);
+    const mounted = await findMount(hostPath);
+    if (mounted?.fstype !== 'erofs') return false;
+    const loops = new Map((await listLoops()).map((l) => [l.backingFile, l]));
+    const views = m.views ?? [];
+    this.#placed.set(m.index, {
+      hostPath,
+      createdDir: m.mountpoint !== '/',
+      adopted: true,
+      bootstrapLoop: mounted.source,
+      blobs: views.map((v) => {
+        const path = join(this.viewsDir, viewPath(m.index, v.blob.blobId));
+        const loop = loops.get(path);
+        return { blobId: v.blob.blobId, viewPath: path, loopDevice: loop === undefined ? null : loopDevice(loop.index), directIo: loop?.directIo ?? false };
+      }),
+    });
+    return true;
+  }
+
+  /** Unmounts erofs at the mount's host path (lazily when busy); its loop devices detach themselves. */
+  async detach(m: DaemonMount): Promise<void> {
+    const placed = this.#placed.get(m.index);
+    if (placed === undefined) return;
+    let how;
+    try {
+      how = await unmountFuse(placed.hostPath);
+    } catch (err) {
+      throw erofsError(`failed to unmount erofs at ${placed.hostPath}: ${(err as Error).message}`, err);
+    }
+    this.#placed.delete(m.index);
+    if (how === 'detached') this.#opts.logger.warn(`erofs: ${placed.hostPath} was busy: detached lazily; its files fail once their image's views are gone`);
+    if (placed.createdDir) await rmdir(placed.hostPath).catch(() => undefined);
+  }
+
+  /** Makes the host directory of a sub-path mount when missing; true when it did. */
+  async #prepareDir(hostPath: string, mayCreate: boolean): Promise<boolean> {
+    const st = await stat(hostPath).catch(() => null);
+    if (st !== null) {
+      if (!st.isDirectory()) throw erofsError(`failed to mount at ${hostPath}: not a directory`);
+      const existing = await findMount(hostPath);
+      if (existing?.mountpoint === hostPath) throw erofsError(`failed to mount at ${hostPath}: already a mount point (${existing.fstype} from ${existing.source})`);
+      return false;
+    }
+    if (!mayCreate) throw erofsError(`failed to mount at ${hostPath}: no such directory`);
+    try {
+      await mkdir(hostPath, { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw erofsError(`failed to create ${hostPath}: ${(err as Error).message}`, err);
+    }
+    return true;
+  }
+}
+
+/** What a plain start removed of a crashed predecessor's erofs mounts, views mount and loop devices. */
+export interface StaleCleanup {
+  erofsMounts: string[];
+  loops: string[];
+  viewsMount: boolean;
+}
+
+/**
+ * Removes what a dead daemon of the same mountpoint and state directory left: erofs
+ * mounts at or under `mountpoint` (deepest first, lazily when busy), loop devices whose
+ * backing file is a view under `viewsDir`, and the views' FUSE mount. Only for a start
+ * that will not take the connection over (no supervisor to hand it back).
+ */
+export async function cleanStale(mountpoint: string, viewsDir: string): Promise<StaleCleanup> {
+  const out: StaleCleanup = { erofsMounts: [], loops: [], viewsMount: false };
+  // Only where a predecessor of ours was: its views are mounted, or loop devices still read them.
+  const views = await findMount(viewsDir);
+  const ours = (await listLoops()).filter((l) => l.backingFile.startsWith(`${viewsDir}/`));
+  if (!views?.fstype.startsWith('fuse') && ours.length === 0) return out;
+  const targets = new Set<string>();
+  for (const m of await readMounts()) {
+    if (m.fstype === 'erofs' && (m.mountpoint === mountpoint || m.mountpoint.startsWith(`${mountpoint}/`))) targets.add(m.mountpoint);
+  }
+  for (const mp of [...targets].sort((a, b) => b.length - a.length)) {
+    await unmountFuse(mp);
+    out.erofsMounts.push(mp);
+  }
+  // Unmounting erofs detached its (autoclear) loop devices; any left did not belong to a mount.
+  for (const l of await listLoops()) {
+    if (!l.backingFile.startsWith(`${viewsDir}/`)) continue;
+    await detachLoop(l.index);
+    out.loops.push(loopDevice(l.index));
+  }
+  if (views?.fstype.startsWith('fuse')) {
+    await unmountFuse(viewsDir);
+    out.viewsMount = true;
+  }
+  return out;
+}
