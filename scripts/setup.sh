@@ -11,7 +11,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     fuse3 libfuse2 attr kmod util-linux tar \
     squashfuse squashfs-tools erofs-utils \
     docker-registry nginx-light apache2-utils openssl strace debootstrap curl ca-certificates \
-    python3 make g++ liblz4-dev graphviz >/dev/null
+    python3 make g++ liblz4-dev zlib1g-dev graphviz >/dev/null
 fi
 npm ci --no-audit --no-fund
 npm run build
