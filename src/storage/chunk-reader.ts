@@ -374,7 +374,7 @@ export class ChunkReader {
         try {
           const z = inflated?.[i];
           if (z instanceof Error) throw z;
-          m.data = z !== undefined ? this.#verify(blob, m.chunk, z) : this.#decode(blob, m.chunk, buf.subarray(off, off + m.chunk.compressedSize));
+          m.data = z !== undefined ? this.#verify(blob, m.chunk, z, true) : this.#decode(blob, m.chunk, buf.subarray(off, off + m.chunk.compressedSize));
           toStore.push({ chunk: m.chunk, data: m.data });
         } catch (err) {
           if (!m.amplified && attempt < this.#fetchRetries) again.push(m);
@@ -453,8 +453,12 @@ export class ChunkReader {
     return this.#verify(blob, c, c.compressed ? decompress(blob.compressor, stored, c.uncompressedSize) : stored);
   }
 
-  #verify(blob: BlobInfo, c: ChunkInfo, data: Buffer): Buffer {
-    if (this.#validate && !digestMatches(blob.digester, data, c.digest)) {
+  /**
+   * Checks `data` against the chunk's digest with validation on, or `always`: inflated
+   * gzip carries no check of its own until the end of its member.
+   */
+  #verify(blob: BlobInfo, c: ChunkInfo, data: Buffer, always = false): Buffer {
+    if ((always || this.#validate) && !digestMatches(blob.digester, data, c.digest)) {
       this.stats.digestFailures++;
       throw new StorageError(
         'ERR_STORAGE_DIGEST_MISMATCH',

@@ -90,27 +90,50 @@ export class ZranBlobMeta {
       return l;
     });
     for (const members of groups.values()) {
-      const { ctx } = located[members[0]];
-      let need = 0;
-      let inEnd = 0;
-      for (const i of members) {
-        need = Math.max(need, located[i].offset + chunks[i].uncompressedSize);
-        inEnd = Math.max(inEnd, chunks[i].compressedOffset + chunks[i].compressedSize);
-      }
-      const pooled = need <= SCRATCH_LIMIT ? scratchPool.get(need) : undefined;
-      const scratch = (pooled ?? Buffer.allocUnsafe(need)).subarray(0, need);
       try {
-        inflateFromContext(ctx, buf.subarray(ctx.inOffset - start, inEnd - start), scratch);
-        for (const i of members) {
-          const from = located[i].offset;
-          out[i] = Buffer.from(scratch.subarray(from, from + chunks[i].uncompressedSize));
-        }
+        this.inflateInto(out, chunks, located, members, buf, start);
       } catch (err) {
-        for (const i of members) out[i] = err as Error;
-      } finally {
-        if (pooled !== undefined) scratchPool.put(pooled);
+        // One bad byte late in a context must not fail the chunks before it: each alone
+        // inflates only through its own end.
+        for (const i of members) {
+          try {
+            if (members.length > 1) this.inflateInto(out, chunks, located, [i], buf, start);
+            else throw err;
+          } catch (e) {
+            out[i] = e as Error;
+          }
+        }
       }
     }
     return out;
+  }
+
+  /** Inflates the context of `members` (chunk positions, one context) once, through the last byte they need. */
+  private inflateInto(
+    out: (Buffer | Error)[],
+    chunks: readonly ChunkInfo[],
+    located: readonly { ctx: ZranContext; offset: number }[],
+    members: readonly number[],
+    buf: Buffer,
+    start: number,
+  ): void {
+    const { ctx } = located[members[0]];
+    let need = 0;
+    let inEnd = 0;
+    for (const i of members) {
+      need = Math.max(need, located[i].offset + chunks[i].uncompressedSize);
+      inEnd = Math.max(inEnd, chunks[i].compressedOffset + chunks[i].compressedSize);
+    }
+    const pooled = need <= SCRATCH_LIMIT ? scratchPool.get(need) : undefined;
+    const scratch = (pooled ?? Buffer.allocUnsafe(need)).subarray(0, need);
+    try {
+      inflateFromContext(ctx, buf.subarray(ctx.inOffset - start, inEnd - start), scratch);
+      for (const i of members) {
+        const from = located[i].offset;
+        out[i] = Buffer.from(scratch.subarray(from, from + chunks[i].uncompressedSize));
+      }
+    } finally {
+      if (pooled !== undefined) scratchPool.put(pooled);
+    }
   }
 }
