@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Records what `--version` and the API's DaemonInfo.version report: the package version
-// (git describe when available), the commit, the build time. Run by `npm run build`.
+// (`v` + package.json's, as upstream prints its release number), the commit, the build
+// time. Run by `npm run build`.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ const git = (...args) => {
 };
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const info = {
-  package_ver: git('describe', '--tags', '--always', '--dirty') || `v${pkg.version}`,
+  package_ver: `v${pkg.version}`,
   git_commit: git('rev-parse', 'HEAD') || 'unknown',
   build_time: new Date().toISOString(),
   profile: 'release',

@@ -18,7 +18,7 @@
 // Needs root (chroot, strace, mount), docker-registry, curl, strace and debootstrap (only
 // when --rootfs does not exist yet: it is created there, which needs a Debian mirror).
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -29,8 +29,10 @@ import { createStorage } from '../../src/storage/factory.js';
 import { resolvePath } from '../../src/storage/prefetch-list.js';
 import { isRoot } from '../../test/helpers/env.js';
 import { haveNydusd, startDaemon } from '../../test/helpers/registry-nydusd.js';
-import { startRegistry, type Owner } from '../../test/helpers/registry-server.js';
+import { startRegistry } from '../../test/helpers/registry-server.js';
 import { runCommand, runProgram } from '../../test/helpers/run.js';
+import { log, owner, runBench } from './bench-process.js';
+import { ensureRootfs, median, startupSet } from './rootfs-trace.js';
 import { startShaper } from './shaper.js';
 
 const { values } = parseArgs({
@@ -45,70 +47,6 @@ const { values } = parseArgs({
 const rootfs = values.rootfs!;
 const runs = Number(values.runs);
 
-const cleanups: (() => unknown)[] = [];
-const owner = { after: (fn: () => unknown) => void cleanups.push(fn) } as Owner;
-
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
-function ensureRootfs(): void {
-  if (existsSync(join(rootfs, 'usr/bin/ls'))) return;
-  log(`creating ${rootfs} with debootstrap --variant=minbase bookworm (a few minutes)`);
-  execFileSync('debootstrap', ['--variant=minbase', 'bookworm', rootfs, 'http://deb.debian.org/debian'], { stdio: 'inherit' });
-}
-
-/** `path` inside the root, symlinks resolved against the root (not the host). */
-function realpathIn(root: string, path: string): string | undefined {
-  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  const out: string[] = [];
-  for (let hops = 0; parts.length > 0; ) {
-    const part = parts.shift()!;
-    if (part === '..') {
-      out.pop();
-      continue;
-    }
-    const here = join(root, ...out, part);
-    let st;
-    try {
-      st = lstatSync(here);
-    } catch {
-      return undefined;
-    }
-    if (!st.isSymbolicLink()) {
-      out.push(part);
-      continue;
-    }
-    if (++hops > 40) return undefined;
-    const target = readlinkSync(here);
-    if (target.startsWith('/')) out.length = 0;
-    parts.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
-  }
-  return '/' + out.join('/');
-}
-
-/** Regular files `/bin/sh -c 'ls /'` opens or executes inside the root (after its chroot). */
-function startupSet(): string[] {
-  const dir = mkdtempSync('/tmp/registry-bench-trace-');
-  const trace = join(dir, 'trace');
-  execFileSync('strace', ['-f', '-qq', '-e', 'trace=openat,execve,chroot', '-o', trace, 'chroot', rootfs, '/bin/sh', '-c', 'ls /'], { stdio: 'ignore' });
-  const lines = readFileSync(trace, 'utf8').split('\n');
-  rmSync(dir, { recursive: true, force: true });
-  const start = lines.findIndex((l) => /chroot\(.*\) = 0/.test(l));
-  const files = new Set<string>();
-  for (const l of lines.slice(start + 1)) {
-    const m = /(?:openat\([^,]+, |execve\()"([^"]+)".*\) = (-?\d+)/.exec(l);
-    if (m === null || Number(m[2]) < 0 || !m[1].startsWith('/')) continue;
-    const real = realpathIn(rootfs, m[1]);
-    if (real !== undefined && lstatSync(join(rootfs, real)).isFile()) files.add(real);
-  }
-  return [...files];
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function curlBlob(url: string): Promise<{ ttfb: number; total: number; bytes: number }> {
   const r = await runCommand('curl', ['-sS', '-o', '/dev/null', '-w', '%{time_starttransfer} %{time_total} %{size_download}', url]);
@@ -119,8 +57,8 @@ async function curlBlob(url: string): Promise<{ ttfb: number; total: number; byt
 
 async function main(): Promise<void> {
   if (!isRoot()) throw new Error('run as root (chroot, strace, FUSE)');
-  ensureRootfs();
-  const set = startupSet();
+  ensureRootfs(rootfs, log);
+  const set = startupSet(rootfs);
   log(`start-up set: ${set.length} files: ${set.join(' ')}`);
   const dir = mkdtempSync('/tmp/registry-bench-');
   owner.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -229,10 +167,4 @@ async function main(): Promise<void> {
   if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ link, blobBytes, startupSet: set, samples, medians: med }, null, 2) + '\n');
 }
 
-try {
-  await main();
-} finally {
-  for (const fn of cleanups.reverse()) await fn();
-}
-// Servers and agents of the benchmark must not keep the process alive.
-process.exit(process.exitCode ?? 0);
+await runBench(main);

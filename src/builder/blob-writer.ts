@@ -1,8 +1,13 @@
 // Writes the one new data blob of a build (rafs-format.md §3.10, §7): stored chunks in
 // order of first appearance, then for v6 the chunk-info array and the 4 KiB meta header,
-// optionally (`blob-toc`) each section followed by a "reverse tar" header, the chunk
-// digest array and the ToC. The blob id is sha256 of the file (minus the digest payload
-// with blob-toc). Streams to a temp file; `finish` names it, `abort` removes it.
+// with `blob-toc` or inlined metadata each section followed by a "reverse tar" header,
+// then (blob-toc) the chunk digest array, (inline) the bootstrap `image.boot`, and
+// (blob-toc) the ToC. Every byte is written once, in order, with no seek: the file may be
+// a FIFO the caller reads as we go. The blob id is sha256 of the file, minus the digest
+// payload for a blob-toc blob without inlined metadata (upstream); an inline-meta blob's
+// id is the sha256 of the whole file, so that it equals the registry digest.
+// `seal` ends the data sections, `appendBootstrap` inlines the bootstrap, `end` writes the
+// ToC and closes; `finish` does all three for a blob without inlined metadata.
 import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { BuildError } from '../errors.js';
@@ -31,6 +36,8 @@ export interface BlobWriterOptions {
   toc: boolean;
   /** Mode the file is created with, less the umask (output.ts `outputMode`). */
   mode: number;
+  /** `--blob-inline-meta`: the bootstrap follows the blob's sections. */
+  inlineMeta?: boolean;
 }
 
 /** Where one stored chunk landed. */
@@ -60,20 +67,33 @@ export interface FinishedBlob {
   blobTocDigest: Buffer;
 }
 
+/** The data and meta sections of a blob, as the blob table describes them before `end`. */
+export type SealedBlob = Omit<FinishedBlob, 'blobId' | 'blobTocSize' | 'blobTocDigest'>;
+
 export class BlobWriter {
   private readonly fd: number;
+  /** The blob id hash (upstream leaves the digest array out of it). */
   private readonly hash: Hash = createHash('sha256');
+  /** Every byte of the file. */
+  private readonly fileHash: Hash = createHash('sha256');
   private pos = 0;
   private uncompressedEnd = 0;
   private readonly ci: Buffer[] = [];
   private readonly digests: Buffer[] = [];
+  private readonly toc: Buffer[] = [];
+  private sealed?: SealedBlob;
   private closed = false;
 
+  /**
+   * `path` is created (`wx`), or with `direct` opened as it is: an existing FIFO or
+   * device the caller reads from, which is never removed.
+   */
   constructor(
     readonly tmpPath: string,
     private readonly opts: BlobWriterOptions,
+    readonly direct = false,
   ) {
-    this.fd = openSync(tmpPath, 'wx', opts.mode);
+    this.fd = openSync(tmpPath, direct ? 'w' : 'wx', opts.mode);
   }
 
   get chunkCount(): number {
@@ -87,9 +107,15 @@ export class BlobWriter {
 
   private write(buf: Buffer, hashed = true): void {
     let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, this.pos + off);
+    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off, null);
     if (hashed) this.hash.update(buf);
+    this.fileHash.update(buf);
     this.pos += buf.length;
+  }
+
+  /** Tar headers after each section: with a ToC and with inlined metadata (upstream). */
+  private get tarHeaders(): boolean {
+    return this.opts.toc || (this.opts.inlineMeta ?? false);
   }
 
   /** Appends one new chunk; `stored` is what goes into the file (compressed or raw). */
@@ -115,8 +141,17 @@ export class BlobWriter {
     return { index, compressedOffset, compressedSize: stored.length, uncompressedOffset };
   }
 
-  /** Writes the blob's trailer (v6) and closes; the caller renames the temp file. */
+  /** Writes the blob's trailer (v6 meta, ToC) and closes; the caller renames the temp file. */
   finish(): FinishedBlob {
+    this.seal();
+    return this.end();
+  }
+
+  /**
+   * Ends the chunk data and writes the meta sections (v6: chunk-info array, meta header,
+   * with blob-toc the digest array). What it returns is what the blob table records.
+   */
+  seal(): SealedBlob {
     const o = this.opts;
     const dataSize = this.pos;
     if (o.storeAtUncompressedOffset && this.pos < this.uncompressedEnd) this.write(Buffer.alloc(this.uncompressedEnd - this.pos));
@@ -125,19 +160,21 @@ export class BlobWriter {
     let ciOffset = 0;
     let ciCompressedSize = 0;
     let ciUncompressedSize = 0;
-    let blobTocSize = 0;
-    let blobTocDigest: Buffer = Buffer.alloc(32);
+    if (this.tarHeaders) {
+      // Upstream records the data section with the hash of everything so far (data and
+      // its tar header) and the offset where that header starts (rafs-format.md §7.6).
+      this.write(reverseTarHeader('image.blob', dataSize));
+      if (o.toc) addTocEntry(this.toc, 'image.blob', 'none', this.hash.copy().digest(), dataSize, dataSize, this.uncompressedEnd);
+    }
     if (o.version === 6) {
       features = BlobFeatures.ALIGNED | BlobFeatures.CAP_TAR_TOC;
       if (o.toc) features |= BlobFeatures.HAS_TOC | BlobFeatures.HAS_TAR_HEADER | BlobFeatures.INLINED_CHUNK_DIGEST;
-      const toc: Buffer[] = [];
-      if (o.toc) {
-        // Upstream records the data section with the hash of everything so far (data and
-        // its tar header) and the offset where that header starts (rafs-format.md §7.6).
-        this.write(reverseTarHeader('image.blob', dataSize));
-        const dataDigest = this.hash.copy().digest();
-        toc.push(tocEntry('image.blob', 'none', dataDigest, dataSize, dataSize, this.uncompressedEnd));
-      }
+    } else {
+      features = BlobFeatures.CAP_TAR_TOC;
+    }
+    if (o.inlineMeta) features |= BlobFeatures.INLINED_FS_META | BlobFeatures.HAS_TAR_HEADER;
+    // Upstream writes no blob meta for a v6 blob without chunks.
+    if (o.version === 6 && this.ci.length > 0) {
       const array = Buffer.concat(this.ci);
       const c = compress(o.compressor, array);
       ciCompressor = c.compressed ? o.compressor : 'none';
@@ -147,29 +184,19 @@ export class BlobWriter {
       const header = encodeMetaHeader(features, ciCompressor, this.ci.length, ciOffset, ciCompressedSize, ciUncompressedSize);
       this.write(c.data);
       this.write(header);
+      if (this.tarHeaders) this.write(reverseTarHeader('blob.meta', ciCompressedSize + header.length));
       if (o.toc) {
-        this.write(reverseTarHeader('blob.meta', ciCompressedSize + header.length));
-        toc.push(tocEntry('blob.meta', ciCompressor, sha256(array), ciOffset, ciCompressedSize, ciUncompressedSize));
-        toc.push(tocEntry('blob.meta.header', 'none', sha256(header), ciOffset + ciCompressedSize, header.length, header.length));
+        addTocEntry(this.toc, 'blob.meta', ciCompressor, sha256(array), ciOffset, ciCompressedSize, ciUncompressedSize);
+        addTocEntry(this.toc, 'blob.meta.header', 'none', sha256(header), ciOffset + ciCompressedSize, header.length, header.length);
         const digests = Buffer.concat(this.digests);
         const digestOffset = this.pos;
         // The digest array is outside the blob id (rafs-format.md §7.7).
         this.write(digests, false);
         this.write(reverseTarHeader('blob.digest', digests.length));
-        toc.push(tocEntry('blob.digest', 'none', sha256(digests), digestOffset, digests.length, digests.length));
-        const entries = Buffer.concat(toc);
-        const tocHeader = reverseTarHeader('rafs.blob.toc', entries.length);
-        this.write(entries);
-        this.write(tocHeader);
-        blobTocSize = entries.length + tocHeader.length;
-        blobTocDigest = sha256(Buffer.concat([entries, tocHeader]));
+        addTocEntry(this.toc, 'blob.digest', 'none', sha256(digests), digestOffset, digests.length, digests.length);
       }
     }
-    // No fsync: renaming a complete temp file is what makes an interrupted build safe;
-    // durability against power loss is not promised (neither upstream nor mkfs.erofs do).
-    this.close();
-    return {
-      blobId: this.hash.digest('hex'),
+    this.sealed = {
       chunkCount: this.ci.length,
       compressedSize: this.pos,
       uncompressedSize: this.uncompressedEnd,
@@ -179,9 +206,40 @@ export class BlobWriter {
       ciOffset,
       ciCompressedSize,
       ciUncompressedSize,
-      blobTocSize,
-      blobTocDigest,
     };
+    return this.sealed;
+  }
+
+  /**
+   * Inlines the bootstrap after the sealed sections: zstd-compressed when that is smaller
+   * and the blob has a ToC, raw otherwise (upstream), followed by its `image.boot` header.
+   */
+  appendBootstrap(bootstrap: Buffer): void {
+    const offset = this.pos;
+    const c = this.opts.toc ? compress('zstd', bootstrap) : { data: bootstrap, compressed: false };
+    this.write(c.data);
+    this.write(reverseTarHeader('image.boot', c.data.length));
+    if (this.opts.toc) addTocEntry(this.toc, 'image.boot', c.compressed ? 'zstd' : 'none', sha256(bootstrap), offset, c.data.length, bootstrap.length);
+  }
+
+  /** Writes the ToC (blob-toc) and closes. */
+  end(): FinishedBlob {
+    const sealed = this.sealed ?? this.seal();
+    let blobTocSize = 0;
+    let blobTocDigest: Buffer = Buffer.alloc(32);
+    if (this.opts.toc && this.opts.version === 6) {
+      const entries = Buffer.concat(this.toc);
+      const tocHeader = reverseTarHeader('rafs.blob.toc', entries.length);
+      this.write(entries);
+      this.write(tocHeader);
+      blobTocSize = entries.length + tocHeader.length;
+      blobTocDigest = sha256(Buffer.concat([entries, tocHeader]));
+    }
+    // No fsync: renaming a complete temp file is what makes an interrupted build safe;
+    // durability against power loss is not promised (neither upstream nor mkfs.erofs do).
+    this.close();
+    const blobId = (this.opts.inlineMeta ? this.fileHash : this.hash).digest('hex');
+    return { ...sealed, blobId, compressedSize: this.pos, blobTocSize, blobTocDigest };
   }
 
   private close(): void {
@@ -190,9 +248,10 @@ export class BlobWriter {
     closeSync(this.fd);
   }
 
-  /** Closes and removes the temp file. */
+  /** Closes and removes the temp file (a direct output is only closed). */
   abort(): void {
     this.close();
+    if (this.direct) return;
     try {
       unlinkSync(this.tmpPath);
     } catch {
@@ -245,6 +304,11 @@ export function encodeMetaHeader(
 }
 
 const TOC_FLAGS: Record<Compressor, number> = { none: 0x1, zstd: 0x2, lz4_block: 0x4, gzip: 0 };
+
+/** Appends one ToC entry (rafs-format.md §7.6) to `list`. */
+function addTocEntry(list: Buffer[], name: string, c: Compressor, digest: Buffer, offset: number, compressedSize: number, uncompressedSize: number): void {
+  list.push(tocEntry(name, c, digest, offset, compressedSize, uncompressedSize));
+}
 
 function tocEntry(name: string, c: Compressor, digest: Buffer, offset: number, compressedSize: number, uncompressedSize: number): Buffer {
   const e = Buffer.alloc(TOC_ENTRY_SIZE);

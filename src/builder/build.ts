@@ -12,7 +12,7 @@ import { isValidChunkSize, RAFS_DEFAULT_CHUNK_SIZE } from '../rafs/layout/common
 import { parseBootstrap } from '../rafs/reader/open.js';
 import type { Compressor, Digester } from '../rafs/types.js';
 import { validateMetadata, type MetadataCounts } from '../rafs/validate.js';
-import { BlobWriter } from './blob-writer.js';
+import { BlobWriter, type SealedBlob } from './blob-writer.js';
 import { writeV5Bootstrap } from './bootstrap-v5.js';
 import { writeV6Bootstrap } from './bootstrap-v6.js';
 import { ChunkPool } from './chunk-pool.js';
@@ -55,6 +55,11 @@ export interface CreateOptions {
   prefetchPatterns?: Buffer[][];
   /** `--features blob-toc`. */
   blobToc?: boolean;
+  /**
+   * `--blob-inline-meta`: the bootstrap is also appended to the blob, whose table entry
+   * then names it "x" * 64 (upstream): a reader takes the id from the file's name.
+   */
+  inlineMeta?: boolean;
   /** Worker threads for digesting/compressing (default: CPUs, at most 4). */
   workers?: number;
   progress?: Progress;
@@ -62,7 +67,8 @@ export interface CreateOptions {
 }
 
 export interface BuildResult {
-  bootstrap: string;
+  /** The bootstrap file written, if any (an inline-meta build may write none). */
+  bootstrap?: string;
   /** Blob ids of the image's blob table, in order. */
   blobs: string[];
   /** The blob written by this build, if any data was new. */
@@ -80,7 +86,7 @@ export function checkCreateOptions(o: CreateOptions): void {
   if (!isValidChunkSize(cs)) throw usage(`chunk size 0x${cs.toString(16)} must be a power of two in [0x1000, 0x1000000]`);
   if (o.blobToc && o.fsVersion !== 6) throw usage('--features blob-toc needs --fs-version 6');
   if (!o.blob && !o.blobDir) throw usage('both --blob and --blob-dir are missing');
-  if (!o.bootstrap && !o.blobDir) throw usage('both --bootstrap and --blob-dir are missing');
+  if (!o.bootstrap && !o.blobDir && !o.inlineMeta) throw usage('both --bootstrap and --blob-dir are missing');
   if (o.blobDir && !existsSync(o.blobDir)) throw usage(`blob directory ${o.blobDir} does not exist`);
   if (o.compressor === 'gzip') throw usage('compressor gzip is not supported for building');
 }
@@ -132,15 +138,22 @@ export async function createImage(o: CreateOptions): Promise<BuildResult> {
 
   const newBlobIndex = blobs.length;
   const blobFinal = o.blob ?? join(o.blobDir as string, 'blob');
-  const blobTmp = tempPathFor(blobFinal);
-  const writer = new BlobWriter(blobTmp, {
-    version: o.fsVersion,
-    compressor: o.compressor,
-    aligned: o.fsVersion === 6 || (o.alignedChunk ?? false),
-    storeAtUncompressedOffset: o.fsVersion === 6 && o.compressor === 'none',
-    mode: outputMode(o.blob !== undefined),
-    toc: o.blobToc ?? false,
-  });
+  // A FIFO (the converter's) or a device is written in place; a file appears complete.
+  const direct = o.blob !== undefined && isSpecialFile(o.blob);
+  const blobTmp = direct ? blobFinal : tempPathFor(blobFinal);
+  const writer = new BlobWriter(
+    blobTmp,
+    {
+      version: o.fsVersion,
+      compressor: o.compressor,
+      aligned: o.fsVersion === 6 || (o.alignedChunk ?? false),
+      storeAtUncompressedOffset: o.fsVersion === 6 && o.compressor === 'none',
+      mode: outputMode(o.blob !== undefined),
+      toc: o.blobToc ?? false,
+      inlineMeta: o.inlineMeta ?? false,
+    },
+    direct,
+  );
   const pool = new ChunkPool(o.compressor, o.digester, o.workers ?? 2);
   let result: BuildResult | undefined;
   try {
@@ -158,7 +171,7 @@ export async function createImage(o: CreateOptions): Promise<BuildResult> {
       prefetchBytes = await chunkDirectoryFiles(upper, chunker, writer, patterns, progress);
     } else {
       const st = statSync(o.source);
-      if (!st.isFile()) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a regular file`);
+      if (!st.isFile() && !st.isFIFO()) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a regular file or FIFO`);
       // File bytes against the archive size: close for a plain tar, a lower bound for tar.gz.
       progress.total(st.size);
       upper = await buildTreeFromTar(await openTarStream(o.source), chunker, {
@@ -173,35 +186,40 @@ export async function createImage(o: CreateOptions): Promise<BuildResult> {
     timings.build_tree_and_blob = seconds(t1);
 
     const t2 = process.hrtime.bigint();
-    let blob: BuildResult['blob'];
-    if (writer.chunkCount > 0) {
-      const fin = writer.finish();
-      const blobPath = o.blob ?? join(o.blobDir as string, fin.blobId);
+    const inline = o.inlineMeta ?? false;
+    let sealed: SealedBlob | undefined;
+    if (writer.chunkCount > 0 || inline) {
+      // An inline-meta build always has a blob: it carries the bootstrap.
+      sealed = writer.seal();
       blobs.push({
-        blobId: fin.blobId,
+        // Upstream's placeholder: readers derive an inline-meta blob's id from its file name.
+        blobId: inline ? INLINE_META_BLOB_ID : '',
         chunkSize: settings.chunkSize,
-        chunkCount: fin.chunkCount,
+        chunkCount: sealed.chunkCount,
         compressor: o.compressor,
         digester: o.digester,
-        // v5 blobs carry the CAP_TAR_TOC marker of nydus-image >= 2.2 (no meta header).
-        features: o.fsVersion === 6 ? fin.features : 0x4000_0000,
-        compressedSize: fin.compressedSize,
-        uncompressedSize: fin.uncompressedSize,
+        features: sealed.features,
+        compressedSize: sealed.compressedSize,
+        uncompressedSize: sealed.uncompressedSize,
         readaheadOffset: 0,
         readaheadSize: o.prefetchPolicy === 'blob' ? prefetchBytes : 0,
-        ciCompressor: fin.ciCompressor,
-        ciOffset: fin.ciOffset,
-        ciCompressedSize: fin.ciCompressedSize,
-        ciUncompressedSize: fin.ciUncompressedSize,
-        blobTocSize: fin.blobTocSize,
-        blobTocDigest: fin.blobTocDigest,
+        ciCompressor: sealed.ciCompressor,
+        ciOffset: sealed.ciOffset,
+        ciCompressedSize: sealed.ciCompressedSize,
+        ciUncompressedSize: sealed.ciUncompressedSize,
+        blobTocSize: 0,
+        blobTocDigest: Buffer.alloc(32),
         blobMetaDigest: Buffer.alloc(32),
         blobMetaSize: 0,
       });
-      blob = { id: fin.blobId, path: blobPath, compressedSize: fin.compressedSize, uncompressedSize: fin.uncompressedSize, chunkCount: fin.chunkCount };
+      if (!inline) {
+        // The id is the blob's hash, known only once the ToC is written.
+        const fin = writer.end();
+        Object.assign(blobs[newBlobIndex], { blobId: fin.blobId, compressedSize: fin.compressedSize, blobTocSize: fin.blobTocSize, blobTocDigest: fin.blobTocDigest });
+      }
     } else {
       writer.abort();
-      removeTemp(blobTmp);
+      if (!direct) removeTemp(blobTmp);
     }
 
     const root = lower ? applyLayer(lower, upper, o.whiteoutSpec ?? 'oci') : upper;
@@ -216,18 +234,36 @@ export async function createImage(o: CreateOptions): Promise<BuildResult> {
     const counts = await validateMetadata(parseBootstrap(bytes));
     timings.validate = seconds(t3);
 
-    if (blob) placeFile(blobTmp, blob.path);
-    const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
-    writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));
+    let blob: BuildResult['blob'];
+    if (sealed) {
+      let id = blobs[newBlobIndex].blobId;
+      let size = blobs[newBlobIndex].compressedSize;
+      if (inline) {
+        writer.appendBootstrap(bytes);
+        const fin = writer.end();
+        id = fin.blobId;
+        size = fin.compressedSize;
+      }
+      const path = o.blob ?? join(o.blobDir as string, id);
+      if (!direct) placeFile(blobTmp, path);
+      blob = { id, path, compressedSize: size, uncompressedSize: sealed.uncompressedSize, chunkCount: sealed.chunkCount };
+    }
+    let bootstrap: string | undefined;
+    if (o.bootstrap || !inline) {
+      bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
+      writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));
+    }
     timings.total_build = seconds(t0);
-    result = { bootstrap, blobs: table.map((b) => b.blobId), blob, dedup: chunker.stats, counts, timings };
+    // The JSON's blob list names the inline-meta blob by its real id, as upstream's does.
+    const ids = table.map((b) => (b.blobId === INLINE_META_BLOB_ID && blob ? blob.id : b.blobId));
+    result = { bootstrap, blobs: ids, blob, dedup: chunker.stats, counts, timings };
     return result;
   } finally {
     progress.stop();
     await pool.close();
     if (!result) {
       writer.abort();
-      removeTemp(blobTmp);
+      if (!direct) removeTemp(blobTmp);
     }
   }
 }
@@ -264,6 +300,15 @@ export function uniqueFiles(root: BuildInode): BuildInode[] {
     }
   }
   return out;
+}
+
+/** Upstream's blob id for a blob with inlined metadata, in the bootstrap's blob table. */
+export const INLINE_META_BLOB_ID = 'x'.repeat(64);
+
+/** Whether `path` exists and is neither a regular file nor a directory (a FIFO, a device). */
+function isSpecialFile(path: string): boolean {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st !== undefined && !st.isFile() && !st.isDirectory();
 }
 
 /**

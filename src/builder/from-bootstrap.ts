@@ -2,10 +2,10 @@
 // build tree, through the format-neutral reader: attributes, xattrs, symlink targets and
 // each file's chunks, with hard links sharing one inode. Chunk blob indexes are mapped
 // into the blob table of the image being written.
-import { readFile, stat } from 'node:fs/promises';
-import { BuildError } from '../errors.js';
-import { RAFS_MAX_METADATA_SIZE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../rafs/layout/common.js';
-import { parseBootstrap, type AnyRafsSuper } from '../rafs/reader/open.js';
+import { BuildError, NydusError } from '../errors.js';
+import { BlobFeatures, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../rafs/layout/common.js';
+import { blobIdFromMetaPath } from '../rafs/reader/inline-meta.js';
+import { parseBootstrap, readBootstrapFile, type AnyRafsSuper } from '../rafs/reader/open.js';
 import type { Compressor, Digester } from '../rafs/types.js';
 import { walk } from '../rafs/walk.js';
 import { blobsOf, type OutBlob } from './image-spec.js';
@@ -18,18 +18,26 @@ export interface LoadedImage {
   blobs: OutBlob[];
 }
 
-/** Reads and parses a bootstrap (the reader's own size checks apply). */
+/**
+ * Reads and parses a bootstrap, or the bootstrap inlined in a data blob (the reader's own
+ * size checks apply). A blob with inlined metadata is named after the file's name, as
+ * upstream names it, and carried on as an ordinary blob: the new image is not inlined in it.
+ */
 export async function loadImage(path: string, what: string): Promise<LoadedImage> {
   let bytes: Buffer;
   try {
-    const st = await stat(path);
-    if (st.size > RAFS_MAX_METADATA_SIZE) throw new Error(`${st.size} bytes exceed the metadata limit`);
-    bytes = await readFile(path);
+    bytes = await readBootstrapFile(path);
   } catch (err) {
+    if (err instanceof NydusError) throw err;
     throw new BuildError('ERR_BUILD_SOURCE', `failed to read ${what} ${path}: ${(err as Error).message}`, { cause: err });
   }
   const sb = parseBootstrap(bytes);
-  return { path, sb, blobs: blobsOf(sb, bytes) };
+  const blobs = blobsOf(sb, bytes).map((b) =>
+    (b.features & BlobFeatures.INLINED_FS_META) !== 0 && (b.features & BlobFeatures.SEPARATE) === 0
+      ? { ...b, blobId: blobIdFromMetaPath(path), features: b.features & ~BlobFeatures.INLINED_FS_META }
+      : b,
+  );
+  return { path, sb, blobs };
 }
 
 /** Settings two images must share for their chunks to be reused (upstream `check_compatibility`). */

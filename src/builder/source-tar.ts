@@ -4,8 +4,8 @@
 // nothing is ever written to the host filesystem. Hard links share the target's inode.
 // Whiteouts are recorded per the spec: `oci` and `none` keep the `.wh.` members as they
 // are, `overlayfs` turns them into 0:0 character devices and opaque-directory xattrs.
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BuildError } from '../errors.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG } from '../rafs/layout/common.js';
@@ -112,33 +112,46 @@ function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInod
   return inode;
 }
 
-/** Opens a tar or gzip-compressed tar file as a byte stream (gzip detected by its magic). */
+/**
+ * Opens a tar or gzip-compressed tar as a byte stream (gzip detected by its magic). The
+ * source is read once, front to back, so it may be a FIFO (the converter writes the
+ * layer into one).
+ */
 export async function openTarStream(path: string): Promise<AsyncIterable<Buffer>> {
-  const fh = await open(path, 'r');
-  const magic = Buffer.alloc(2);
-  try {
-    await fh.read(magic, 0, 2, 0);
-  } finally {
-    await fh.close();
+  const pieces = readSequentially(path);
+  const first = await pieces.next();
+  const head = first.done ? Buffer.alloc(0) : first.value;
+  async function* all(): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    yield* pieces;
   }
-  if (magic[0] === 0x1f && magic[1] === 0x8b) {
-    return createReadStream(path, { highWaterMark: 4 << 20 }).pipe(createGunzip({ chunkSize: 1 << 20 }));
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    return Readable.from(all(), { objectMode: false }).pipe(createGunzip({ chunkSize: 1 << 20 }));
   }
-  return readSequentially(path);
+  return all();
 }
 
+const PIECE = 8 << 20;
+
 /**
- * A plain file read in large synchronous pieces: a CLI build has nothing else to do
- * meanwhile, and waiting on the thread pool for every piece left the chunk workers idle.
+ * A file read in large synchronous pieces: a CLI build has nothing else to do meanwhile,
+ * and waiting on the thread pool for every piece left the chunk workers idle. Each piece
+ * is filled up (a FIFO returns a little at a time) so that memory stays one piece.
  */
 async function* readSequentially(path: string): AsyncGenerator<Buffer> {
   const fd = openSync(path, 'r');
   try {
     for (;;) {
-      const buf = Buffer.allocUnsafeSlow(8 << 20);
-      const n = readSync(fd, buf, 0, buf.length, null);
+      const buf = Buffer.allocUnsafeSlow(PIECE);
+      let n = 0;
+      while (n < PIECE) {
+        const r = readSync(fd, buf, n, PIECE - n, null);
+        if (r === 0) break;
+        n += r;
+      }
       if (n === 0) return;
       yield buf.subarray(0, n);
+      if (n < PIECE) return;
     }
   } finally {
     closeSync(fd);

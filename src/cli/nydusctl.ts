@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // nydusctl: the command-line client of a running nydusd's admin API (--sock).
-// Human-readable tables by default, --json for scripts; a dead or missing socket is one
-// line on stderr and exit 1.
+// Upstream's syntax (-S/--sock, -r/--raw, info, set log-level, metrics CATEGORY, mount
+// -s -c -m -t, umount -m) with upstream's output, plus this project's own commands and
+// --json; a dead or missing socket is one line on stderr and exit 1.
 import { Command } from 'commander';
 import { versionText } from '../util/build-info.js';
 import { registerDaemonCommands } from './ctl/daemon-commands.js';
@@ -15,6 +16,7 @@ const program = new Command('nydusctl')
   .version(versionText('nydusctl'), '-V, --version')
   .requiredOption('-S, --sock <path>', 'the daemon API socket (nydusd --apisock)')
   .option('--json', 'print JSON for scripts instead of tables')
+  .option('-r, --raw', 'print the API answer as plain JSON (one line), as upstream nydusctl')
   .showHelpAfterError(false);
 
 registerDaemonCommands(program);

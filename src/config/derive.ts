@@ -35,7 +35,9 @@ export function localfsDirConfig(dir: string, id = ''): NydusConfig {
 }
 
 const SECRET_HEADER = /authorization|token|cookie|secret/i;
-const REDACTED = '<redacted>';
+/** The marker that stands for a secret value. */
+export const REDACTED = '<redacted>';
+
 /** `scheme://user:password@`: the password part of a URL's userinfo. */
 const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#@:\s]*):[^/?#@\s]*@/gi;
 
@@ -56,22 +58,53 @@ function redactUrls<T>(v: T): T {
 
 /**
  * A deep copy without secrets, safe to log or to return from the API: registry `auth`
- * and `registry_token` are removed (as upstream's `clone_without_secrets`), mirror
- * headers that carry credentials and passwords in URLs (a proxy's, a mirror's) are masked.
+ * and `registry_token` are removed (as upstream's `clone_without_secrets`), object
+ * storage keys are masked (so the copy still shows that keys are set), mirror headers
+ * that carry credentials and passwords in URLs (a proxy's, a mirror's) are masked.
  */
 export function redact(config: NydusConfig): NydusConfig {
   const copy = redactUrls(config);
   const b = copy.backend;
   if (b === undefined) return copy;
-  const common = b.type === 'registry' ? b.registry : b.type === 'http-proxy' ? b['http-proxy'] : undefined;
   if (b.type === 'registry') {
     delete b.registry.auth;
     delete b.registry.registry_token;
   }
+  if (b.type === 's3' || b.type === 'oss') {
+    const keys = b.type === 's3' ? b.s3 : b.oss;
+    if (keys.access_key_id !== '') keys.access_key_id = REDACTED;
+    if (keys.access_key_secret !== '') keys.access_key_secret = REDACTED;
+  }
+  const common = b.type === 'localfs' ? undefined : b.type === 'http-proxy' ? b['http-proxy'] : b.type === 'registry' ? b.registry : b.type === 's3' ? b.s3 : b.oss;
   for (const m of common?.mirrors ?? []) {
     for (const k of Object.keys(m.headers)) if (SECRET_HEADER.test(k)) m.headers[k] = REDACTED;
   }
   return copy;
+}
+
+const OBJECT_KEYS = ['access_key_id', 'access_key_secret'];
+
+/**
+ * Config text (v1 or v2 JSON, as a mount received it) without the access keys of an s3 or
+ * oss backend: what the journal stores, so keys never reach the disk. Other text is
+ * returned unchanged.
+ */
+export function withoutObjectStorageKeys(text: string): string {
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  const obj = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const r = obj(root);
+  const v2 = obj(r?.backend);
+  const v1 = obj(obj(r?.device)?.backend);
+  const body =
+    v2 !== undefined && (v2.type === 's3' || v2.type === 'oss') ? obj(v2[v2.type as string]) : v1 !== undefined && (v1.type === 's3' || v1.type === 'oss') ? obj(v1.config) : undefined;
+  if (body === undefined || !OBJECT_KEYS.some((k) => k in body)) return text;
+  for (const k of OBJECT_KEYS) delete body[k];
+  return JSON.stringify(root);
 }
 
 /** A copy whose registry backend uses `auth` (base64 "user:password"); other backends are unchanged. */

@@ -1,7 +1,9 @@
 // Typed field access over untrusted JSON, for the config parser: every read knows the
 // dotted path of the field it reads, so every rejection names that path
 // (`device.backend.type: unknown backend "foo"`). `null` counts as absent, like serde's
-// Option; unknown keys are ignored, like serde without deny_unknown_fields.
+// Option. Every key read is recorded, so that the parser can name the keys it never read
+// (upstream options this project does not implement, typos) instead of dropping them
+// silently; serde without deny_unknown_fields would just ignore them.
 import { ConfigError } from '../errors.js';
 
 /** A ConfigError whose message starts with the offending field's path. */
@@ -17,17 +19,33 @@ function describe(v: unknown): string {
 
 /** A JSON object being read, with its path. */
 export class Fields {
+  /** Keys of this object that were read. */
+  readonly #used = new Set<string>();
+
+  /** `opened`: every Fields of one document, shared with the nested objects read from it. */
   constructor(
     readonly obj: Readonly<Record<string, unknown>>,
     readonly path: string,
-  ) {}
+    private readonly opened: Fields[] = [],
+  ) {
+    opened.push(this);
+  }
 
   /** Wraps `value` read at `path`, which must be a JSON object. */
-  static of(value: unknown, path: string): Fields {
+  static of(value: unknown, path: string, opened?: Fields[]): Fields {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw invalid(path || '(root)', `expected an object, got ${describe(value)}`);
     }
-    return new Fields(value as Record<string, unknown>, path);
+    return new Fields(value as Record<string, unknown>, path, opened);
+  }
+
+  /** Dotted paths of the keys (with a value) of this document that nothing read. */
+  unread(): string[] {
+    const out: string[] = [];
+    for (const f of this.opened) {
+      for (const [k, v] of Object.entries(f.obj)) if (v !== null && v !== undefined && !f.#used.has(k)) out.push(f.at(k));
+    }
+    return out;
   }
 
   /** Dotted path of a key of this object. */
@@ -36,18 +54,20 @@ export class Fields {
   }
 
   has(key: string): boolean {
+    this.#used.add(key);
     const v = this.obj[key];
     return v !== undefined && v !== null;
   }
 
   raw(key: string): unknown {
+    this.#used.add(key);
     const v = this.obj[key];
     return v === null ? undefined : v;
   }
 
   /** A nested object, or undefined when absent. */
   optObject(key: string): Fields | undefined {
-    return this.has(key) ? Fields.of(this.obj[key], this.at(key)) : undefined;
+    return this.has(key) ? Fields.of(this.obj[key], this.at(key), this.opened) : undefined;
   }
 
   /** A nested object that must be present. */
@@ -117,7 +137,7 @@ export class Fields {
     const v = this.raw(key);
     if (v === undefined) return [];
     if (!Array.isArray(v)) throw invalid(this.at(key), `expected an array, got ${describe(v)}`);
-    return v.map((item, i) => read(Fields.of(item, `${this.at(key)}[${i}]`)));
+    return v.map((item, i) => read(Fields.of(item, `${this.at(key)}[${i}]`, this.opened)));
   }
 
   /** An object whose values are all strings (HTTP headers). */
@@ -126,6 +146,7 @@ export class Fields {
     const out: Record<string, string> = {};
     if (f === undefined) return out;
     for (const [k, v] of Object.entries(f.obj)) {
+      f.#used.add(k);
       if (typeof v !== 'string') throw invalid(f.at(k), `expected a string, got ${describe(v)}`);
       out[k] = v;
     }

@@ -2,7 +2,10 @@
 // `device.cache`, `mode`, `digest_validate`, `amplify_io`, `fs_prefetch`, ...) or
 // `version: 2` (`backend`, `cache`, `rafs`), into the one NydusConfig shape. Every
 // rejection is ERR_CONFIG_INVALID naming the field path as written in the input.
-// JSON only: upstream's TOML form of v2 is not accepted.
+// Text that is not JSON is read as TOML, which upstream accepts for v2 only. Keys the
+// parser never reads (upstream options not implemented here, typos) are passed to `warn`
+// by their paths: nothing is dropped silently.
+import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../errors.js';
 import { Fields, invalid, SIZE_MAX } from './fields.js';
 import {
@@ -19,8 +22,11 @@ import { FS_DRIVERS, type BackendConfig, type CacheConfig, type NydusConfig, typ
 /** Upstream refuses config files larger than this. */
 export const MAX_CONFIG_SIZE = 0x10_0000;
 
-/** Parses config file text (JSON, v1 or v2). */
-export function parseConfig(text: string | Uint8Array): NydusConfig {
+/** Receives one line per config key that is not used (its dotted path, why). */
+export type ConfigWarn = (message: string) => void;
+
+/** Parses config file text (JSON v1 or v2, or TOML v2). */
+export function parseConfig(text: string | Uint8Array, warn: ConfigWarn = () => undefined): NydusConfig {
   const str = typeof text === 'string' ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8');
   if (Buffer.byteLength(str) > MAX_CONFIG_SIZE) {
     throw new ConfigError('ERR_CONFIG_INVALID', `failed to parse config: larger than ${MAX_CONFIG_SIZE} bytes`);
@@ -29,21 +35,50 @@ export function parseConfig(text: string | Uint8Array): NydusConfig {
   try {
     value = JSON.parse(str);
   } catch (err) {
-    throw new ConfigError('ERR_CONFIG_INVALID', `failed to parse config: invalid JSON: ${(err as Error).message}`, { cause: err });
+    let toml: unknown;
+    try {
+      toml = parseToml(str);
+    } catch {
+      throw new ConfigError('ERR_CONFIG_INVALID', `failed to parse config: invalid JSON: ${(err as Error).message} (nor TOML)`, { cause: err });
+    }
+    if ((toml as Record<string, unknown>).version !== 2) throw invalid('version', 'a TOML config must be "version = 2" (upstream reads TOML as v2 only)');
+    value = toml;
   }
-  return normalizeConfig(value);
+  return normalizeConfig(value, warn);
 }
 
-/** Normalizes an already-decoded JSON config (v1 or v2). */
-export function normalizeConfig(value: unknown): NydusConfig {
+/**
+ * A v2 config whose backend is `type` with body `text` (the JSON object of that
+ * backend's keys, as `nydus-image --backend-type T --backend-config JSON` and nydusify's
+ * backend-config.json give it). Errors name the flag.
+ */
+export function backendOnlyConfig(type: string, text: string): NydusConfig {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('ERR_CONFIG_INVALID', `failed to parse --backend-config: invalid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return normalizeConfig({ version: 2, backend: { type, [type]: body } });
+  } catch (err) {
+    throw new ConfigError('ERR_CONFIG_INVALID', (err as Error).message.replace('failed to parse config: backend.', '--backend-config: backend.'), { cause: err });
+  }
+}
+
+/** Normalizes an already-decoded config (v1 or v2). */
+export function normalizeConfig(value: unknown, warn: ConfigWarn = () => undefined): NydusConfig {
   const root = Fields.of(value, '');
+  let config: NydusConfig;
   if (root.has('version')) {
     const version = root.raw('version');
     if (version !== 2) throw invalid('version', `unsupported config version ${JSON.stringify(version)}, expected 2`);
-    return withFsDriver(parseV2(root), root);
-  }
-  if (root.has('device')) return withFsDriver(parseV1(root), root);
-  throw invalid('version', 'missing: a config needs "version": 2, or "device" for the legacy layout');
+    config = parseV2(root);
+  } else if (root.has('device')) config = parseV1(root);
+  else throw invalid('version', 'missing: a config needs "version": 2, or "device" for the legacy layout');
+  config = withFsDriver(config, root);
+  for (const path of root.unread()) warn(`config: ${path} is not implemented by this nydusd and is ignored`);
+  return config;
 }
 
 /** The top-level `fs_driver` (both layouts), when the file names one. */

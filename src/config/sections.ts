@@ -1,5 +1,5 @@
 // Readers for the parts v1 and v2 configs share: backend bodies (localfs, registry,
-// http-proxy), prefetch blocks and the file cache body. Keys, defaults and checks are
+// http-proxy, s3, oss), prefetch blocks and the file cache body. Keys, defaults and checks are
 // upstream's (api/src/config.rs, v2.2 and HEAD); both layouts call these with the
 // paths of their own file layout, so errors name the field where the user wrote it.
 import { Fields, invalid, SIZE_MAX, U32_MAX, U8_MAX } from './fields.js';
@@ -11,13 +11,15 @@ import type {
   HttpProxyConfig,
   LocalfsConfig,
   MirrorConfig,
+  OssConfig,
   PrefetchConfig,
   ProxyConfig,
   RegistryConfig,
+  S3Config,
 } from './types.js';
 
 /** Backend types upstream knows but this implementation does not serve. */
-const UNSUPPORTED_BACKENDS = ['oss', 's3', 'localdisk'];
+const UNSUPPORTED_BACKENDS = ['localdisk'];
 
 /** Upstream's default read amplification / v1 merging size (`default_batch_size`). */
 export const DEFAULT_BATCH_SIZE = 128 * 1024;
@@ -31,7 +33,7 @@ const U64_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** Checks a backend type string, read at `typePath`. */
 export function checkBackendType(type: string, typePath: string): BackendType {
-  if (type === 'localfs' || type === 'registry' || type === 'http-proxy') return type;
+  if (type === 'localfs' || type === 'registry' || type === 'http-proxy' || type === 's3' || type === 'oss') return type;
   if (UNSUPPORTED_BACKENDS.includes(type)) throw invalid(typePath, `backend ${JSON.stringify(type)} is not supported`);
   throw invalid(typePath, `unknown backend ${JSON.stringify(type)}`);
 }
@@ -46,6 +48,10 @@ export function readBackend(type: string, typePath: string, body: Fields): Backe
       return { type: t, registry: readRegistry(body) };
     case 'http-proxy':
       return { type: t, 'http-proxy': readHttpProxy(body) };
+    case 's3':
+      return { type: t, s3: readS3(body) };
+    case 'oss':
+      return { type: t, oss: readOss(body) };
   }
 }
 
@@ -80,6 +86,7 @@ function readMirror(f: Fields): MirrorConfig {
 function readHttpCommon(f: Fields): HttpCommonConfig {
   return {
     skip_verify: f.bool('skip_verify', false),
+    ca_cert_files: f.stringArray('ca_cert_files'),
     timeout: f.uint('timeout', DEFAULT_HTTP_TIMEOUT, U32_MAX),
     connect_timeout: f.uint('connect_timeout', DEFAULT_HTTP_TIMEOUT, U32_MAX),
     retry_limit: f.uint('retry_limit', 0, U8_MAX),
@@ -110,6 +117,42 @@ function readHttpProxy(f: Fields): HttpProxyConfig {
     throw invalid(f.at('addr'), `expected an http(s) URL or an absolute unix socket path, got ${JSON.stringify(addr)}`);
   }
   return { addr, path: f.string('path', ''), ...readHttpCommon(f) };
+}
+
+// An endpoint is a host[:port] (upstream puts the scheme in its own field).
+const ENDPOINT = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+// DNS-compatible bucket names (S3 and OSS rules): 3-63 of a-z 0-9 . -, alphanumeric at both ends.
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function readOss(f: Fields): OssConfig {
+  return readObjectStorage(f, f.required('endpoint'));
+}
+
+function readS3(f: Fields): S3Config {
+  // Upstream requires `region` but accepts an empty one; AWS's default region is the useful default.
+  const region = f.string('region', '') || 'us-east-1';
+  return { ...readObjectStorage(f, f.string('endpoint', '')), region };
+}
+
+function readObjectStorage(f: Fields, endpoint: string): OssConfig {
+  if (endpoint !== '' && !ENDPOINT.test(endpoint)) {
+    throw invalid(f.at('endpoint'), `expected host[:port] without scheme or path, got ${JSON.stringify(endpoint)}`);
+  }
+  const bucket_name = f.required('bucket_name');
+  if (!BUCKET.test(bucket_name)) throw invalid(f.at('bucket_name'), `invalid bucket name ${JSON.stringify(bucket_name)}`);
+  const cfg: OssConfig = {
+    scheme: f.oneOf('scheme', ['https', 'http', ''], 'https') || 'https',
+    endpoint,
+    bucket_name,
+    object_prefix: f.string('object_prefix', ''),
+    access_key_id: f.string('access_key_id', ''),
+    access_key_secret: f.string('access_key_secret', ''),
+    ...readHttpCommon(f),
+  };
+  if ((cfg.access_key_id === '') !== (cfg.access_key_secret === '')) {
+    throw invalid(f.at(cfg.access_key_id === '' ? 'access_key_id' : 'access_key_secret'), 'give both access_key_id and access_key_secret, or neither for anonymous access');
+  }
+  return cfg;
 }
 
 /** Reads a v2 `prefetch` block (or its absence). */
@@ -146,6 +189,8 @@ function checkPrefetch(f: Fields, p: PrefetchConfig, threadsKey: string, sizeKey
 
 /** Reads a file cache body (`cache.filecache` in v2, `device.cache.config` in v1). */
 export function readFileCache(f: Fields): FileCacheConfig {
+  // Ignoring it would leave data the user asked to encrypt in clear on disk.
+  if (f.bool('enable_encryption', false)) throw invalid(f.at('enable_encryption'), 'cache encryption is not supported by this nydusd');
   const work_dir = f.string('work_dir', '.');
   if (work_dir === '') throw invalid(f.at('work_dir'), 'must not be empty');
   return { work_dir, disable_indexed_map: f.bool('disable_indexed_map', false) };

@@ -26,7 +26,9 @@ export type BackendType = BackendConfig['type'];
 export type BackendConfig =
   | { type: 'localfs'; localfs: LocalfsConfig }
   | { type: 'registry'; registry: RegistryConfig }
-  | { type: 'http-proxy'; 'http-proxy': HttpProxyConfig };
+  | { type: 'http-proxy'; 'http-proxy': HttpProxyConfig }
+  | { type: 's3'; s3: S3Config }
+  | { type: 'oss'; oss: OssConfig };
 
 /** Upstream LocalFsConfig: `blob_file`, else `<dir>/<blob id>`, else `<alt_dirs[i]>/<blob id>`. */
 export interface LocalfsConfig {
@@ -62,6 +64,8 @@ export interface MirrorConfig {
 /** Options shared by the network backends. */
 export interface HttpCommonConfig {
   skip_verify: boolean;
+  /** PEM files of extra CAs trusted for TLS, besides the system's (upstream HEAD). */
+  ca_cert_files: string[];
   /** Request timeout in seconds (default 5). */
   timeout: number;
   /** Connect timeout in seconds (default 5). */
@@ -90,6 +94,30 @@ export interface RegistryConfig extends HttpCommonConfig {
 export interface HttpProxyConfig extends HttpCommonConfig {
   addr: string;
   path: string;
+}
+
+/**
+ * Upstream OssConfig: objects at `<scheme>://<bucket_name>.<endpoint>/<object_prefix><blob id>`.
+ * `access_key_id` and `access_key_secret` are secrets (see redact()); both empty means
+ * anonymous requests.
+ */
+export interface OssConfig extends HttpCommonConfig {
+  /** `https` (default) or `http`. */
+  scheme: string;
+  endpoint: string;
+  bucket_name: string;
+  object_prefix: string;
+  access_key_id: string;
+  access_key_secret: string;
+}
+
+/**
+ * Upstream S3Config: objects at `<scheme>://<endpoint>/<bucket_name>/<object_prefix><blob id>`
+ * (path style), signed with AWS Signature V4 for `region`. An empty endpoint is AWS's
+ * `s3.amazonaws.com`.
+ */
+export interface S3Config extends OssConfig {
+  region: string;
 }
 
 /** Cache kinds: `blobcache`/`filecache` (the same thing), or no cache (`''`, `dummycache`). */

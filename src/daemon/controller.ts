@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonTag, type EventReason } from '../../machines/daemon.js';
 import type { FsDriver } from '../config/types.js';
+import { REDACTED, withoutObjectStorageKeys } from '../config/derive.js';
 import { ApiError, ConfigError, DaemonError } from '../errors.js';
 import { decodeAuth } from '../registry/auth.js';
 import type { SessionEnd, SessionOptions } from '../fuse/session.js';
@@ -91,7 +92,7 @@ export class DaemonController implements DaemonControl {
     const uid = process.geteuid?.() ?? 0;
     const gid = process.getegid?.() ?? 0;
     const fsDriver = options.fsDriver ?? 'fusedev';
-    this.#env = { uid, gid, startTime, fsDriver, onReadError: (err) => this.#onReadError(err) };
+    this.#env = { uid, gid, startTime, fsDriver, onReadError: (err) => this.#onReadError(err), warn: (m) => this.logger.warn(m) };
     this.pseudoFs = new PseudoFs<DaemonMount>({ uid, gid, startTime });
     this.pseudoFs.nextIndex = sink.state.nextIndex;
     const impl = options.fuseImpl ?? 'fusedev';
@@ -269,8 +270,11 @@ export class DaemonController implements DaemonControl {
   }
 
   getConfig(id: string | undefined): Record<string, string> {
+    // registry_auth of an s3/oss mount carries its access key secret: shown as set, never echoed.
+    const keyed = new Set(this.pseudoFs.mounts().filter((m) => m.storage.backend.type === 's3' || m.storage.backend.type === 'oss').map((m) => `${m.metricsId}:registry_auth`));
     const out: Record<string, string> = {};
-    for (const [k, v] of this.#config) {
+    for (const [k, stored] of this.#config) {
+      const v = keyed.has(k) ? REDACTED : stored;
       if (id === undefined) out[k] = v;
       else if (k.startsWith(`${id}:`)) out[k.slice(id.length + 1)] = v;
     }
@@ -489,7 +493,7 @@ export class DaemonController implements DaemonControl {
     const auth = this.#config.get(`${m.metricsId}:registry_auth`);
     if (auth === undefined || m.storage.backend.setAuth === undefined) return;
     m.storage.backend.setAuth(auth);
-    this.logger.info(`daemon: registry credentials of ${m.mountpoint} replaced (config id ${JSON.stringify(m.metricsId)})`);
+    this.logger.info(`daemon: ${m.storage.backend.type} credentials of ${m.mountpoint} replaced (config id ${JSON.stringify(m.metricsId)})`);
   }
 
   #checkMountsAllowed(): void {
@@ -505,8 +509,9 @@ export class DaemonController implements DaemonControl {
     }
   }
 
+  /** A mount as journaled: object storage keys stay in memory only (upgrade.ts hands them over). */
   #spec(m: DaemonMount) {
-    return { mountpoint: m.mountpoint, source: m.source, config: m.configText, fsType: m.fsType, prefetchFiles: m.prefetchFiles, index: m.index };
+    return { mountpoint: m.mountpoint, source: m.source, config: withoutObjectStorageKeys(m.configText), fsType: m.fsType, prefetchFiles: m.prefetchFiles, index: m.index };
   }
 
   /** Reaches STOPPED without unmounting, whatever state a failed stop left. */

@@ -44,12 +44,14 @@ export interface MountEnv {
   /** The daemon's fs driver: every mount is served the same way. */
   fsDriver: FsDriver;
   onReadError(err: unknown): void;
+  /** Told about config keys this daemon does not use (logged as warnings). */
+  warn?(message: string): void;
 }
 
 const PASSTHROUGH = new Set(['passthrough', 'passthroughfs', 'passthrough_fs']);
 
 /** Checks the parts of a MountCmd that need no I/O; returns the parsed config. */
-export function checkMountCmd(cmd: MountCmd): NydusConfig {
+export function checkMountCmd(cmd: MountCmd, warn?: (message: string) => void): NydusConfig {
   if (PASSTHROUGH.has(cmd.fs_type)) {
     throw new DaemonError('ERR_DAEMON_UNSUPPORTED', `failed to mount: fs_type ${cmd.fs_type} is not supported, only rafs images are served`);
   }
@@ -62,7 +64,7 @@ export function checkMountCmd(cmd: MountCmd): NydusConfig {
   for (const p of cmd.prefetch_files ?? []) {
     if (!p.startsWith('/')) throw new ConfigError('ERR_CONFIG_INVALID', `failed to mount: prefetch file ${JSON.stringify(p)} is not an absolute path (InvalidPrefetchList)`);
   }
-  return parseConfig(cmd.config);
+  return parseConfig(cmd.config, warn);
 }
 
 /**
@@ -71,7 +73,7 @@ export function checkMountCmd(cmd: MountCmd): NydusConfig {
  * Errors: config codes, ERR_DAEMON_BOOTSTRAP, format and storage codes.
  */
 export async function openMount(mountpoint: string, index: number, cmd: MountCmd, env: MountEnv, replacing?: DaemonMount): Promise<DaemonMount> {
-  const config = checkMountCmd(cmd);
+  const config = checkMountCmd(cmd, env.warn);
   let sb;
   try {
     sb = await openBootstrap(cmd.source);

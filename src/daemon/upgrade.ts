@@ -8,6 +8,7 @@ import { fstat, stat } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { SessionOutput } from '../../machines/daemon.js';
+import { withoutObjectStorageKeys } from '../config/derive.js';
 import { DaemonError, FuseError, type NydusError } from '../errors.js';
 import type { PseudoFs } from '../fs/pseudo-fs.js';
 import { connectionId, findMount, writeConnectionControl } from '../fuse/mount-linux.js';
@@ -59,8 +60,28 @@ function savedMount(m: DaemonMount): SavedMount {
   return { mountpoint: m.mountpoint, source: m.source, config: m.configText, fsType: m.fsType, prefetchFiles: m.prefetchFiles, index: m.index };
 }
 
+/** A mount as the journal stores it: without object storage keys (derive.ts). */
+function journaledMount(m: DaemonMount): SavedMount {
+  return { ...savedMount(m), config: withoutObjectStorageKeys(m.configText) };
+}
+
 function sameMount(m: DaemonMount, e: MountEntry): boolean {
-  return m.source === e.source && m.configText === e.config && m.fsType === e.fsType && m.index === e.index && JSON.stringify(m.prefetchFiles) === JSON.stringify(e.prefetchFiles);
+  return (
+    m.source === e.source &&
+    withoutObjectStorageKeys(m.configText) === e.config &&
+    m.fsType === e.fsType &&
+    m.index === e.index &&
+    JSON.stringify(m.prefetchFiles) === JSON.stringify(e.prefetchFiles)
+  );
+}
+
+/**
+ * The config to rebuild a journaled mount from: the journal lacks object storage keys, so
+ * the supervisor's copy of the same mount (which has them) wins when it is the same config.
+ */
+function withStateKeys(config: string, mountpoint: string, state: readonly SavedMount[]): string {
+  const saved = state.find((s) => s.mountpoint === mountpoint);
+  return saved !== undefined && withoutObjectStorageKeys(saved.config) === config ? saved.config : config;
 }
 
 /**
@@ -250,7 +271,14 @@ export class UpgradeManager {
       logger.warn(`upgrade: the journal in ${sink.dir} ends at seq ${seq}, before the state's ${state.journal.seq}; using the supervisor's state`);
       return fromState;
     }
-    const mounts = [...journal.mounts].map(([mountpoint, e]) => ({ mountpoint, source: e.source, config: e.config, fsType: e.fsType, prefetchFiles: e.prefetchFiles, index: e.index }));
+    const mounts = [...journal.mounts].map(([mountpoint, e]) => ({
+      mountpoint,
+      source: e.source,
+      config: withStateKeys(e.config, mountpoint, state.mounts),
+      fsType: e.fsType,
+      prefetchFiles: e.prefetchFiles,
+      index: e.index,
+    }));
     const changed = JSON.stringify(mounts.map((m) => [m.mountpoint, m.index]).sort()) !== JSON.stringify(state.mounts.map((m) => [m.mountpoint, m.index]).sort());
     if (changed) logger.info(`upgrade: the journal (seq ${seq}) has mount changes made after the state was saved (seq ${state.journal.seq}); using the journal`);
     return { from: 'journal', mounts, nextIndex: Math.max(journal.nextIndex, state.nextIndex) };
@@ -317,7 +345,7 @@ export class UpgradeManager {
       if (m === undefined || !sameMount(m, e)) await sink.append({ type: 'umount', mountpoint: mp });
     }
     for (const m of served.values()) {
-      if (!sink.state.mounts.has(m.mountpoint)) await sink.append({ type: 'mount', ...savedMount(m) });
+      if (!sink.state.mounts.has(m.mountpoint)) await sink.append({ type: 'mount', ...journaledMount(m) });
     }
     return true;
   }

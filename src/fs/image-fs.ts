@@ -66,7 +66,9 @@ export class ImageFs {
     // Upstream forces the root's permission bits to 0755 (images made by nydusify carry 0750).
     if (ino === this.rootIno) mode = (mode & ~0o777) | 0o755;
     const explicit = this.sb.explicitUidGid;
-    const mtime = a.mtime === 0 ? this.#opts.startTime : a.mtime;
+    // Upstream fills a zero v5 mtime (old images, the root) with its start time. Every v6
+    // inode records its mtime, and the kernel's erofs shows a zero as it is: so do we.
+    const mtime = a.mtime === 0 && this.sb.version === 5 ? this.#opts.startTime : a.mtime;
     return {
       ino: nodeId,
       mode,
@@ -77,7 +79,7 @@ export class ImageFs {
       blocks: a.blocks,
       rdev: a.rdev,
       mtime,
-      mtimeNsec: a.mtime === 0 ? 0 : a.mtimeNsec,
+      mtimeNsec: mtime === a.mtime ? a.mtimeNsec : 0,
     };
   }
 

@@ -31,7 +31,8 @@ export interface CheckSummary {
   blobs: string[];
   trace: Record<string, unknown>;
   /** Additions of this project. */
-  fs_version: number;
+  /** "5" or "6": a string, as Go readers of this JSON (nydusify) decode it. */
+  fs_version: string;
   compressor: string;
   digester: string;
   chunk_size: number;
@@ -57,7 +58,7 @@ export async function checkImage(bootstrap: string, sb: AnyRafsSuper, storage: S
     bootstrap,
     blobs: sb.blobs.map((b) => b.blobId),
     trace: {},
-    fs_version: sb.version,
+    fs_version: String(sb.version),
     compressor: sb.compressor,
     digester: sb.digester,
     chunk_size: sb.chunkSize,

@@ -1,12 +1,47 @@
 // `nydus-image inspect --request R`: answers one request about an image's metadata as
-// JSON, in the shapes upstream's request mode prints (stats, blobs, prefetch), plus a
-// few fields of this project's own. There is no interactive prompt.
+// upstream's request mode does: JSON for stats, blobs and prefetch (plus a few fields of
+// this project's own), upstream's text for ls, stat NAME, icheck INODE and chunk OFFSET
+// (inspect-text.ts). There is no interactive prompt.
 import { ConfigError } from '../errors.js';
+import { checkInode, listRoot, showChunk, statEntry } from './inspect-text.js';
 import type { RafsSuper } from '../rafs/types.js';
 import { walk } from '../rafs/walk.js';
 
-export const INSPECT_REQUESTS = ['stats', 'blobs', 'prefetch'] as const;
-export type InspectRequest = (typeof INSPECT_REQUESTS)[number];
+export const INSPECT_REQUESTS = ['stats', 'blobs', 'prefetch', 'ls', 'stat NAME', 'icheck INODE', 'chunk OFFSET'] as const;
+type InspectRequest = 'stats' | 'blobs' | 'prefetch';
+
+/** The answer to a request: JSON, or upstream's text (after which upstream prints `null`). */
+export type InspectAnswer = { json: unknown } | { text: string };
+
+/** Answers a request line (`icheck 5`, `chunk 0`, `stats`...) about `sb`. */
+export function inspectRequest(sb: RafsSuper, line: string): InspectAnswer {
+  const [cmd = '', arg, extra] = line.trim().split(/\s+/);
+  const bad = (why: string): ConfigError => new ConfigError('ERR_CLI_USAGE', `inspect request "${line}": ${why}`);
+  const needArg = (): string => {
+    if (arg === undefined) throw bad(`${cmd} needs an argument`);
+    return arg;
+  };
+  const number = (what: string): number => {
+    const v = needArg();
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw bad(`${what} must be a number`);
+    return Number(v);
+  };
+  if (extra !== undefined) throw bad('too many arguments');
+  switch (cmd) {
+    case 'ls':
+      if (arg !== undefined) throw bad('ls takes no argument');
+      return { text: listRoot(sb) };
+    case 'stat':
+      return { text: statEntry(sb, needArg()) };
+    case 'icheck':
+      return { text: checkInode(sb, number('INODE')) };
+    case 'chunk':
+      return { text: showChunk(sb, number('OFFSET')) };
+    default:
+      if (arg !== undefined) throw bad(`${cmd} takes no argument`);
+      return { json: inspect(sb, cmd) };
+  }
+}
 
 /** Answers `request` about `sb`. */
 export function inspect(sb: RafsSuper, request: string): unknown {

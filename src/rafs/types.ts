@@ -14,6 +14,8 @@ export interface BlobInfo {
   index: number;
   /** Blob id (usually 64 hex chars); the blob file in a localfs directory has this name. */
   blobId: string;
+  /** The id the blob table records, when the reader named the blob otherwise (inlined metadata). */
+  recordedBlobId?: string;
   chunkSize: number;
   /** Distinct chunks stored in the blob; 0 when the image does not record it (old v5). */
   chunkCount: number;

@@ -18,7 +18,7 @@ export function validateV6Extras(sb: RafsV6Super, dirs: Iterable<number>): void 
   }
   for (const b of sb.blobs) {
     const slot = sb.deviceSlot(b.index);
-    if (slot.blobId !== b.blobId || slot.blocks !== Math.ceil(b.uncompressedSize / EROFS_BLOCK_SIZE)) {
+    if (slot.blobId !== (b.recordedBlobId ?? b.blobId) || slot.blocks !== Math.ceil(b.uncompressedSize / EROFS_BLOCK_SIZE)) {
       throw corrupt(`failed to check v6 device slot ${b.index}: ${slot.blobId}/${slot.blocks} blocks vs blob ${b.blobId}`);
     }
   }

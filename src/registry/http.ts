@@ -3,8 +3,10 @@
 // bounded body readers, and error classification. Messages built here name URLs by
 // origin and path only: query strings (pre-signed blob URLs) and credentials never
 // reach an error message, a log line or a metric.
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
-import { StorageError } from '../errors.js';
+import { ConfigError, StorageError } from '../errors.js';
 
 /** Connection settings of one HTTP client (upstream ConnectionConfig, in ms). */
 export interface AgentOptions {
@@ -14,6 +16,26 @@ export interface AgentOptions {
   skipVerify: boolean;
   /** Connect to this unix socket instead of the URL's host (http-proxy backend). */
   socketPath?: string;
+  /** Extra trusted CAs (PEM), added to the system's (`ca_cert_files`). */
+  ca?: string[];
+}
+
+/** TLS trust for `ca`: the system's roots plus these, as upstream adds root certificates. */
+export function trustedCas(ca: string[] | undefined): { ca?: string[] } {
+  return ca === undefined || ca.length === 0 ? {} : { ca: [...rootCertificates, ...ca] };
+}
+
+/** Reads the PEM files of `ca_cert_files` (asynchronously, once per backend). */
+export async function readCaCerts(files: readonly string[]): Promise<string[]> {
+  return Promise.all(
+    files.map(async (f) => {
+      try {
+        return await readFile(f, 'utf8');
+      } catch (err) {
+        throw new ConfigError('ERR_CONFIG_INVALID', `failed to read ca_cert_files entry ${f}: ${(err as Error).message}`, { cause: err });
+      }
+    }),
+  );
 }
 
 /** A pooling, keep-alive agent: connections to each origin are reused across requests. */
@@ -22,6 +44,7 @@ export function createAgent(opts: AgentOptions): Agent {
     connect: {
       ...(opts.connectTimeoutMs > 0 ? { timeout: opts.connectTimeoutMs } : {}),
       rejectUnauthorized: !opts.skipVerify,
+      ...trustedCas(opts.ca),
       ...(opts.socketPath !== undefined ? { socketPath: opts.socketPath } : {}),
     },
     keepAliveTimeout: 30_000,

@@ -80,6 +80,7 @@ export function imageConfig(ref: ImageReference, workDir: string, base?: NydusCo
   const registry: RegistryConfig = {
     scheme: opts.plainHttp ? 'http' : (template?.scheme ?? 'https'),
     skip_verify: false,
+    ca_cert_files: [],
     timeout: 5,
     connect_timeout: 5,
     retry_limit: 2,

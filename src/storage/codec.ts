@@ -77,6 +77,15 @@ export function decompress(
   }
 }
 
+/**
+ * Decodes a metadata object (an inlined bootstrap, zstd or raw as upstream writes it),
+ * which may be larger than any chunk; `limit` bounds what is allocated.
+ */
+export function decompressMetadata(compressor: 'none' | 'zstd', input: Uint8Array, size: number, limit: number): Buffer {
+  if (!Number.isSafeInteger(size) || size < 0 || size > limit) throw fail(compressor, `invalid uncompressed size ${size}`);
+  return compressor === 'zstd' ? decodeZstd(input, size) : decodeNone(input, size);
+}
+
 function decodeNone(input: Uint8Array, size: number, out?: Buffer): Buffer {
   if (input.length !== size) throw fail('none', `stored ${input.length} bytes, expected ${size}`);
   if (out === undefined) return toBuffer(input);

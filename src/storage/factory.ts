@@ -2,7 +2,7 @@
 // optional blobcache, the chunk reader over the image's blobs, and (when the config
 // enables it and the caller gives the image) the background prefetch, which close()
 // stops before anything else. The only place that
-// maps config names (`localfs`, `registry`, `http-proxy`, `blobcache`, `amplify_io`,
+// maps config names (`localfs`, `registry`, `http-proxy`, `s3`, `oss`, `blobcache`, `amplify_io`,
 // `digest_validate`, `retry_limit`) to classes. Registry credentials from the
 // IMAGE_PULL_AUTH environment variable replace the config's, as upstream nydusd does.
 import { mkdir, stat } from 'node:fs/promises';
@@ -10,11 +10,14 @@ import { resolve } from 'node:path';
 import { digestValidationEnabled, withRegistryAuth } from '../config/derive.js';
 import type { BackendConfig, CacheConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
 import { ConfigError, StorageError } from '../errors.js';
+import { readCaCerts } from '../registry/http.js';
 import type { RafsSuper } from '../rafs/types.js';
 import type { BlobBackend } from './backend/backend.js';
 import { HttpProxyBackend } from './backend/http-proxy.js';
 import { LocalFsBackend } from './backend/localfs.js';
+import { OssBackend } from './backend/oss.js';
 import { RegistryBackend } from './backend/registry.js';
+import { S3Backend } from './backend/s3.js';
 import { BlobCache } from './cache/blobcache.js';
 import type { ChunkCache } from './cache/cache.js';
 import { publishCacheEvent } from './cache/events.js';
@@ -69,23 +72,38 @@ export function applyPullAuth(config: NydusConfig, env: NodeJS.ProcessEnv = proc
   return auth ? withRegistryAuth(config, auth) : config;
 }
 
-/** A backend for `config`; `id` names it in metrics and events. */
-export function createBackend(config: BackendConfig | undefined, id = ''): BlobBackend {
+/**
+ * A backend for `config`; `id` names it in metrics and events. `ca`: the contents of the
+ * backend's `ca_cert_files` (openBackend reads them).
+ */
+export function createBackend(config: BackendConfig | undefined, id = '', ca?: string[]): BlobBackend {
   if (config === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'failed to create storage: backend: missing');
   switch (config.type) {
     case 'localfs':
       return new LocalFsBackend(config.localfs);
     case 'registry':
-      return new RegistryBackend(config.registry, { id });
+      return new RegistryBackend(config.registry, { id, ca });
     case 'http-proxy':
-      return new HttpProxyBackend(config['http-proxy'], { id });
+      return new HttpProxyBackend(config['http-proxy'], { id, ca });
+    case 's3':
+      return new S3Backend(config.s3, { id, ca });
+    case 'oss':
+      return new OssBackend(config.oss, { id, ca });
   }
+}
+
+/** createBackend, with the extra CAs of `ca_cert_files` read first (asynchronously). */
+export async function openBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
+  const files = config === undefined || config.type === 'localfs' ? [] : config.type === 'http-proxy' ? config['http-proxy'].ca_cert_files : config.type === 'registry' ? config.registry.ca_cert_files : config.type === 's3' ? config.s3.ca_cert_files : config.oss.ca_cert_files;
+  return createBackend(config, id, files.length > 0 ? await readCaCerts(files) : undefined);
 }
 
 /** Extra fetches of a chunk whose bytes arrive corrupted: the network backends' `retry_limit`. */
 function fetchRetries(config: BackendConfig | undefined): number {
   if (config?.type === 'registry') return config.registry.retry_limit;
   if (config?.type === 'http-proxy') return config['http-proxy'].retry_limit;
+  if (config?.type === 's3') return config.s3.retry_limit;
+  if (config?.type === 'oss') return config.oss.retry_limit;
   return 0;
 }
 
@@ -117,7 +135,7 @@ export async function createCache(config: CacheConfig, backend?: BackendConfig):
 /** Backend, cache and reader for reading `image` as `config` says. */
 export async function createStorage(config: NydusConfig, image: ImageBlobs, options: StorageOptions = {}): Promise<Storage> {
   const effective = applyPullAuth(config, options.env);
-  const backend = createBackend(effective.backend, config.id);
+  const backend = await openBackend(effective.backend, config.id);
   let cache: ChunkCache | undefined;
   try {
     cache = await createCache(config.cache, config.backend);

@@ -21,7 +21,21 @@ export interface PrefetcherOptions {
   bandwidthLimit: number;
   /** Where to keep upstream's prefetch counters (the cache's metrics); optional. */
   counters?: PrefetchCounters;
+  /** The time the bandwidth limit reads and waits on; the system's unless a test passes its own. */
+  clock?: Clock;
 }
+
+/** Monotonic milliseconds and a way to wait for them. */
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`; rejects when `signal` aborts first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  sleep,
+};
 
 /** Progress of one prefetcher. */
 export interface PrefetchStats {
@@ -37,18 +51,20 @@ export interface PrefetchStats {
 /** A token bucket over bytes: take(n) waits until n bytes fit the rate. */
 export class TokenBucket {
   #tokens: number;
-  #last = performance.now();
+  #last: number;
   constructor(
     readonly rate: number,
     readonly burst: number,
+    readonly clock: Clock = systemClock,
   ) {
     this.#tokens = burst;
+    this.#last = clock.now();
   }
 
   async take(n: number, signal?: AbortSignal): Promise<void> {
     if (this.rate <= 0) return;
     for (;;) {
-      const now = performance.now();
+      const now = this.clock.now();
       this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.rate);
       this.#last = now;
       // A request larger than the burst goes out once the bucket is full.
@@ -57,7 +73,7 @@ export class TokenBucket {
         this.#tokens -= n;
         return;
       }
-      await sleep(Math.ceil(((need - this.#tokens) / this.rate) * 1000), signal);
+      await this.clock.sleep(Math.ceil(((need - this.#tokens) / this.rate) * 1000), signal);
     }
   }
 }
@@ -99,7 +115,7 @@ export class Prefetcher {
     this.#reader = reader;
     this.#opts = { ...opts, threads: Math.max(1, opts.threads), batchSize: Math.max(1, opts.batchSize) };
     // The burst is one request, so a limit below the request size still lets requests through.
-    this.#bucket = new TokenBucket(opts.bandwidthLimit, Math.max(opts.bandwidthLimit, this.#opts.batchSize));
+    this.#bucket = new TokenBucket(opts.bandwidthLimit, Math.max(opts.bandwidthLimit, this.#opts.batchSize), opts.clock);
   }
 
   /** Whether workers are running. */

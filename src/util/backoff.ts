@@ -1,20 +1,17 @@
 // Waiting between attempts: an abortable sleep and the exponential backoff schedule the
 // network backends and the chunk reader use when they try again.
+import { setTimeout as delay } from 'node:timers/promises';
 
-/** Sleeps `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/**
+ * Sleeps `ms`, or rejects with the signal's reason when it aborts first: callers rethrow
+ * that reason (a typed error), where node's own timer rejects with a generic AbortError.
+ */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (err) {
+    throw signal?.aborted ? signal.reason : err;
+  }
 }
 
 /** Delay before retry `attempt` (0-based): 100 ms doubling to at most 3.2 s, with ±20% jitter. */

@@ -163,9 +163,14 @@ test('flags are validated with clear messages', async () => {
     [['--chunk-size', '0x2000000'], 1, /chunk size 0x2000000/],
     [['--chunk-size', 'big'], 2, /invalid chunk size "big"/],
     [['--fs-version', '5', '--features', 'blob-toc'], 1, /blob-toc needs --fs-version 6/],
-    [['--type', 'estargz-rafs'], 2, /invalid/],
+    [['--type', 'estargz-rafs'], 2, /conversion type estargz-rafs is not supported/],
+    [['--type', 'estargz-ref'], 2, /conversion type estargz-ref is not supported/],
+    [['--type', 'targz-ref'], 1, /not a regular file/],
+    [['--type', 'targz-ref', '--fs-version', '5'], 2, /--fs-version 5 is not supported with --type targz-ref/],
+    [['--type', 'targz-ref', '--blob-inline-meta'], 2, /--blob-inline-meta is not supported with --type targz-ref/],
+    [['--type', 'zip-rafs'], 2, /invalid/],
     [['--compressor', 'gzip'], 2, /invalid/],
-    [['--blob-inline-meta'], 2, /not supported/],
+    [['--encrypt'], 2, /not supported/],
   ] as const) {
     const r = await run([...args]);
     assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);

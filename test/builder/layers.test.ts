@@ -10,42 +10,23 @@ import { isRoot, need } from '../helpers/env.js';
 import { runCommand, runProgram } from '../helpers/run.js';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
 import { encodeTarHeader, padding, tarTrailer, type TarEntry } from '../../src/util/tar-header.js';
-import { compareTrees, setMtime } from './tree-helpers.js';
+import { compareTrees } from './tree-helpers.js';
 import { create, kernelMount, scratch, type KernelMount } from './image-helpers.js';
+import { stampAndTar, writeFiles } from './layer-helpers.js';
 
 const work = scratch('layers');
 after(() => work.cleanup());
 const layerDirs = [1, 2, 3].map((n) => join(work.dir, `layer${n}`));
 const layerTars = [1, 2, 3].map((n) => join(work.dir, `layer${n}.tar`));
 
-function files(root: string, spec: Record<string, string | null>): void {
-  for (const [p, content] of Object.entries(spec)) {
-    const full = join(root, p);
-    if (content === null) mkdirSync(full, { recursive: true });
-    else {
-      mkdirSync(join(full, '..'), { recursive: true });
-      writeFileSync(full, content);
-    }
-  }
-}
-
 before(async () => {
   if (!isRoot()) return;
-  files(layerDirs[0], { a: 'a1', 'b/c': 'c1', 'b/d/e': 'e1', keep: 'k1', 'del-dir/x': 'x1', 'link-target': 'lt', 'empty-dir': null });
+  writeFiles(layerDirs[0], { a: 'a1', 'b/c': 'c1', 'b/d/e': 'e1', keep: 'k1', 'del-dir/x': 'x1', 'link-target': 'lt', 'empty-dir': null });
   linkSync(join(layerDirs[0], 'link-target'), join(layerDirs[0], 'hl'));
   symlinkSync('keep', join(layerDirs[0], 'sym'));
-  files(layerDirs[1], { '.wh.a': '', 'b/.wh..wh..opq': '', 'b/new': 'new2', '.wh.del-dir': '', keep: 'k2', added: 'added2', '.wh.sym': '', 'empty-dir/.wh.nothing': '' });
-  files(layerDirs[2], { 'a/inner': 'inner3', 'del-dir/y': 'y3', 'b/d2/f': 'f3', '.wh.added': '' });
-  for (const [i, dir] of layerDirs.entries()) {
-    let n = 0;
-    const stamp = (p: string): void => {
-      if (statSync(p).isDirectory()) for (const c of readdirSync(p)) stamp(join(p, c));
-      setMtime(p, 1_650_000_000 + i * 1000 + n++, 5 + n);
-    };
-    stamp(dir);
-    const r = await runCommand('tar', ['--format=posix', '--numeric-owner', '-cf', layerTars[i], '-C', dir, '.']);
-    assert.equal(r.code, 0, r.stderr);
-  }
+  writeFiles(layerDirs[1], { '.wh.a': '', 'b/.wh..wh..opq': '', 'b/new': 'new2', '.wh.del-dir': '', keep: 'k2', added: 'added2', '.wh.sym': '', 'empty-dir/.wh.nothing': '' });
+  writeFiles(layerDirs[2], { 'a/inner': 'inner3', 'del-dir/y': 'y3', 'b/d2/f': 'f3', '.wh.added': '' });
+  await stampAndTar(layerDirs, layerTars);
 });
 
 /** The layer as overlayfs wants it: whiteouts as 0:0 devices, opaque directories by xattr. */

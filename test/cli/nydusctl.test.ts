@@ -24,8 +24,16 @@ describe('nydusctl against a served daemon', () => {
   test('info: a table by default, the API answer with --json', async () => {
     const human = await ctl(s.sock, 'info');
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /^State:\s+READY$/m);
-    assert.match(human.stdout, /^ID:\s+fake$/m);
+    // Upstream's block first: values as JSON in a 24-column field.
+    const info = s.control.info();
+    assert.ok(
+      human.stdout.startsWith(
+        `\nVersion:                ${JSON.stringify(info.version.package_ver)}\nStatus:                 "READY"\n` +
+          `Profile:                ${JSON.stringify(info.version.profile)}\nCommit:                 ${JSON.stringify(info.version.git_commit)}\n`,
+      ),
+      human.stdout,
+    );
+    assert.match(human.stdout, /^ID:\s+"fake"$/m);
     assert.match(human.stdout, /^Mounts:\s+0$/m);
     const js = await ctl(s.sock, '--json', 'info');
     assert.deepEqual(JSON.parse(js.stdout), JSON.parse(JSON.stringify(s.control.info())));
@@ -120,6 +128,66 @@ describe('nydusctl against a served daemon', () => {
     assert.equal(js.stateKey, 'RUNNING.idle');
     assert.equal(js.path.length, 2);
     assert.equal((await ctl(s.sock, 'machine', '--format', 'png')).code, 2);
+  });
+
+  test("upstream's syntax: -r/--raw, mount -s -c -m -t, umount -m, metrics CATEGORY in upstream's layout", async () => {
+    const raw = await ctl(s.sock, '-r', 'info');
+    assert.equal(raw.code, 0, raw.stderr);
+    assert.equal(raw.stdout, JSON.stringify(JSON.parse(JSON.stringify(s.control.info()))) + '\n');
+    const cfg = join(s.dir, 'config-up.json');
+    writeFileSync(cfg, JSON.stringify({ device: { backend: { type: 'localfs', config: { dir: '/blobs' } } } }));
+    const m = await runProgram('nydusctl', ['-S', s.sock, 'mount', '-s', '/img/b2', '-c', cfg, '-m', '/up', '-t', 'rafs']);
+    assert.equal(m.code, 0, m.stderr);
+    assert.equal(s.control.mounts.get('/up')?.cmd.source, '/img/b2');
+    assert.match((await ctl(s.sock, 'info')).stdout, /^Backend list:\n  \/up\n    type: +Rafs\n    mountpoint: +\/up\n/m);
+    const noSource = await ctl(s.sock, 'mount', '-c', cfg, '-m', '/x');
+    assert.equal(noSource.code, 2);
+    assert.match(noSource.stderr, /-s\/--source/);
+
+    s.control.reads = 3;
+    const backend = await ctl(s.sock, 'metrics', 'backend');
+    assert.equal(backend.code, 0, backend.stderr);
+    const b = s.control.metrics('backend', {}) as Record<string, unknown>;
+    assert.ok(backend.stdout.startsWith(`\nBackend Type:       ${JSON.stringify(b.backend_type)}\nRead Amount:        ${JSON.stringify(b.read_amount_total)} Bytes (`));
+    assert.match(backend.stdout, /^Block Sizes:             <1K     1K~     4K~     16K~    64K~    128K~   512K~   1M~     $/m);
+    assert.match(backend.stdout, /^Request Count:           (\d+ +){8}$/m);
+    const rawBackend = await ctl(s.sock, '--raw', 'metrics', 'backend');
+    assert.deepEqual(JSON.parse(rawBackend.stdout), b);
+    assert.equal(rawBackend.stdout.trimEnd().split('\n').length, 1);
+    const cache = await ctl(s.sock, 'metrics', 'cache');
+    assert.equal(cache.code, 0, cache.stderr);
+    assert.match(cache.stdout, /^Partial Hits:           \d+\nWhole Hits:             \d+\nTotal Read:             \d+\nDirectory:              /m);
+    assert.match(cache.stdout, /^Prefetch Amount:        \d+ = \d+ KB$/m);
+    const fsstats = await ctl(s.sock, 'metrics', 'fsstats');
+    assert.equal(fsstats.code, 0, fsstats.stderr);
+    assert.match(fsstats.stdout, /^Read Latency:   <1ms    ~20ms   ~50ms   ~100ms  ~500ms  ~1s     ~2s     2s~     $/m);
+    assert.match(fsstats.stdout, /^FOP Counters:\nGetattr\(\d+\) Readlink\(\d+\) Open\(\d+\) Release\(\d+\) Read\(3\) /m);
+    assert.equal((await ctl(s.sock, 'metrics', 'disk')).code, 2);
+    assert.equal((await ctl(s.sock, 'metrics', 'fsstats', '-I', '1')).code, 2);
+
+    // -I SECS: upstream's delta report every SECS seconds until interrupted.
+    const [cmd, ...pre] = programArgv('nydusctl');
+    const child = spawn(cmd, [...pre, '-S', s.sock, 'metrics', 'backend', '-I', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no report: ${out}`)), 20_000);
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('<<< <<< <<< <<< <<<\n')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill('SIGINT');
+    assert.match(out, /^>>> >>> >>> >>> >>>\nBackend Read Bandwidth:     \d+ KB\/S\nBackend Average IO Size:    \d+ Bytes\nBackend Average Latency:    \d+ millis\n/m);
+
+    const u = await runProgram('nydusctl', ['--sock', s.sock, 'umount', '-m', '/up']);
+    assert.equal(u.code, 0, u.stderr);
+    assert.equal(s.control.mounts.has('/up'), false);
+    await s.client.mount('/up2', { source: '/b', fs_type: 'rafs', config: '{}', prefetch_files: null });
+    assert.equal((await ctl(s.sock, 'umount', '/up2')).code, 0);
+    assert.equal(s.control.mounts.has('/up2'), false);
   });
 
   test('exit stops the daemon', async () => {

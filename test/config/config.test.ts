@@ -158,7 +158,7 @@ test('every rejection names the field it is about', () => {
   };
   const reg = V1_REGISTRY.device.backend.config;
   rejects(v1((c) => (c.device.backend.type = 'foo')), 'device.backend.type', /unknown backend "foo"/);
-  rejects(v1((c) => (c.device.backend.type = 'oss')), 'device.backend.type', /not supported/);
+  rejects(v1((c) => (c.device.backend.type = 'localdisk')), 'device.backend.type', /not supported/);
   rejects(v1((c) => ((c.device.backend as Record<string, unknown>).config = undefined)), 'device.backend.config', /missing/);
   rejects(v1((c) => (c.device.backend.config = { ...reg, host: '' })), 'device.backend.config.host');
   rejects(v1((c) => (c.device.backend.config = { ...reg, timeout: '5' as unknown as number })), 'device.backend.config.timeout', /integer/);
@@ -231,4 +231,59 @@ test('the --localfs-dir built-in config is localfs + blobcache in the same direc
   assert.equal(c.cache.filecache?.work_dir, '/srv/blobs');
   assert.equal(c.rafs.mode, 'direct');
   assert.equal(digestValidationEnabled(c), false);
+});
+
+test('keys the parser does not use are named in warnings; cache encryption is refused', () => {
+  const warnings: string[] = [];
+  const c = parseConfig(
+    JSON.stringify({
+      device: {
+        backend: { type: 'localfs', config: { dir: '/b', readahead: true } },
+        cache: { type: 'blobcache', config: { work_dir: '/c', enable_encryption: false } },
+      },
+      mode: 'direct',
+      digest_validate: false,
+      fs_prefetch: { enable: false, prefetch_policy: 'fs' },
+      amplify_io: 131072,
+      unknown_knob: 1,
+      ignored_null: null,
+    }),
+    (m) => warnings.push(m),
+  );
+  assert.equal(c.backend?.type, 'localfs');
+  assert.deepEqual(warnings.sort(), [
+    'config: device.backend.config.readahead is not implemented by this nydusd and is ignored',
+    'config: fs_prefetch.prefetch_policy is not implemented by this nydusd and is ignored',
+    'config: unknown_knob is not implemented by this nydusd and is ignored',
+  ]);
+  // The samples above use only what is implemented.
+  const none: string[] = [];
+  for (const cfg of [V1_LOCALFS, JSON.stringify(V1_REGISTRY), JSON.stringify(V2_SAMPLE)]) parseConfig(cfg, (m) => none.push(m));
+  assert.deepEqual(none, []);
+  rejects({ version: 2, cache: { type: 'filecache', filecache: { work_dir: '/c', enable_encryption: true } } }, 'cache.filecache.enable_encryption', /encryption is not supported/);
+  rejects({ device: { backend: { type: 'localfs', config: { dir: '/b' } }, cache: { type: 'blobcache', config: { work_dir: '/c', enable_encryption: true } } } }, 'device.cache.config.enable_encryption');
+});
+
+test('a TOML config is read as upstream reads it: version 2 only', () => {
+  const toml = [
+    'version = 2',
+    'id = "t1"',
+    '[backend]',
+    'type = "localfs"',
+    '[backend.localfs]',
+    'dir = "/blobs"',
+    '[cache]',
+    'type = "filecache"',
+    '[cache.filecache]',
+    'work_dir = "/cache"',
+    '[rafs]',
+    'mode = "direct"',
+    'enable_xattr = true',
+  ].join('\n');
+  const warnings: string[] = [];
+  const c = parseConfig(toml, (m) => warnings.push(m));
+  assert.deepEqual(c, normalizeConfig({ version: 2, id: 't1', backend: { type: 'localfs', localfs: { dir: '/blobs' } }, cache: { type: 'filecache', filecache: { work_dir: '/cache' } }, rafs: { mode: 'direct', enable_xattr: true } }));
+  assert.deepEqual(warnings, []);
+  rejects('[device]\nid = "x"\n', 'version', /TOML config must be "version = 2"/);
+  assert.throws(() => parseConfig('{ not json'), /invalid JSON: .* \(nor TOML\)/);
 });

@@ -59,6 +59,11 @@ test('v6 fixture: explicit uid/gid, digests validated on every chunk, reads past
   const a = img.fs.attr(lib, 5);
   assert.equal(a.size, 16931);
   assert.equal(a.uid, 0);
+  // The root as the kernel's erofs shows it: the recorded mtime (0 here), not the start time.
+  const root = img.fs.attr(sb.rootIno, 1);
+  assert.equal(sb.getAttr(sb.rootIno).mtime, 0);
+  assert.equal(root.mtime, 0);
+  assert.equal(root.mtimeNsec, 0);
   const all = await readAll(img, lib, a.size, 1000);
   assert.equal(all.length, 16931);
   assert.match(all.toString('utf8', 0, 200), /[a-z]/);

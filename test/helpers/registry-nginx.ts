@@ -103,6 +103,26 @@ function staticConf(prefix: string, port: number, dir: string, socket: string | 
 `;
 }
 
+function tlsConf(prefix: string, port: number, tlsPort: number, registryPort: number, cert: string, key: string): string {
+  return `${common(prefix)}
+  server {
+    listen 127.0.0.1:${port};
+    location / { return 200 "ok"; }
+  }
+  server {
+    listen 127.0.0.1:${tlsPort} ssl;
+    ssl_certificate ${cert};
+    ssl_certificate_key ${key};
+    location / {
+      proxy_set_header Host $http_host;
+      proxy_set_header Connection "";
+      proxy_pass http://127.0.0.1:${registryPort};
+    }
+  }
+}
+`;
+}
+
 async function startNginx(t: Owner, conf: (prefix: string, port: number) => string, readyUrl?: (port: number) => string): Promise<Nginx> {
   const prefix = mkdtempSync('/tmp/registry-nginx-');
   mkdirSync(join(prefix, 'tmp'));
@@ -161,4 +181,14 @@ export function startStaticServer(t: Owner, dir: string, socket?: string): Promi
 /** nginx as a forward proxy (a Dragonfly peer stand-in) with GET /ping. */
 export function startForwardProxy(t: Owner): Promise<Nginx> {
   return startNginx(t, forwardProxyConf);
+}
+
+/**
+ * nginx terminating TLS (certificate `cert`, key `key`) in front of the registry on
+ * `registryPort`; `tlsHost` is its https address (the plain `port` only answers readiness).
+ */
+export async function startTlsProxy(t: Owner, registryPort: number, cert: string, key: string): Promise<Nginx & { tlsHost: string }> {
+  const tlsPort = await freePort();
+  const nginx = await startNginx(t, (prefix, port) => tlsConf(prefix, port, tlsPort, registryPort, cert, key));
+  return { ...nginx, tlsHost: `127.0.0.1:${tlsPort}` };
 }

@@ -17,8 +17,8 @@ const V6_BLOB = 'be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fe
 test('check v5 and v6 fixtures: summary JSON and every chunk verified', async (t) => {
   if (!need(t, haveFixtures(), 'shared fixtures missing')) return;
   for (const [fixture, blob, expect] of [
-    [V5_FIXTURE, V5_BLOB, { fs_version: 5, compressor: 'none', digester: 'sha256', chunks: 23, dirs: 24, files: 21, symlinks: 7 }],
-    [V6_FIXTURE, V6_BLOB, { fs_version: 6, compressor: 'zstd', digester: 'blake3', chunks: 2, dirs: 1, files: 2, symlinks: 0 }],
+    [V5_FIXTURE, V5_BLOB, { fs_version: '5', compressor: 'none', digester: 'sha256', chunks: 23, dirs: 24, files: 21, symlinks: 7 }],
+    [V6_FIXTURE, V6_BLOB, { fs_version: '6', compressor: 'zstd', digester: 'blake3', chunks: 2, dirs: 1, files: 2, symlinks: 0 }],
   ] as const) {
     const json = join(work, `${expect.fs_version}.json`);
     const r = await runProgram('nydus-image', ['check', '--bootstrap', join(fixture, 'bootstrap'), '--blob-dir', join(fixture, 'blobs'), '--output-json', json]);
@@ -106,4 +106,30 @@ test('a bootstrap copied next to other files is only read, never written', async
   const r = await runProgram('nydus-image', ['check', join(dir, 'bootstrap'), '--blob-dir', dir]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(readdirSync(dir).sort(), ['bootstrap', V6_BLOB].sort(), 'no cache files written by check');
+});
+
+test("inspect -R ls, stat, icheck, chunk: upstream's text, then upstream's null", async (t) => {
+  if (!need(t, haveFixtures(), 'shared fixtures missing')) return;
+  const ask = async (req: string): Promise<string> => {
+    const r = await runProgram('nydus-image', ['inspect', join(V6_FIXTURE, 'bootstrap'), '-R', req]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.endsWith('null'), r.stdout);
+    return r.stdout.slice(0, -4);
+  };
+  assert.equal(await ask('ls'), '-    133      "lib.rs"\n-    136      "sync_io.rs"\n');
+  const stat = await ask('stat lib.rs');
+  assert.ok(stat.startsWith('\nInode Number:       133\nName:               "lib.rs"\nSize:               16931\nParent:             128\nMode:               0x81A4\nPermissions:        100644\n'), stat);
+  assert.match(stat, /^  Chunk list:\n        0 ->\n        file offset: 0, chunk index: 0\n        compressed size: 4828, decompressed size: 16931\n/m);
+  assert.match(stat, new RegExp(`^        blob id: ${V6_BLOB}$`, 'm'));
+  const icheck = await ask('icheck 136');
+  assert.ok(icheck.startsWith('/sync_io.rs\n\nInode Number:       136\nName:               "sync_io.rs"\n'), icheck);
+  const chunk = await ask('chunk 4828');
+  assert.ok(chunk.startsWith(`\nFile: ${'sync_io.rs'.padEnd(32)} Parent Path: ${'/'.padEnd(32)}\nCompressed Offset: 4828, Compressed Size: 2974\n`), chunk);
+  assert.match(chunk, new RegExp(`^Blob ID: ${V6_BLOB}$`, 'm'));
+  assert.equal(await ask('chunk 1'), '');
+  for (const bad of ['icheck', 'icheck x', 'ls extra', 'nope']) {
+    const r = await runProgram('nydus-image', ['inspect', join(V6_FIXTURE, 'bootstrap'), '-R', bad]);
+    assert.equal(r.code, 2, bad);
+    assert.match(r.stderr, /^nydus-image: ERR_CLI_USAGE: /);
+  }
 });

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { closeSync, constants as fsc, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../../src/native/index.js';
 import { REPO_ROOT } from '../helpers/env.js';
+import { loopTurns } from '../helpers/wait.js';
 import { nodeEval, runOk } from '../conformance/child.js';
 
 const E = constants.errno;
@@ -28,8 +28,8 @@ async function fifo(t: import('node:test').TestContext): Promise<number> {
   return fd;
 }
 
-/** Lets the event loop poll a few times. */
-const turns = () => sleep(30);
+/** Turns of the event loop: each has a poll phase, where a started watch on a readable fd calls back. */
+const turns = (n = 3) => loopTurns(n);
 
 test('the watch calls back while started and readable, and readRequest drains to -EAGAIN', async (t) => {
   const addon = native();
@@ -65,8 +65,8 @@ test('the watch calls back while started and readable, and readRequest drains to
 
   drain = false;
   writeSync(fd, 'two');
-  await turns();
-  assert.ok(calls.length >= 3, `level-triggered: called again while the data is unread (${calls.length} calls)`);
+  await turns(5);
+  assert.ok(calls.length >= 3, `level-triggered: called again on later turns while the data is unread (${calls.length} calls)`);
 
   addon.watchStop(watch);
   const stopped = calls.length;
@@ -110,7 +110,10 @@ test('a watch keeps the process alive, stopped or started, until it is closed', 
       if (process.argv[2] === 'start') addon.watchStart(w);
       if (process.argv[2] === 'close') addon.watchClose(w);
       process.on('exit', () => console.log('exit'));
-      setTimeout(() => { console.log('alive'); process.exit(0); }, 300).unref();`;
+      // Unreferenced timers, one set by the other, so the second fires on a later turn of
+      // the loop than the first: only if something else holds the loop (a closed watch
+      // holds it through its close callback on the first turn, no further).
+      setTimeout(() => setTimeout(() => { console.log('alive'); process.exit(0); }, 1).unref(), 1).unref();`;
     const fifoPath = join(dir, 'fifo');
     const out = async (mode: string) => (await nodeEval(code, [ADDON, mode, fifoPath])).stdout.toString().trim().split('\n');
     assert.deepEqual(await out('stop'), ['alive', 'exit'], 'a stopped watch holds the loop');

@@ -7,12 +7,12 @@
 // again once the fault is gone, with no restart. Timings are printed, never asserted.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { toErrno } from '../../src/errors.js';
 import { DistributionClient } from '../../src/registry/distribution.js';
 import { createStorage, type Storage } from '../../src/storage/factory.js';
 import type { BackendEvent } from '../../src/storage/backend/events.js';
 import { need } from '../helpers/env.js';
+import { timed } from '../helpers/timed.js';
 import { startFaultProxy, type Fault, type FaultProxy } from '../helpers/registry-fault-proxy.js';
 import { collectEvents, registryConfig } from '../helpers/registry-images.js';
 import { haveRegistry, startRegistry, type RegistryServer } from '../helpers/registry-server.js';
@@ -65,15 +65,6 @@ async function faultBlobs(r: Rig, fault: Fault, times: number): Promise<() => nu
   // setPlan closed the pooled connections; let the client notice before the next request.
   await new Promise((res) => setTimeout(res, 50));
   return () => n;
-}
-
-async function timed<T>(p: Promise<T>): Promise<{ value?: T; err?: unknown; ms: number }> {
-  const start = performance.now();
-  try {
-    return { value: await p, ms: Math.round(performance.now() - start) };
-  } catch (err) {
-    return { err, ms: Math.round(performance.now() - start) };
-  }
 }
 
 function report(t: TestContext, line: string): void {

@@ -1,12 +1,11 @@
 // Prefetch through the registry backend: the prefetch list from the bootstrap's table or
 // from prefetch files, prefetch_all, background fetching into the cache (a second stack
 // then reads with no backend request), the blobcache prefetch metrics, the bandwidth
-// limit (checked as bytes <= rate x elapsed + burst, never as a duration), stop() ending
-// the work, and user reads that never wait behind the prefetch queue.
+// limit (checked against a clock the test moves: bytes <= rate x elapsed + burst), stop()
+// ending the work, and user reads that never wait behind the prefetch queue.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { openBootstrap } from '../../src/rafs/index.js';
 import type { RafsSuper } from '../../src/rafs/types.js';
 import { fetchImageBootstrap, imageConfig } from '../../src/registry/pull.js';
@@ -16,6 +15,7 @@ import { batchChunks, Prefetcher } from '../../src/storage/prefetch.js';
 import { parsePrefetchFiles, planPrefetch, resolvePath } from '../../src/storage/prefetch-list.js';
 import type { NydusConfig } from '../../src/config/types.js';
 import { need } from '../helpers/env.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/registry-fault-proxy.js';
 import { buildImage, pushTo, random, textLike } from '../helpers/registry-images.js';
 import { fileOwner, haveRegistry, startRegistry } from '../helpers/registry-server.js';
@@ -139,29 +139,61 @@ test('prefetch fills the cache in the background; a second stack then reads with
   t.diagnostic(`prefetched ${m.prefetch_data_amount} bytes in ${m.prefetch_requests_count} requests (${chunks.length} chunks) in ${m.prefetch_cumulative_time_millis} ms`);
 });
 
+/** Records the stored bytes of every prefetch request `reader` starts, and whether a user read was in flight then. */
+function watchPrefetch(s: Storage): { bytes: number[]; duringUserRead: number } {
+  const seen = { bytes: [] as number[], duringUserRead: 0 };
+  const real = s.reader.prefetch.bind(s.reader);
+  s.reader.prefetch = (batch, maxReadBytes, signal) => {
+    const last = batch[batch.length - 1];
+    seen.bytes.push(last.compressedOffset + last.compressedSize - batch[0].compressedOffset);
+    if (s.reader.foregroundFetches > 0) seen.duringUserRead++;
+    return real(batch, maxReadBytes, signal);
+  };
+  return seen;
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
 test('the bandwidth limit caps prefetch bytes; stop() ends the work and no request starts after it', async (t) => {
   if (!need(t, haveRegistry(), 'docker-registry is not installed')) return;
   const r = await rig(t);
   const s = await r.open();
   const rate = 2 * MiB;
   const batch = 256 * 1024;
-  const p = new Prefetcher(s.reader, { threads: 4, batchSize: batch, bandwidthLimit: rate });
-  const start = performance.now();
-  p.start(planPrefetch(r.sb, { all: true }));
-  await new Promise((res) => setTimeout(res, 1500));
-  const elapsed = (performance.now() - start) / 1000;
-  const bytes = s.reader.stats.prefetchBytes;
-  // The bucket starts full (one burst of max(rate, batch)); a batch may exceed its estimate by one chunk.
-  const bound = rate * elapsed + Math.max(rate, batch) + 4 * MiB;
-  assert.ok(bytes <= bound, `${bytes} bytes in ${elapsed.toFixed(2)} s, bound ${bound}`);
-  assert.equal(p.running, true, 'at 2 MiB/s the ~16 MiB image is not done yet');
+  const threads = 4;
+  const clock = new ManualClock();
+  const seen = watchPrefetch(s);
+  const p = new Prefetcher(s.reader, { threads, batchSize: batch, bandwidthLimit: rate, clock });
+  t.after(() => p.stop());
+  // The image four times over (cached chunks still pass the bucket), so the queue outlasts
+  // the allowance: a worker that runs out of work ends instead of waiting for tokens.
+  const once = planPrefetch(r.sb, { all: true });
+  const plan = [...once, ...once, ...once, ...once];
+  p.start(plan);
+  // The bucket starts full (a burst of max(rate, batch)) and refills at `rate` as the
+  // clock moves, in steps small enough that a refill never overflows the burst. Once every
+  // worker waits for tokens, what was requested is at most the allowance so far and less
+  // than one batch below it.
+  const burst = Math.max(rate, batch);
+  const biggest = Math.max(...batchChunks(plan, batch).map((b) => b[b.length - 1].compressedOffset + b[b.length - 1].compressedSize - b[0].compressedOffset));
+  const step = 250;
+  for (let ms = 0; ms <= 1500; ms += step) {
+    if (ms > 0) clock.advance(step);
+    await clock.whenSleepers(threads);
+    const allowed = burst + (rate * ms) / 1000;
+    const requested = sum(seen.bytes);
+    assert.ok(requested <= allowed, `${requested} bytes requested after ${ms} ms, allowance ${allowed}`);
+    assert.ok(requested > allowed - biggest, `${requested} bytes requested after ${ms} ms: workers idle below the allowance ${allowed}`);
+  }
+  assert.equal(p.running, true, 'at 2 MiB/s the queue is not done after 1.5 s');
   await p.stop();
   assert.equal(p.running, false);
-  await s.reader.close();
-  const requests = r.proxy.stats.requests;
-  await new Promise((res) => setTimeout(res, 300));
-  assert.equal(r.proxy.stats.requests, requests, 'nothing is fetched after stop()');
-  t.diagnostic(`rate 2 MiB/s: ${bytes} bytes in ${elapsed.toFixed(2)} s before stop`);
+  assert.equal(clock.sleepers, 0, 'stop() woke the workers waiting for tokens');
+  const requests = seen.bytes.length;
+  clock.advance(60_000);
+  await p.done;
+  assert.equal(seen.bytes.length, requests, 'no worker is left to use new tokens: nothing is requested after stop()');
+  t.diagnostic(`rate 2 MiB/s: ${sum(seen.bytes)} bytes in ${requests} requests over 1.5 s of the test's clock`);
 });
 
 test('user reads never wait behind the prefetch queue, and prefetch yields while they are in flight', async (t) => {
@@ -172,26 +204,25 @@ test('user reads never wait behind the prefetch queue, and prefetch yields while
   const ino = resolvePath(r.sb, target)!;
   const chunks = r.sb.fileChunks(ino, 0, r.sb.getAttr(ino).size);
   const userRange = `bytes=${chunks[0].compressedOffset}-`;
-  const arrivals: { at: number; user: boolean }[] = [];
+  let prefetchArrived!: () => void;
+  const firstPrefetch = new Promise<void>((resolve) => (prefetchArrived = resolve));
   r.proxy.setPlan((req) => {
     const user = req.headers.range?.startsWith(userRange) === true;
-    arrivals.push({ at: performance.now(), user });
+    if (!user) prefetchArrived();
     // The user's request is slow, so prefetch has every chance to crowd it out.
     return user ? { kind: 'delay', ms: 1500 } : { kind: 'close' };
   });
+  const seen = watchPrefetch(s);
   // Everything, at a pace that would take ~30 s; the user's file is last in blob order.
   const p = new Prefetcher(s.reader, { threads: 2, batchSize: 128 * 1024, bandwidthLimit: 512 * 1024 });
   p.start(planPrefetch(r.sb, { all: true }));
-  await new Promise((res) => setTimeout(res, 300));
-  const userStart = performance.now();
+  await firstPrefetch;
   const out = Buffer.alloc(chunks[0].uncompressedSize);
   await s.reader.readRange([chunks[0]], 0, out);
-  const userEnd = performance.now();
   assert.deepEqual(out, Buffer.from(r.tree['data/t5.txt']).subarray(0, out.length));
   assert.equal(p.running, true, 'the user read finished long before the prefetch queue');
   assert.ok(p.stats.yields > 0, 'workers waited for the user read');
-  const during = arrivals.filter((a) => !a.user && a.at > userStart + 300 && a.at < userEnd);
-  assert.deepEqual(during, [], 'no prefetch request started while the user read was in flight');
+  assert.equal(seen.duringUserRead, 0, 'no prefetch request started while the user read was in flight');
   await p.stop();
-  t.diagnostic(`user read of a chunk behind the queue: ${Math.round(userEnd - userStart)} ms (1500 ms injected delay); prefetch yields ${p.stats.yields}`);
+  t.diagnostic(`prefetch requests ${seen.bytes.length}, yields ${p.stats.yields}`);
 });

@@ -1,5 +1,5 @@
-// What every nydusctl command shares: the global options (--sock, --json), a client of
-// the daemon's API that is closed after the command, and stdout.
+// What every nydusctl command shares: the global options (--sock, --json, upstream's
+// -r/--raw), a client of the daemon's API that is closed after the command, and stdout.
 import type { Command } from 'commander';
 import { ApiClient } from '../../api/client.js';
 import { ConfigError } from '../../errors.js';
@@ -9,13 +9,15 @@ import { json } from './format.js';
 export interface CtlOptions {
   sock: string;
   json: boolean;
+  /** Upstream's `-r/--raw`: the API answer as one line of JSON. */
+  raw: boolean;
 }
 
 /** The global options as seen from any subcommand. */
 export function ctlOptions(cmd: Command): CtlOptions {
-  const o = cmd.optsWithGlobals() as { sock?: string; json?: boolean };
+  const o = cmd.optsWithGlobals() as { sock?: string; json?: boolean; raw?: boolean };
   if (o.sock === undefined || o.sock === '') throw new ConfigError('ERR_CLI_USAGE', 'failed to parse arguments: --sock <path> is required');
-  return { sock: o.sock, json: o.json === true };
+  return { sock: o.sock, json: o.json === true, raw: o.raw === true };
 }
 
 /** Runs `fn` with a client of the daemon at --sock, closing it afterwards. */
@@ -34,7 +36,7 @@ export function print(text: string): void {
   process.stdout.write(text);
 }
 
-/** Prints `value` as JSON with --json, otherwise the human rendering. */
+/** Prints `value` as one JSON line with --raw, as JSON with --json, otherwise the human rendering. */
 export function printAs(opts: CtlOptions, value: unknown, human: () => string): void {
-  print(opts.json ? json(value) : human());
+  print(opts.raw ? JSON.stringify(value) + '\n' : opts.json ? json(value) : human());
 }

@@ -1,6 +1,7 @@
 // `nydusctl events`: the daemon's journal as a timeline, read page by page from
 // GET /api/v1/daemon/journal; `--follow` keeps polling for new records and ends quietly
 // when the daemon goes away. `--json` prints one record per line (JSON lines).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { JournalRecord } from '../../daemon/journal-records.js';
 import { ConfigError, NydusError } from '../../errors.js';
@@ -33,7 +34,6 @@ function parseNonNegative(name: string, raw: string): number {
   return n;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Registers `events` on `program`. */
 export function registerEventsCommand(program: Command): void {

@@ -1,9 +1,11 @@
 // `nydusctl metrics`: one metrics set of the daemon (nydusd-contract.md §6) as tables,
-// or its JSON with --json. Without --id the daemon picks its only instance.
+// or its JSON with --json. Without --id the daemon picks its only instance. Upstream's
+// form `metrics CATEGORY [-I SECS]` (backend, cache, fsstats) prints upstream's layout.
 import type { Command } from 'commander';
 import type { InflightEntry, MetricsKind } from '../../daemon/control.js';
 import { ConfigError } from '../../errors.js';
-import { printAs, withClient } from './context.js';
+import { print, printAs, withClient } from './context.js';
+import { renderUpstreamBackend, renderUpstreamBackendDelta, renderUpstreamCache, renderUpstreamFsStats } from './upstream-metrics.js';
 import { bytes, keyValues, table } from './format.js';
 
 const KINDS = ['fs', 'files', 'pattern', 'backend', 'blobcache', 'inflight'] as const;
@@ -70,27 +72,60 @@ function renderInflight(entries: InflightEntry[]): string {
   return table(['INODE', 'OPCODE', 'UNIQUE', 'AGE_S'], entries.map((e) => [e.inode, e.opcode, e.unique, Math.max(0, Math.round(now - e.timestamp_secs))]));
 }
 
+/** Upstream's metrics categories, with the kinds they fetch. */
+const CATEGORIES: Record<string, Kind> = { backend: 'backend', cache: 'blobcache', blobcache: 'blobcache', fsstats: 'fs', files: 'files', pattern: 'pattern', inflight: 'inflight' };
+
+/** Upstream's rendering of a category, where upstream has one. */
+function upstreamRendering(category: string, v: unknown): string | undefined {
+  if (category === 'backend') return renderUpstreamBackend(v as Obj);
+  if (category === 'cache' || category === 'blobcache') return renderUpstreamCache(v as Obj);
+  if (category === 'fsstats') return renderUpstreamFsStats(v as Obj);
+  return undefined;
+}
+
 /** Registers `metrics` on `program`. */
 export function registerMetricsCommand(program: Command): void {
   program
     .command('metrics')
     .description('show daemon metrics')
-    .option('--kind <kind>', `one of ${KINDS.join(', ')}`, 'fs')
+    .argument('[category]', `upstream's form: one of ${Object.keys(CATEGORIES).join(', ')}`)
+    .option('--kind <kind>', `one of ${KINDS.join(', ')}`)
     .option('--id <id>', 'instance: the VFS mountpoint (fs, files, pattern) or config id (backend, blobcache)')
     .option('--latest', 'files: the files read since the last call (clears the list)')
-    .action((o: { kind: string; id?: string; latest?: boolean }, cmd: Command) =>
+    .option('-I, --interval <secs>', 'backend: print what changed every SECS seconds, until interrupted')
+    .action((category: string | undefined, o: { kind?: string; id?: string; latest?: boolean; interval?: string }, cmd: Command) =>
       withClient(cmd, async (c, opts) => {
-        if (!(KINDS as readonly string[]).includes(o.kind)) {
-          throw new ConfigError('ERR_CLI_USAGE', `failed to parse --kind ${o.kind}: not one of ${KINDS.join(', ')}`);
+        if (category !== undefined && !(category in CATEGORIES)) {
+          throw new ConfigError('ERR_CLI_USAGE', `failed to parse metrics category ${category}: not one of ${Object.keys(CATEGORIES).join(', ')}`);
         }
-        const kind = o.kind as Kind;
+        if (category !== undefined && o.kind !== undefined) throw new ConfigError('ERR_CLI_USAGE', 'give a metrics category or --kind, not both');
+        const given = o.kind ?? 'fs';
+        if (!(KINDS as readonly string[]).includes(given)) {
+          throw new ConfigError('ERR_CLI_USAGE', `failed to parse --kind ${given}: not one of ${KINDS.join(', ')}`);
+        }
+        const kind = category !== undefined ? CATEGORIES[category] : (given as Kind);
+        if (o.interval !== undefined) {
+          const secs = Number(o.interval);
+          if (category !== 'backend' || !Number.isInteger(secs) || secs <= 0) {
+            throw new ConfigError('ERR_CLI_USAGE', '-I/--interval takes a positive number of seconds, with the backend category');
+          }
+          let last = (await c.metrics('backend', { id: o.id })) as Obj;
+          for (;;) {
+            await new Promise((r) => setTimeout(r, secs * 1000));
+            const cur = (await c.metrics('backend', { id: o.id })) as Obj;
+            print(renderUpstreamBackendDelta(last, cur, secs));
+            last = cur;
+          }
+        }
         if (kind === 'inflight') {
           const entries = await c.inflight();
           printAs(opts, entries, () => renderInflight(entries));
           return;
         }
         const v = await c.metrics(kind as MetricsKind, { id: o.id, latest: o.latest });
+        const upstream = category === undefined ? undefined : upstreamRendering(category, v);
         printAs(opts, v, () => {
+          if (upstream !== undefined) return upstream;
           switch (kind) {
             case 'fs':
               return renderFs(v as Obj);

@@ -33,12 +33,16 @@ interface CreateFlags {
   features?: string;
   outputJson?: string;
   blobInlineMeta?: boolean;
+  inlineBootstrap?: boolean;
   blobId?: string;
   encrypt?: boolean;
   batchSize?: string;
 }
 
 const usage = (m: string): ConfigError => new ConfigError('ERR_CLI_USAGE', m);
+
+/** Upstream's other conversion types: listed so that they get a clear refusal. */
+const UNSUPPORTED_TYPES = ['tar-tarfs', 'estargz-rafs', 'estargz-ref', 'estargztoc-ref', 'stargz_index'] as const;
 
 /** `--chunk-size`: `0x`-prefixed hex or decimal, as upstream parses it. */
 export function parseSizeArg(v: string, what: string): number {
@@ -60,8 +64,8 @@ export function registerCreate(program: Command): void {
     .command('create')
     .description('Create RAFS filesystems from directories or tar files')
     .argument('<SOURCE>', 'source from which to build the RAFS filesystem')
-    .addOption(new Option('-t, --type <type>', 'conversion type').choices([...SOURCE_TYPES, 'directory', TARGZ_REF]).default('dir-rafs'))
-    .addOption(new Option('--source-type <type>', 'alias of --type').choices([...SOURCE_TYPES, 'directory', TARGZ_REF]).hideHelp())
+    .addOption(new Option('-t, --type <type>', 'conversion type').choices([...SOURCE_TYPES, 'directory', TARGZ_REF, ...UNSUPPORTED_TYPES]).default('dir-rafs'))
+    .addOption(new Option('--source-type <type>', 'alias of --type').choices([...SOURCE_TYPES, 'directory', TARGZ_REF, ...UNSUPPORTED_TYPES]).hideHelp())
     .option('-B, --bootstrap <path>', 'file path to save the generated RAFS metadata blob')
     .option('-D, --blob-dir <dir>', 'directory path to save generated RAFS metadata and data blobs')
     .option('-b, --blob <path>', 'file path to save the generated RAFS data blob')
@@ -78,7 +82,8 @@ export function registerCreate(program: Command): void {
     .addOption(new Option('--prefetch-policy <policy>', 'data prefetch policy; patterns are read from stdin').choices([...PREFETCH_POLICIES]).default('none'))
     .addOption(new Option('--features <features>', 'enable features').choices(['blob-toc']))
     .option('-J, --output-json <file>', 'file path to save the operation result in JSON format')
-    .addOption(new Option('--blob-inline-meta', 'not supported').hideHelp())
+    .option('--blob-inline-meta', 'inline RAFS metadata and blob metadata into the data blob')
+    .addOption(new Option('--inline-bootstrap', 'alias of --blob-inline-meta').hideHelp())
     .addOption(new Option('--blob-id <id>', 'not supported').hideHelp())
     .addOption(new Option('--batch-size <size>', 'not supported').hideHelp())
     .addOption(new Option('-E, --encrypt', 'not supported').hideHelp())
@@ -87,11 +92,10 @@ export function registerCreate(program: Command): void {
       if ((flags.sourceType ?? flags.type) === TARGZ_REF) {
         return createTargzRef(source, flags, flags.chunkSize === undefined ? undefined : parseSizeArg(flags.chunkSize, 'chunk size'));
       }
-      if (flags.blobInlineMeta || flags.blobId !== undefined || flags.encrypt) {
-        throw usage('--blob-inline-meta, --blob-id and --encrypt are not supported by this nydus-image');
-      }
+      if (flags.blobId !== undefined || flags.encrypt) throw usage('--blob-id and --encrypt are not supported by this nydus-image');
       if (flags.batchSize !== undefined && parseSizeArg(flags.batchSize, 'batch size') !== 0) throw usage('--batch-size is not supported (only 0)');
       const given = flags.sourceType ?? flags.type;
+      if ((UNSUPPORTED_TYPES as readonly string[]).includes(given)) throw usage(`conversion type ${given} is not supported by this nydus-image`);
       const type = (given === 'directory' ? 'dir-rafs' : given) as SourceType;
       const policy = flags.prefetchPolicy as PrefetchPolicy;
       const warn = (m: string): void => void process.stderr.write(`nydus-image: warning: ${m}\n`);
@@ -121,6 +125,7 @@ export function registerCreate(program: Command): void {
         prefetchPolicy: policy,
         prefetchPatterns: patterns,
         blobToc: flags.features === 'blob-toc',
+        inlineMeta: flags.blobInlineMeta === true || flags.inlineBootstrap === true,
         workers: Math.min(4, availableParallelism()),
         progress: createProgress(),
         warn,
@@ -133,7 +138,7 @@ export function registerCreate(program: Command): void {
 function summary(r: BuildResult): string {
   const d = r.dedup;
   return (
-    `meta blob path: ${r.bootstrap}\n` +
+    `meta blob path: ${r.bootstrap ?? '(inlined in the data blob)'}\n` +
     `data blob size: 0x${(r.blob?.compressedSize ?? 0).toString(16)}\n` +
     `data blobs: ${JSON.stringify(r.blobs)}\n` +
     `chunks: ${d.chunks}, unique: ${d.uniqueChunks}, deduplicated: ${d.chunks - d.uniqueChunks}, bytes saved: ${d.bytesSaved}\n`
@@ -146,7 +151,7 @@ export function createJson(r: BuildResult): Record<string, unknown> {
   const d = r.dedup;
   return {
     version: `${b.package_ver}-${b.git_commit}`,
-    bootstrap: r.bootstrap,
+    bootstrap: r.bootstrap ?? '',
     blobs: r.blobs,
     trace: Object.fromEntries(Object.entries(r.timings).map(([k, v]) => [k, Number(v.toFixed(6))])),
     blob_size: r.blob?.compressedSize ?? 0,

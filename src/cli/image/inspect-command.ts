@@ -1,7 +1,7 @@
-// `nydus-image inspect --request stats|blobs|prefetch`: one JSON answer on stdout.
+// `nydus-image inspect -R REQUEST`: one answer on stdout, JSON or upstream's text.
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
-import { inspect, INSPECT_REQUESTS } from '../../image/inspect.js';
+import { inspectRequest, INSPECT_REQUESTS } from '../../image/inspect.js';
 import { openBootstrap } from '../../rafs/index.js';
 import { bootstrapPath, withBlobDirOrConfig, withBootstrap, type BootstrapOptions } from './shared.js';
 
@@ -19,6 +19,8 @@ export function registerInspect(program: Command): void {
         throw new ConfigError('ERR_CLI_USAGE', `inspect needs --request (${INSPECT_REQUESTS.join(', ')}); there is no interactive mode`);
       }
       const sb = await openBootstrap(bootstrap);
-      process.stdout.write(JSON.stringify(inspect(sb, opts.request)) + '\n');
+      const answer = inspectRequest(sb, opts.request);
+      // Upstream prints the text, then the request's JSON value, which is null for these.
+      process.stdout.write('json' in answer ? JSON.stringify(answer.json) + '\n' : answer.text + 'null');
     });
 }

@@ -3,11 +3,15 @@
 // Upstream leaves this to nydusify; this project keeps it beside `create`, so a
 // directory becomes a registry image with two commands (docs/registry.md).
 // Credentials never appear on the command line: IMAGE_PUSH_AUTH or IMAGE_PULL_AUTH
-// (base64 `user:password`), or `--username` with the password on stdin.
+// (base64 `user:password`), or `--username` with the password on stdin. With
+// `--target s3://BUCKET[/PREFIX]` the data blobs go to an S3 bucket instead (object-push.ts),
+// reached with the s3 backend keys of `--backend-config`.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
 import { encodeAuth } from '../../registry/auth.js';
+import { backendConfigText } from '../../image/open-image.js';
+import { isObjectTarget, pushBlobsToS3 } from '../../image/object-push.js';
 import { pushImage } from '../../registry/push.js';
 import { bootstrapPath, withBootstrap, writeJson, type BootstrapOptions } from './shared.js';
 
@@ -21,6 +25,7 @@ interface PushFlags extends BootstrapOptions {
   platform?: string;
   retryLimit: string;
   outputJson?: string;
+  backendConfig?: string;
 }
 
 const usage = (m: string): ConfigError => new ConfigError('ERR_CLI_USAGE', m);
@@ -46,7 +51,8 @@ export function registerPush(program: Command): void {
   const cmd = program.command('push').description('Push a RAFS image (bootstrap and data blobs) to an OCI registry as a Nydus image');
   withBootstrap(cmd)
     .option('-D, --blob-dir <dir>', 'directory holding the data blobs, named by blob id')
-    .option('-t, --target <reference>', 'target image reference, e.g. localhost:5000/library/app:nydus')
+    .option('-t, --target <reference>', 'target image reference, e.g. localhost:5000/library/app:nydus, or s3://BUCKET[/PREFIX] for the data blobs')
+    .option('--backend-config <json|file>', 'with an s3:// target: the s3 backend keys (endpoint, scheme, region, access_key_id, access_key_secret), inline or in a file')
     .option('--plain-http', 'talk plain http to the registry (the default for localhost and 127.0.0.1)')
     .option('--insecure', 'accept any TLS certificate of the registry')
     .option('-u, --username <name>', 'registry user; the password is read from stdin (with --password-stdin)')
@@ -60,6 +66,20 @@ export function registerPush(program: Command): void {
       if (flags.target === undefined) throw usage('--target is required');
       const retryLimit = Number(flags.retryLimit);
       if (!Number.isInteger(retryLimit) || retryLimit < 0 || retryLimit > 255) throw usage(`invalid --retry-limit ${flags.retryLimit}`);
+      if (isObjectTarget(flags.target)) {
+        const r = await pushBlobsToS3({
+          bootstrap,
+          blobDir: flags.blobDir,
+          target: flags.target,
+          backendConfig: flags.backendConfig === undefined ? '' : await backendConfigText(flags.backendConfig),
+          retryLimit,
+          onProgress: (line) => void process.stderr.write(`${line}\n`),
+        });
+        process.stdout.write(`pushed the data blobs of ${bootstrap} to s3://${r.bucket}/${r.prefix} (${r.uploaded} uploaded, ${r.skipped} already present)\n`);
+        if (flags.outputJson) await writeJson(flags.outputJson, { bucket: r.bucket, object_prefix: r.prefix, uploaded: r.uploaded, skipped: r.skipped, uploaded_bytes: r.uploadedBytes });
+        return;
+      }
+      if (flags.backendConfig !== undefined) throw usage('--backend-config applies to an s3:// target only');
       const r = await pushImage({
         bootstrap,
         blobDir: flags.blobDir,

@@ -35,3 +35,24 @@ export function withBlobDirOrConfig(cmd: Command): Command {
 export async function writeJson(file: string, value: unknown): Promise<void> {
   await writeFile(file, JSON.stringify(value, null, 2) + '\n');
 }
+
+export interface BackendFlags {
+  config?: string;
+  backendType?: string;
+  backendConfig?: string;
+}
+
+/** Adds `--backend-type` and `--backend-config` (upstream's flag pair; unpack's `--backend-config` alone is a nydusd config file, as upstream). */
+export function withBackendFlags(cmd: Command): Command {
+  return cmd
+    .option('--backend-type <type>', 'storage backend of the blobs: localfs, registry, http-proxy, s3 or oss (with --backend-config)')
+    .option('--backend-config <json|file>', "with --backend-type: that backend's keys as JSON, inline or in a file; alone: a nydusd configuration file");
+}
+
+/** The blob source the backend flags give: a nydusd config file, or a backend type with its keys. */
+export function backendSource(opts: BackendFlags): { config?: string; backend?: { type: string; config: string } } {
+  if (opts.backendType === undefined) return { config: opts.config ?? opts.backendConfig };
+  if (opts.backendConfig === undefined) throw new ConfigError('ERR_CLI_USAGE', '--backend-type needs --backend-config');
+  if (opts.config !== undefined) throw new ConfigError('ERR_CLI_USAGE', 'give either --config or --backend-type, not both');
+  return { backend: { type: opts.backendType, config: opts.backendConfig } };
+}

@@ -23,6 +23,7 @@ export interface TargzRefFlags {
   features?: string;
   outputJson?: string;
   blobInlineMeta?: boolean;
+  inlineBootstrap?: boolean;
   blobId?: string;
   encrypt?: boolean;
 }
@@ -34,7 +35,7 @@ export async function createTargzRef(source: string, flags: TargzRefFlags, chunk
   if (flags.chunkDict !== undefined) throw refuse('--chunk-dict');
   if (flags.prefetchPolicy !== 'none') throw refuse('--prefetch-policy');
   if (flags.features !== undefined) throw refuse(`--features ${flags.features}`);
-  if (flags.blobInlineMeta) throw refuse('--blob-inline-meta');
+  if (flags.blobInlineMeta || flags.inlineBootstrap) throw refuse('--blob-inline-meta');
   if (flags.blobId !== undefined) throw refuse('--blob-id');
   if (flags.encrypt) throw refuse('--encrypt');
   const onSignal = (sig: NodeJS.Signals): void => {

@@ -1,27 +1,24 @@
 // `nydus-image unpack --output OUT.tar`: the whole tree as a PAX tar.
 import type { Command } from 'commander';
+import { ConfigError } from '../../errors.js';
 import { openImage } from '../../image/open-image.js';
 import { unpackToTar } from '../../image/unpack.js';
-import { bootstrapPath, withBlobDirOrConfig, withBootstrap, type BootstrapOptions } from './shared.js';
+import { backendSource, bootstrapPath, withBackendFlags, withBlobDirOrConfig, withBootstrap, type BackendFlags, type BootstrapOptions } from './shared.js';
 
-interface UnpackOptions extends BootstrapOptions {
+interface UnpackOptions extends BootstrapOptions, BackendFlags {
   blob?: string;
   blobDir?: string;
-  config?: string;
-  backendConfig?: string;
   output: string;
 }
 
 export function registerUnpack(program: Command): void {
   const cmd = program.command('unpack').description('Unpack a RAFS filesystem to a tar file');
-  withBlobDirOrConfig(withBootstrap(cmd))
+  withBackendFlags(withBlobDirOrConfig(withBootstrap(cmd)))
     .option('-b, --blob <file>', 'path to the RAFS data blob file')
-    .option('--backend-config <file>', 'nydusd configuration file for the storage backend (same as --config)')
     .requiredOption('--output <file>', 'path of the tar file to write')
     .action(async (positional: string | undefined, opts: UnpackOptions) => {
       const bootstrap = bootstrapPath(positional, opts);
-      const config = opts.config ?? opts.backendConfig;
-      const image = await openImage(bootstrap, { blob: opts.blob, blobDir: opts.blobDir, config }, true);
+      const image = await openImage(bootstrap, { blob: opts.blob, blobDir: opts.blobDir, ...backendSource(opts) }, true);
       try {
         const r = await unpackToTar(image.sb, image.storage?.reader, opts.output);
         for (const s of r.skipped) process.stderr.write(`nydus-image: skipped socket ${s}\n`);

@@ -1,11 +1,13 @@
 // Entry points of the reader: recognise a bootstrap by its magic (v5 at offset 0, EROFS
 // at 1024, the order upstream tries them) and hand it to the version's RafsSuper.
-// `openBootstrap` reads the file asynchronously, refusing files over upstream's limit.
-import { stat, readFile } from 'node:fs/promises';
+// `openBootstrap` reads the file asynchronously, refusing files over upstream's limit;
+// it also takes a data blob with an inlined bootstrap (inline-meta.ts).
+import { open } from 'node:fs/promises';
 import { RafsFormatError } from '../../errors.js';
 import { RAFS_MAX_METADATA_SIZE } from '../layout/common.js';
 import { V5_SUPER_MAGIC, V5_SUPER_VERSION, V5_SUPERBLOCK_SIZE } from '../layout/v5.js';
 import { EROFS_SUPER_MAGIC, EROFS_SUPER_OFFSET, EROFS_SUPER_SIZE } from '../layout/v6.js';
+import { nameInlineMetaBlobs, readInlineBootstrap } from './inline-meta.js';
 import { RafsV5Super } from './v5-super.js';
 import { RafsV6Super } from './v6-super.js';
 
@@ -43,14 +45,39 @@ export function parseBootstrap(bytes: Buffer): AnyRafsSuper {
 }
 
 /**
- * Reads and parses the bootstrap at `path`. File-system errors (ENOENT, EACCES) are
+ * Reads and parses the bootstrap at `path`: a bootstrap file, or a data blob with the
+ * bootstrap inlined (`--blob-inline-meta`). Blobs with inlined metadata are named after
+ * the file's name, as upstream names them. File-system errors (ENOENT, EACCES) are
  * passed through as they are; format errors are RafsFormatError.
  */
 export async function openBootstrap(path: string): Promise<AnyRafsSuper> {
-  const st = await stat(path);
-  if (!st.isFile()) throw new RafsFormatError('ERR_RAFS_BAD_SUPERBLOCK', `failed to open bootstrap ${path}: not a regular file`);
-  if (st.size > RAFS_MAX_METADATA_SIZE) {
-    throw new RafsFormatError('ERR_RAFS_BAD_SUPERBLOCK', `failed to open bootstrap ${path}: ${st.size} bytes exceed the metadata limit`);
+  const sb = parseBootstrap(await readBootstrapFile(path));
+  nameInlineMetaBlobs(sb.blobs, path);
+  return sb;
+}
+
+/** The bootstrap bytes of a bootstrap file or of a blob with an inlined bootstrap. */
+export async function readBootstrapFile(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  let bytes: Buffer;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new RafsFormatError('ERR_RAFS_BAD_SUPERBLOCK', `failed to open bootstrap ${path}: not a regular file`);
+    const inline = looksLikeBootstrap(await fh.read(Buffer.alloc(EROFS_SUPER_OFFSET + 4), 0, EROFS_SUPER_OFFSET + 4, 0))
+      ? undefined
+      : await readInlineBootstrap(fh, st.size);
+    if (inline) bytes = inline;
+    else if (st.size > RAFS_MAX_METADATA_SIZE) {
+      throw new RafsFormatError('ERR_RAFS_BAD_SUPERBLOCK', `failed to open bootstrap ${path}: ${st.size} bytes exceed the metadata limit`);
+    } else bytes = await fh.readFile();
+  } finally {
+    await fh.close();
   }
-  return parseBootstrap(await readFile(path));
+  return bytes;
+}
+
+/** Whether the first bytes of a file carry a v5 or an EROFS superblock magic. */
+function looksLikeBootstrap(head: { bytesRead: number; buffer: Buffer }): boolean {
+  const b = head.buffer.subarray(0, head.bytesRead);
+  return (b.length >= 4 && b.readUInt32LE(0) === V5_SUPER_MAGIC) || (b.length >= EROFS_SUPER_OFFSET + 4 && b.readUInt32LE(EROFS_SUPER_OFFSET) === EROFS_SUPER_MAGIC);
 }

@@ -61,7 +61,8 @@ export class HttpConnection {
   readonly #source: EventSource;
   #closed = false;
 
-  constructor(config: HttpCommonConfig, source: EventSource, opts: { socketPath?: string } = {}) {
+  /** `opts.ca`: the contents of `config.ca_cert_files`, read by the caller (readCaCerts). */
+  constructor(config: HttpCommonConfig, source: EventSource, opts: { socketPath?: string; ca?: string[] } = {}) {
     if (config.proxy.url !== '' && config.mirrors.length > 0) {
       throw new StorageError('ERR_STORAGE_BACKEND', `failed to create ${source.backend} backend: proxy and mirrors cannot be configured together`);
     }
@@ -73,13 +74,13 @@ export class HttpConnection {
     this.#timeoutMs = config.timeout * 1000;
     this.#source = source;
     const connectTimeoutMs = config.connect_timeout * 1000;
-    this.agent = createAgent({ connectTimeoutMs, skipVerify: config.skip_verify, socketPath: opts.socketPath });
-    const pingAgent = createAgent({ connectTimeoutMs, skipVerify: config.skip_verify });
+    this.agent = createAgent({ connectTimeoutMs, skipVerify: config.skip_verify, socketPath: opts.socketPath, ca: opts.ca });
+    const pingAgent = createAgent({ connectTimeoutMs, skipVerify: config.skip_verify, ca: opts.ca });
     this.mirrors = config.mirrors.map((m) => new Mirror(m, pingAgent, this.#timeoutMs || 5000, source));
     this.proxy =
       config.proxy.url === ''
         ? undefined
-        : new ForwardProxy(config.proxy, { connectTimeoutMs, skipVerify: config.skip_verify, pingDispatcher: pingAgent, timeoutMs: connectTimeoutMs || 5000 }, source);
+        : new ForwardProxy(config.proxy, { connectTimeoutMs, skipVerify: config.skip_verify, ca: opts.ca, pingDispatcher: pingAgent, timeoutMs: connectTimeoutMs || 5000 }, source);
     this.#pingAgent = pingAgent;
   }
 

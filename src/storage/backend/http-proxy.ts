@@ -21,7 +21,7 @@ export class HttpProxyBackend implements BlobBackend {
   readonly #id: string;
   readonly #remote: boolean;
 
-  constructor(config: HttpProxyConfig, options: { id?: string } = {}) {
+  constructor(config: HttpProxyConfig, options: { id?: string; ca?: string[] } = {}) {
     this.#config = config;
     this.#id = options.id ?? '';
     this.#remote = /^https?:\/\//.test(config.addr);
@@ -33,7 +33,7 @@ export class HttpProxyBackend implements BlobBackend {
       throw new StorageError('ERR_STORAGE_BACKEND', `failed to create http-proxy backend: invalid addr ${JSON.stringify(config.addr)}`);
     }
     this.#base = origin + (path === '/' ? '' : path);
-    this.connection = new HttpConnection(config, { backend: 'http-proxy', id: this.#id }, this.#remote ? {} : { socketPath: config.addr });
+    this.connection = new HttpConnection(config, { backend: 'http-proxy', id: this.#id }, this.#remote ? { ca: options.ca } : { socketPath: config.addr });
   }
 
   /** The URL of a blob. */

@@ -6,7 +6,7 @@
 // while the ping answers 2xx/3xx. Health timers are unref'd and stop on close().
 import { ProxyAgent, type Dispatcher } from 'undici';
 import type { MirrorConfig, ProxyConfig } from '../../config/types.js';
-import { describeNetworkError, discard, showUrl } from '../../registry/http.js';
+import { describeNetworkError, discard, showUrl, trustedCas } from '../../registry/http.js';
 import { healthChannel, publish } from './events.js';
 
 /** Who the health events are about. */
@@ -115,10 +115,10 @@ export class ForwardProxy {
 
   constructor(
     readonly config: ProxyConfig,
-    opts: { connectTimeoutMs: number; skipVerify: boolean; pingDispatcher: Dispatcher; timeoutMs: number },
+    opts: { connectTimeoutMs: number; skipVerify: boolean; ca?: string[]; pingDispatcher: Dispatcher; timeoutMs: number },
     private readonly source: EventSource,
   ) {
-    const tls = { rejectUnauthorized: !opts.skipVerify, ...(opts.connectTimeoutMs > 0 ? { timeout: opts.connectTimeoutMs } : {}) };
+    const tls = { rejectUnauthorized: !opts.skipVerify, ...trustedCas(opts.ca), ...(opts.connectTimeoutMs > 0 ? { timeout: opts.connectTimeoutMs } : {}) };
     // Plain-http targets are forwarded in absolute form (what Dragonfly's dfdaemon
     // proxies); https targets go through a CONNECT tunnel.
     this.dispatcher = new ProxyAgent({ uri: config.url, proxyTunnel: false, requestTls: tls, proxyTls: tls });

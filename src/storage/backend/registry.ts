@@ -61,13 +61,14 @@ export class RegistryBackend implements BlobBackend {
   readonly #probeScheme: boolean;
   readonly #redirects = new Map<string, URL>();
 
-  constructor(config: RegistryConfig, options: { id?: string } = {}) {
+  /** `options.ca`: the contents of `config.ca_cert_files` (readCaCerts). */
+  constructor(config: RegistryConfig, options: { id?: string; ca?: string[] } = {}) {
     this.#config = config;
     this.#id = options.id ?? '';
     this.#scheme = config.scheme === 'http' ? 'http:' : 'https:';
     this.#probeScheme = config.scheme === '';
     originOf(this.#scheme, config.host, config.repo);
-    this.connection = new HttpConnection(config, { backend: 'registry', id: this.#id });
+    this.connection = new HttpConnection(config, { backend: 'registry', id: this.#id }, { ca: options.ca });
     this.auth = new Authenticator({
       auth: config.auth,
       registryToken: config.registry_token,

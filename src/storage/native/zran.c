@@ -1,6 +1,6 @@
 /*
  * Random access into gzip streams with the system zlib (build/Release/nydus_zran.node),
- * for `targz-ref` images (docs/decisions/0012-zran.md). node:zlib exposes neither
+ * for `targz-ref` images (docs/decisions/0015-zran.md). node:zlib exposes neither
  * inflatePrime, inflateSetDictionary on a raw stream nor the Z_BLOCK stops that mark
  * deflate block boundaries, which is what both sides of zran need:
  *

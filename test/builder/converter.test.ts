@@ -1,0 +1,335 @@
+// nydus-snapshotter's converter (pkg/converter) replayed against this nydus-image: its
+// exact command lines, the layer tar written into a FIFO and the blob read back from
+// another FIFO as it is produced, `image.boot` pulled out of each blob's tail the way the
+// converter does it (ToC first, then tar headers from the end), `merge` with
+// --output-json/--blob-digests/--blob-sizes, then this nydusd serving the merged image
+// from a localfs directory whose files are named by the blobs' digests. The result must
+// equal the layers applied one over the other by GNU tar.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { join } from 'node:path';
+import { decompress as zstdDecompress } from 'zstd-napi';
+import { openBootstrap, walk } from '../../src/rafs/index.js';
+import { isRoot, need, programArgv } from '../helpers/env.js';
+import { runCommand, runProgram } from '../helpers/run.js';
+import { compareTrees } from './tree-helpers.js';
+import { nydusdMount, scratch } from './image-helpers.js';
+import { stampAndTar, writeFiles } from './layer-helpers.js';
+
+const work = scratch('converter');
+after(() => work.cleanup());
+const layerDirs = [1, 2, 3].map((n) => join(work.dir, `layer${n}`));
+const layerTars = [1, 2, 3].map((n) => join(work.dir, `layer${n}.tar`));
+
+/** Bytes that compress poorly, spanning several 1 MiB chunks. */
+function noise(n: number, seed: number): Buffer {
+  const out = Buffer.alloc(n);
+  let h = Buffer.from(String(seed));
+  for (let off = 0; off < n; off += 32) {
+    h = createHash('sha256').update(h).digest();
+    h.copy(out, off);
+  }
+  return out;
+}
+
+before(async () => {
+  writeFiles(layerDirs[0], { a: 'a1', 'b/c': 'c1', 'b/d/e': 'e1', keep: 'k1', 'del-dir/x': 'x1', big: noise(2_500_000, 1), 'empty-dir': null });
+  writeFiles(layerDirs[1], { '.wh.a': '', 'b/.wh..wh..opq': '', 'b/new': 'new2', '.wh.del-dir': '', keep: 'k2', added: 'added2', big2: noise(1_200_000, 2) });
+  // A layer of whiteouts only: its blob holds no chunk, only metadata.
+  writeFiles(layerDirs[2], { '.wh.added': '', 'b/.wh.new': '' });
+  await stampAndTar(layerDirs, layerTars);
+});
+
+interface PackedLayer {
+  /** sha256 of the whole blob: the layer's registry digest. */
+  digest: string;
+  size: number;
+  blob: string;
+}
+
+/**
+ * `tool.Pack` as `packFromTar` runs it: the layer tar is copied into one FIFO while the
+ * blob is copied out of another, both while the builder runs.
+ */
+async function packLayer(tar: string, dir: string, blobs: string, extra: string[] = []): Promise<PackedLayer> {
+  mkdirSync(dir, { recursive: true });
+  const tarFifo = join(dir, 'blob.targz');
+  const blobFifo = join(dir, 'blob.rafs');
+  for (const f of [tarFifo, blobFifo]) assert.equal((await runCommand('mkfifo', [f])).code, 0);
+  const args = ['create', '--log-level', 'warn', '--prefetch-policy', 'fs', '--blob', blobFifo, '--whiteout-spec', 'none', '--fs-version', '6'];
+  args.push('--type', 'tar-rafs', '--blob-inline-meta', '--features', 'blob-toc', ...extra, tarFifo);
+  const [cmd, ...pre] = programArgv('nydus-image');
+  const child = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  child.stdin.end('/');
+  const hash = createHash('sha256');
+  const partial = join(blobs, `.partial-${Date.now()}`);
+  const out = createWriteStream(partial);
+  const copyOut = pipeline(
+    createReadStream(blobFifo),
+    async function* (source: AsyncIterable<Buffer>) {
+      for await (const piece of source) {
+        hash.update(piece);
+        yield piece;
+      }
+    },
+    out,
+  );
+  const copyIn = pipeline(createReadStream(tar), createWriteStream(tarFifo));
+  const [code] = await Promise.all([exited, copyIn, copyOut]);
+  assert.equal(code, 0, stderr);
+  const digest = hash.digest('hex');
+  const blob = join(blobs, digest);
+  rmSync(blob, { force: true });
+  await runCommand('mv', [partial, blob]);
+  return { digest, size: statSync(blob).size, blob };
+}
+
+interface TarSection {
+  name: string;
+  offset: number;
+  size: number;
+}
+
+/** The converter's `tar.Reader.Next` on the 512 bytes before `end`. */
+function headerBefore(blob: Buffer, end: number): TarSection {
+  const h = blob.subarray(end - 512, end);
+  const name = h.toString('latin1', 0, 100).replace(/\0.*$/s, '');
+  const size = parseInt(h.toString('latin1', 124, 136).replace(/\0.*$/s, '').trim(), 8);
+  assert.ok(h.toString('latin1', 257, 262) === 'ustar' && Number.isSafeInteger(size), `no tar header before ${end}`);
+  return { name, offset: end - 512 - size, size };
+}
+
+/** `seekFileByTarHeader`: walk the headers from the end of the blob. */
+function seekByTarHeader(blob: Buffer, target: string): Buffer | undefined {
+  for (let end = blob.length; end >= 512; ) {
+    const s = headerBefore(blob, end);
+    assert.ok(s.offset >= 0, `section ${s.name} does not fit`);
+    if (s.name === target) return blob.subarray(s.offset, s.offset + s.size);
+    end = s.offset;
+  }
+  return undefined;
+}
+
+/** `seekFileByTOC`: the ToC entry's bytes, zstd-decoded when flagged. */
+async function seekByToc(blob: Buffer, target: string): Promise<Buffer | undefined> {
+  const toc = seekByTarHeader(blob, 'rafs.blob.toc');
+  if (!toc) return undefined;
+  assert.equal(toc.length % 128, 0);
+  for (let at = 0; at < toc.length; at += 128) {
+    const e = toc.subarray(at, at + 128);
+    if (e.toString('latin1', 8, 24).replace(/\0.*$/s, '') !== target) continue;
+    const flags = e.readUInt32LE(0);
+    const off = Number(e.readBigUInt64LE(56));
+    const data = blob.subarray(off, off + Number(e.readBigUInt64LE(64)));
+    if (flags === 0x2) return zstdDecompress(data);
+    assert.equal(flags, 0x1, `compressor flags 0x${flags.toString(16)}`);
+    return data;
+  }
+  return undefined;
+}
+
+/** `UnpackEntry(ra, "image.boot", w)`: by the ToC, else by the tar headers. */
+async function unpackEntry(blobPath: string, target: string): Promise<Buffer> {
+  const blob = readFileSync(blobPath);
+  const found = (await seekByToc(blob, target)) ?? seekByTarHeader(blob, target);
+  assert.ok(found, `${target} not found in ${blobPath}`);
+  return found;
+}
+
+/** The layers applied in order by GNU tar, OCI whiteouts honoured between layers. */
+async function applyWithTar(tars: string[], dest: string): Promise<void> {
+  mkdirSync(dest, { recursive: true });
+  for (const tar of tars) {
+    const list = await runCommand('tar', ['-tf', tar]);
+    assert.equal(list.code, 0, list.stderr);
+    for (const entry of list.stdout.split('\n').filter(Boolean)) {
+      const path = entry.replace(/^\.\//, '');
+      const slash = path.lastIndexOf('/');
+      const dir = slash < 0 ? '' : path.slice(0, slash);
+      const name = path.slice(slash + 1);
+      if (name === '.wh..wh..opq') {
+        for (const c of readdirSync(join(dest, dir))) rmSync(join(dest, dir, c), { recursive: true, force: true });
+      } else if (name.startsWith('.wh.')) {
+        rmSync(join(dest, dir, name.slice(4)), { recursive: true, force: true });
+      }
+    }
+    const x = await runCommand('tar', ['-xpf', tar, '--numeric-owner', '--same-owner', '--exclude=.wh.*', '-C', dest]);
+    assert.equal(x.code, 0, x.stderr);
+  }
+}
+
+/** The converter's `Merge`: each layer's image.boot extracted into a file named by its digest, then `merge`. */
+async function mergeLayers(layers: PackedLayer[], dir: string): Promise<{ bootstrap: string; blobs: string[] }> {
+  mkdirSync(dir, { recursive: true });
+  const sources: string[] = [];
+  for (const l of layers) {
+    const path = join(dir, l.digest);
+    writeFileSync(path, await unpackEntry(l.blob, 'image.boot'));
+    sources.push(path);
+  }
+  const bootstrap = join(dir, 'bootstrap');
+  const json = join(dir, 'merge-output.json');
+  const r = await runProgram(
+    'nydus-image',
+    [
+      'merge',
+      '--log-level',
+      'warn',
+      '--prefetch-policy',
+      'fs',
+      '--output-json',
+      json,
+      '--bootstrap',
+      bootstrap,
+      ...sources,
+      '--blob-digests',
+      layers.map((l) => l.digest).join(','),
+      '--blob-sizes',
+      layers.map((l) => String(l.size)).join(','),
+    ],
+    { input: '/' },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(readFileSync(json, 'utf8')) as { blobs: string[] };
+  return { bootstrap, blobs: out.blobs };
+}
+
+const ready = (): boolean => isRoot() && existsSync('/dev/fuse');
+
+/** Serves `bootstrap` with nydusd from `blobs` and checks the tree against `expected`. */
+async function expectServed(bootstrap: string, blobs: string, out: string, expected: string, more?: (mnt: string) => void): Promise<void> {
+  const m = await nydusdMount(bootstrap, blobs, join(out, 'mnt'), join(out, 'state'));
+  try {
+    assert.deepEqual(compareTrees(expected, m.dir, { ignoreRootMtime: true }), []);
+    more?.(m.dir);
+  } finally {
+    await m.close();
+  }
+}
+
+for (const count of [1, 3]) {
+  test(`converter replay, ${count} layer(s): FIFOs, image.boot from the blob tail, merge, nydusd = GNU tar`, async (t) => {
+    if (!need(t, ready(), 'needs root and /dev/fuse')) return;
+    const out = join(work.dir, `replay-${count}`);
+    const blobs = join(out, 'blobs');
+    mkdirSync(blobs, { recursive: true });
+    const layers: PackedLayer[] = [];
+    for (let i = 0; i < count; i++) layers.push(await packLayer(layerTars[i], join(out, `pack${i}`), blobs));
+    // Each blob ends with the ToC; its id in create's JSON is the registry digest.
+    for (const l of layers) assert.equal(headerBefore(readFileSync(l.blob), l.size).name, 'rafs.blob.toc');
+    const merged = await mergeLayers(layers, join(out, 'merge'));
+    assert.deepEqual(merged.blobs, layers.map((l) => l.digest));
+    const expected = join(out, 'expected');
+    await applyWithTar(layerTars.slice(0, count), expected);
+    await expectServed(merged.bootstrap, blobs, out, expected);
+  });
+}
+
+test('create -J names an inline-meta blob by the sha256 of the whole file, through FIFOs', async () => {
+  const out = join(work.dir, 'json');
+  const blobs = join(out, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  const json = join(out, 'create.json');
+  const l = await packLayer(layerTars[0], join(out, 'pack'), blobs, ['--output-json', json]);
+  const j = JSON.parse(readFileSync(json, 'utf8')) as { blobs: string[]; bootstrap: string; version: string };
+  assert.deepEqual(j.blobs, [l.digest]);
+  assert.equal(j.bootstrap, '');
+  // The bootstrap found by the tar headers alone equals the one the ToC gives.
+  const blob = readFileSync(l.blob);
+  const byToc = await seekByToc(blob, 'image.boot');
+  const raw = seekByTarHeader(blob, 'image.boot');
+  assert.ok(byToc && raw);
+  assert.deepEqual(raw.length === byToc.length ? raw : zstdDecompress(raw), byToc);
+  // check and unpack take the blob itself as the bootstrap, as upstream does.
+  const check = await runProgram('nydus-image', ['check', '--bootstrap', l.blob, '-D', blobs]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /chunk data: 8 chunks verified, 0 failed/);
+  const tarOut = join(out, 'unpacked.tar');
+  const unpack = await runProgram('nydus-image', ['unpack', '--log-level', 'warn', '--bootstrap', l.blob, '--output', tarOut, '--blob', l.blob]);
+  assert.equal(unpack.code, 0, unpack.stderr);
+  const listed = await runCommand('tar', ['-tf', tarOut]);
+  assert.match(listed.stdout, /big/);
+  // The older form of the converter's unpack: the backend's JSON config on the command line.
+  const tarOld = join(out, 'unpacked-old.tar');
+  const old = await runProgram('nydus-image', [
+    'unpack',
+    '--log-level',
+    'warn',
+    '--bootstrap',
+    l.blob,
+    '--output',
+    tarOld,
+    '--backend-type',
+    'localfs',
+    '--backend-config',
+    JSON.stringify({ dir: blobs }),
+  ]);
+  assert.equal(old.code, 0, old.stderr);
+  assert.deepEqual(readFileSync(tarOld), readFileSync(tarOut));
+  const bad = await runProgram('nydus-image', ['unpack', '--bootstrap', l.blob, '--output', join(out, 'x.tar'), '--backend-type', 'localfs', '--backend-config', '{nope']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /invalid --backend-config JSON/);
+});
+
+test('the older directory form: --source-type directory --inline-bootstrap, v5 and v6, bootstrap by tar headers', async (t) => {
+  if (!need(t, ready(), 'needs root and /dev/fuse')) return;
+  for (const version of ['5', '6']) {
+    const out = join(work.dir, `dir-v${version}`);
+    const blobs = join(out, 'blobs');
+    mkdirSync(blobs, { recursive: true });
+    const tmp = join(out, 'blob');
+    const args = ['create', '--log-level', 'warn', '--prefetch-policy', 'fs', '--blob', tmp, '--source-type', 'directory'];
+    const r = await runProgram('nydus-image', [...args, '--whiteout-spec', 'none', '--fs-version', version, '--inline-bootstrap', layerDirs[0]], { input: '/' });
+    assert.equal(r.code, 0, r.stderr);
+    const digest = createHash('sha256').update(readFileSync(tmp)).digest('hex');
+    await runCommand('mv', [tmp, join(blobs, digest)]);
+    const blob = readFileSync(join(blobs, digest));
+    assert.equal(headerBefore(blob, blob.length).name, 'image.boot', 'no ToC without --features blob-toc');
+    const merged = await mergeLayers([{ digest, size: blob.length, blob: join(blobs, digest) }], join(out, 'merge'));
+    // The builder records the root's mtime as 0: a v6 root shows it as the kernel's
+    // erofs does; a v5 root shows the daemon's start time, as upstream nydusd does.
+    await expectServed(merged.bootstrap, blobs, out, layerDirs[0], (mnt) => {
+      const rootMtime = statSync(mnt).mtimeMs;
+      if (version === '6') assert.equal(rootMtime, 0);
+      else assert.ok(rootMtime > Date.now() - 3_600_000);
+    });
+  }
+});
+
+test('nydusd serves an inline-meta blob given as its own bootstrap, named by its digest', async (t) => {
+  if (!need(t, ready(), 'needs root and /dev/fuse')) return;
+  const out = join(work.dir, 'direct');
+  const blobs = join(out, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
+  await expectServed(l.blob, blobs, out, layerDirs[0]);
+});
+
+test('tar-rafs with --blob-inline-meta records the same tree as dir-rafs from the directory', async () => {
+  const out = join(work.dir, 'same-tree');
+  const blobs = join(out, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
+  const dirBoot = join(out, 'dir.boot');
+  const r = await runProgram('nydus-image', ['create', '--type', 'dir-rafs', '--blob-dir', blobs, '--bootstrap', dirBoot, layerDirs[0]]);
+  assert.equal(r.code, 0, r.stderr);
+  const describe = async (path: string): Promise<string[]> => {
+    const sb = await openBootstrap(path);
+    const lines: string[] = [];
+    for (const e of walk(sb)) {
+      if (e.depth === 0) continue;
+      const a = e.attr;
+      const chunks = (a.mode & 0o170000) === 0o100000 ? sb.fileChunks(e.ino, 0, a.size).map((c) => c.digest.toString('hex')).join(',') : '';
+      lines.push(`${e.path.toString()} ${a.mode.toString(8)} ${a.uid}:${a.gid} ${a.mtime}.${a.mtimeNsec} ${a.size} ${a.nlink} ${chunks}`);
+    }
+    return lines;
+  };
+  assert.deepEqual(await describe(l.blob), await describe(dirBoot));
+});
