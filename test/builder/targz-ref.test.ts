@@ -12,49 +12,18 @@ import { openBootstrap, walk } from '../../src/rafs/index.js';
 import type { ChunkInfo } from '../../src/rafs/types.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { ZranBlobMeta } from '../../src/storage/zran-meta.js';
-import { programArgv, need } from '../helpers/env.js';
-import { run, runOk } from '../conformance/child.js';
+import { need } from '../helpers/env.js';
+import { run } from '../conformance/child.js';
 import { configJson } from '../fs/helpers.js';
 import { Nydusd, canMount, workspace } from '../integration/nydusd-proc.js';
-import { scratch } from './image-helpers.js';
-import { ensureRootfs } from './rootfs.js';
+import { targzRefImage, type TargzRefImage } from './targz-layer.js';
 import { compareTrees } from './tree-helpers.js';
 
-interface Built {
-  rootfs: string;
-  layer: string;
-  blobDir: string;
-  bootstrap: string;
-  blobId: string;
-  metaId: string;
-}
-
-let built: Promise<Built | string> | undefined;
-
-/** The rootfs as .tar.gz (GNU tar, gzip -6) and its targz-ref image, made once per process. */
-function buildOnce(): Promise<Built | string> {
-  built ??= (async () => {
-    const rootfs = await ensureRootfs();
-    if (rootfs.dir === undefined) return rootfs.reason ?? 'no rootfs';
-    const work = scratch('targz-ref');
-    process.once('exit', () => work.cleanup());
-    const layer = join(work.dir, 'layer.tar.gz');
-    await runOk('sh', ['-c', `tar --numeric-owner --xattrs -C '${rootfs.dir}' -cf - . | gzip -6 > '${layer}'`], work.dir);
-    const blobDir = join(work.dir, 'blobs');
-    mkdirSync(blobDir);
-    const bootstrap = join(work.dir, 'bootstrap');
-    const json = join(work.dir, 'out.json');
-    const [cmd, ...pre] = programArgv('nydus-image');
-    await runOk(cmd, [...pre, 'create', '-t', 'targz-ref', '-D', blobDir, '-B', bootstrap, '-J', json, layer], work.dir);
-    const out = JSON.parse(readFileSync(json, 'utf8')) as { blobs: string[]; blob_meta: string };
-    return { rootfs: rootfs.dir, layer, blobDir, bootstrap, blobId: out.blobs[0], metaId: out.blob_meta };
-  })();
-  return built;
-}
+type Built = TargzRefImage;
 
 async function image(t: import('node:test').TestContext): Promise<Built | undefined> {
   if (!canMount(t)) return undefined;
-  const b = await buildOnce();
+  const b = await targzRefImage();
   if (typeof b === 'string') {
     need(t, false, b);
     return undefined;
