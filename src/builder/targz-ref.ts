@@ -6,7 +6,7 @@
 // it, zstd-compressed, and the meta header. Chunks are not deduplicated: each has its
 // own place in the stream.
 import { createHash } from 'node:crypto';
-import { copyFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { BlobFeatures, RAFS_DEFAULT_CHUNK_SIZE } from '../rafs/layout/common.js';
@@ -114,7 +114,8 @@ export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefR
   const chunkSize = o.chunkSize ?? RAFS_DEFAULT_CHUNK_SIZE;
   if (!o.blob && !o.blobDir) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --blob and --blob-dir are missing');
   if (!o.bootstrap && !o.blobDir) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --bootstrap and --blob-dir are missing');
-  if (!statSync(o.source).isFile()) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a regular file`);
+  if (o.blobDir && !existsSync(o.blobDir)) throw new BuildError('ERR_BUILD_SOURCE', `failed to create image: blob directory ${o.blobDir} does not exist`);
+  if (!existsSync(o.source) || !statSync(o.source).isFile()) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a regular file`);
   const zran = await ZranGenerator.open(o.source);
   let root: BuildInode;
   const chunker = new ZranChunker(zran, chunkSize);
