@@ -13,9 +13,11 @@ import type { ChunkInfo } from '../../src/rafs/types.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { ZranBlobMeta } from '../../src/storage/zran-meta.js';
 import { need } from '../helpers/env.js';
-import { run } from '../conformance/child.js';
+import { run, runOk } from '../conformance/child.js';
+import { runProgram } from '../helpers/run.js';
 import { configJson } from '../fs/helpers.js';
 import { Nydusd, canMount, workspace } from '../integration/nydusd-proc.js';
+import { scratch } from './image-helpers.js';
 import { targzRefImage, type TargzRefImage } from './targz-layer.js';
 import { compareTrees } from './tree-helpers.js';
 
@@ -65,6 +67,23 @@ test('targz-ref: the data blob is the .tar.gz byte for byte, named by its sha256
   const used = files.flatMap((f) => f.chunks).filter((c) => midByte.has(zran.locate(c).index));
   assert.ok(used.length > 0, 'chunks are read from such contexts (the tree comparisons read them all)');
   assert.ok(zran.contexts.every((c) => c.window.length === 0 || c.window.length === 32768));
+});
+
+test('targz-ref: nydus-image check verifies every chunk and unpack gives back the tar tree', async (t) => {
+  const b = await image(t);
+  if (b === undefined) return;
+  const work = scratch('targz-ref-unpack');
+  t.after(() => work.cleanup());
+  const check = await runProgram('nydus-image', ['check', '-B', b.bootstrap, '-D', b.blobDir]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /chunk data: \d+ chunks verified, 0 failed/);
+  const tar = join(work.dir, 'out.tar');
+  const unpack = await runProgram('nydus-image', ['unpack', b.bootstrap, '-D', b.blobDir, '--output', tar]);
+  assert.equal(unpack.code, 0, unpack.stderr);
+  const tree = join(work.dir, 'tree');
+  mkdirSync(tree);
+  await runOk('tar', ['--numeric-owner', '--xattrs', '-xpf', tar, '-C', tree]);
+  assert.deepEqual(compareTrees(b.rootfs, tree, { ignoreRootMtime: true }), []);
 });
 
 test('targz-ref through nydusd (fusedev): the tar tree; one small file fetches under 5% of the layer', async (t) => {
