@@ -17,6 +17,12 @@ const MAX_COMP = 1 << 20;
 const MAX_UNCOMP = 2 << 20;
 const PIECE = 4 << 10;
 const U32 = 0xffff_ffff;
+/**
+ * How far the tar reader may lag behind the inflater: one request (a chunk of at most
+ * 16 MiB, or tar metadata of at most 8 MiB) and a piece. Checkpoints further back are
+ * dropped even when no file chunk begins (a long run of headers), which bounds memory.
+ */
+const LOOKBEHIND = 32 << 20;
 
 interface Checkpoint {
   inPos: number;
@@ -53,8 +59,8 @@ export class ZranGenerator {
   private readonly hash = createHash('sha256');
   private readonly handle = zranAddon().indexerCreate();
   private readonly state = new Float64Array(6);
-  private checkpoints: Checkpoint[] = [];
-  private samples: Sample[] = [{ inPos: 0, outPos: 0, member: 0 }];
+  private readonly checkpoints: Checkpoint[] = [];
+  private readonly samples: Sample[] = [{ inPos: 0, outPos: 0, member: 0 }];
   private member = 0;
   private size = 0;
   private current = -1;
@@ -105,6 +111,7 @@ export class ZranGenerator {
       }
       ended = false;
       this.samples.push({ inPos, outPos, member: this.member });
+      this.prune(outPos - LOOKBEHIND);
       if (r === 2) {
         this.member++;
         ended = true;
@@ -166,10 +173,10 @@ export class ZranGenerator {
   private prune(outPos: number): void {
     let k = 0;
     while (k + 1 < this.checkpoints.length && this.checkpoints[k + 1].outPos <= outPos) k++;
-    if (k > 0) this.checkpoints = this.checkpoints.slice(k);
+    if (k > 0) this.checkpoints.splice(0, k);
     let j = 0;
     while (j + 1 < this.samples.length && this.samples[j + 1].outPos <= outPos) j++;
-    if (j > 0) this.samples = this.samples.slice(j);
+    if (j > 0) this.samples.splice(0, j);
   }
 
   private inBefore(outPos: number): number {
