@@ -8,7 +8,7 @@ import { StorageError } from '../errors.js';
 import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
 import { BufferPool } from '../util/buffer-pool.js';
 import type { BlobBackend } from './backend/backend.js';
-import { decompress } from './codec.js';
+import { decompressMeta } from './codec.js';
 import { decodeZranTable, inflateFromContext, type ZranContext } from './zran.js';
 
 const HEADER_SIZE = 4096;
@@ -47,7 +47,7 @@ export class ZranBlobMeta {
     if (zranOffset !== blob.chunkCount * CI_V2_SIZE || zranOffset + zranSize > usize) throw bad(blob, `zran table at ${zranOffset}+${zranSize}`);
     let ci: Buffer;
     try {
-      ci = decompress(blob.metaCiCompressor, raw.subarray(0, csize), usize);
+      ci = decompressMeta(blob.metaCiCompressor, raw.subarray(0, csize), usize, MAX_META);
     } catch (err) {
       throw bad(blob, (err as Error).message);
     }
