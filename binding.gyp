@@ -19,6 +19,13 @@
       "libraries": ["-llz4"]
     },
     {
+      "target_name": "nydus_zran",
+      "sources": ["src/storage/native/zran.c", "src/native/common.c"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-lz"]
+    },
+    {
       "target_name": "nydus_xattr",
       "sources": ["src/builder/native/xattr.c"],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]

@@ -8,6 +8,10 @@
 //     start-up set read through the registry backend and blobcache;
 //   - nydusd (root, /dev/fuse): `nydusd --image` until RUNNING, `head -c 4096` of
 //     /usr/bin/ls through the mount, and `chroot <mnt> /bin/sh -c 'ls /'`.
+// The same root filesystem as a GNU tar + gzip layer served unconverted (`targz-ref`,
+// zran) goes through the same registry: nydusd's start-up on it is reported next to
+// the native image's, as ratios, with the size of the nydus artifact (bootstrap and
+// meta blob) against the layer's.
 // Prints medians and the ratios to the curl baseline; --json writes every sample. With
 // --mbit and --rtt-ms every byte (curl's, the backend's, the daemon's) goes through a
 // shaping proxy (shaper.ts), so the comparison is over a link like a real network's.
@@ -18,10 +22,11 @@
 // Needs root (chroot, strace, mount), docker-registry, curl, strace and debootstrap (only
 // when --rootfs does not exist yet: it is created there, which needs a Debian mirror).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { createTargzRefImage } from '../../src/builder/targz-ref.js';
 import { openBootstrap } from '../../src/rafs/index.js';
 import { fetchImageBootstrap, imageConfig } from '../../src/registry/pull.js';
 import { pushImage } from '../../src/registry/push.js';
@@ -65,6 +70,15 @@ async function main(): Promise<void> {
   if (built.code !== 0) throw new Error(built.stderr);
   const reg = await startRegistry(owner);
   const pushed = await pushImage({ bootstrap, blobDir, target: `${reg.host}/bench/rootfs:v1` });
+  // The targz-ref image of the same tree: the layer as GNU tar + gzip make it.
+  const layer = join(dir, 'layer.tar.gz');
+  execFileSync('sh', ['-c', `tar --numeric-owner --xattrs -C '${rootfs}' -cf - . | gzip -6 > '${layer}'`]);
+  const refBoot = join(dir, 'targz-ref.boot');
+  const refBlobs = join(dir, 'targz-ref-blobs');
+  execFileSync('mkdir', ['-p', refBlobs]);
+  const ref = await createTargzRefImage({ source: layer, bootstrap: refBoot, blobDir: refBlobs });
+  await pushImage({ bootstrap: refBoot, blobDir: refBlobs, target: `${reg.host}/bench/rootfs:targz-ref` });
+  const artifactBytes = statSync(refBoot).size + statSync(ref.metaPath).size;
   let host = reg.host;
   let link = 'loopback';
   if (values.mbit !== undefined) {
@@ -74,6 +88,7 @@ async function main(): Promise<void> {
     link = `${values.mbit} Mbit/s, ${values['rtt-ms']} ms RTT`;
   }
   const reference = `${host}/bench/rootfs:v1`;
+  const refReference = `${host}/bench/rootfs:targz-ref`;
   const sb = await openBootstrap(bootstrap);
   const blobs = sb.blobs.map((b) => ({ id: b.blobId, size: b.compressedSize }));
   const blobBytes = blobs.reduce((n, b) => n + b.size, 0);
@@ -135,6 +150,25 @@ async function main(): Promise<void> {
       add('nydusd.fetched_bytes', fetched);
       await d.stop();
       rmSync(mwork, { recursive: true, force: true });
+
+      const zwork = mkdtempSync('/tmp/registry-bench-targz-ref-');
+      owner.after(() => rmSync(zwork, { recursive: true, force: true }));
+      const zconfig = join(zwork, 'config.json');
+      writeFileSync(zconfig, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(zwork, 'cache') } } }));
+      const z0 = performance.now();
+      const z = await startDaemon(owner, ['--image', refReference, '--config', zconfig]);
+      const z1 = performance.now();
+      const zHead = await runCommand('head', ['-c', '4096', join(z.mnt, 'usr/bin/ls')]);
+      const z2 = performance.now();
+      const zShell = await runCommand('chroot', [z.mnt, '/bin/sh', '-c', 'ls /']);
+      const z3 = performance.now();
+      if (zHead.code !== 0 || zShell.code !== 0) throw new Error(`through the targz-ref mount: ${zHead.stderr}${zShell.stderr}`);
+      add('targz_ref.running_ms', z1 - z0);
+      add('targz_ref.ttfb_ms', z2 - z1);
+      add('targz_ref.sh_ls_ms', z3 - z2);
+      add('targz_ref.fetched_bytes', ((await z.get('/api/v1/metrics/backend')).body as { read_amount_total: number }).read_amount_total);
+      await z.stop();
+      rmSync(zwork, { recursive: true, force: true });
     }
     log(`run ${run + 1}/${runs} done`);
   }
@@ -156,11 +190,19 @@ async function main(): Promise<void> {
       ['nydusd: head -c 4096 /usr/bin/ls (ms)', `${med['nydusd.ttfb_ms'].toFixed(1)} (ratio ${ratio('nydusd.ttfb_ms')})`],
       ["nydusd: chroot sh -c 'ls /' (ms)", `${med['nydusd.sh_ls_ms'].toFixed(1)} (ratio ${ratio('nydusd.sh_ls_ms')})`],
       ['nydusd: bytes fetched', `${med['nydusd.fetched_bytes']} (${((med['nydusd.fetched_bytes'] / blobBytes) * 100).toFixed(2)}% of the blob)`],
+      ['targz-ref: layer / nydus artifact (bytes)', `${ref.compressedSize} / ${artifactBytes} (${((artifactBytes / ref.compressedSize) * 100).toFixed(2)}%)`],
+      ['targz-ref: nydusd --image until RUNNING (ms)', `${med['targz_ref.running_ms'].toFixed(1)} (native ${med['nydusd.running_ms'].toFixed(1)})`],
+      ['targz-ref: head -c 4096 /usr/bin/ls (ms)', `${med['targz_ref.ttfb_ms'].toFixed(1)} (ratio to native ${(med['targz_ref.ttfb_ms'] / med['nydusd.ttfb_ms']).toFixed(3)})`],
+      [
+        "targz-ref: chroot sh -c 'ls /' (ms)",
+        `${med['targz_ref.sh_ls_ms'].toFixed(1)} (ratio to native ${(med['targz_ref.sh_ls_ms'] / med['nydusd.sh_ls_ms']).toFixed(3)})`,
+      ],
+      ['targz-ref: bytes fetched', `${med['targz_ref.fetched_bytes']} (${((med['targz_ref.fetched_bytes'] / ref.compressedSize) * 100).toFixed(2)}% of the layer)`],
     );
   }
   process.stdout.write(`registry start-up benchmark (${link}), medians of ${runs} cold runs\n`);
   for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(44)} ${v}\n`);
-  if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ link, blobBytes, startupSet: set, samples, medians: med }, null, 2) + '\n');
+  if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ link, blobBytes, layerBytes: ref.compressedSize, artifactBytes, startupSet: set, samples, medians: med }, null, 2) + '\n');
 }
 
 await runBench(main);

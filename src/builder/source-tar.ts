@@ -10,7 +10,7 @@ import { createGunzip } from 'node:zlib';
 import { BuildError } from '../errors.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG } from '../rafs/layout/common.js';
 import { TarReader, type TarMember } from '../util/tar-reader.js';
-import type { Chunker } from './chunker.js';
+import type { ReadData } from './chunker.js';
 import { OCI_WHITEOUT_OPAQUE, OCI_WHITEOUT_PREFIX, OVERLAYFS_OPAQUE_XATTR, type WhiteoutSpec } from './overlay.js';
 import { checkName, isDir, nameKey, newDir, type BuildInode } from './tree.js';
 import { filterXattrs } from './xattr-rules.js';
@@ -158,8 +158,14 @@ async function* readSequentially(path: string): AsyncGenerator<Buffer> {
   }
 }
 
+/** What chunks the regular files of an archive (Chunker; ZranChunker for targz-ref). */
+export interface FileChunker {
+  /** `at` is the archive offset of the data `read` returns next. */
+  addFile(inode: BuildInode, size: number, read: ReadData, at: () => number): Promise<void>;
+}
+
 /** Reads the whole archive into a tree, chunking regular files with `chunker`. */
-export async function buildTreeFromTar(source: AsyncIterable<Buffer>, chunker: Chunker, opts: TarSourceOptions): Promise<BuildInode> {
+export async function buildTreeFromTar(source: AsyncIterable<Buffer>, chunker: FileChunker, opts: TarSourceOptions): Promise<BuildInode> {
   const root = newDir();
   const reader = new TarReader(source);
   for (;;) {
@@ -203,7 +209,7 @@ export async function buildTreeFromTar(source: AsyncIterable<Buffer>, chunker: C
         const own = Buffer.allocUnsafeSlow(data.length);
         data.copy(own);
         return own;
-      });
+      }, () => reader.position);
     } else if (m.kind === 'file') {
       inode.chunks = [];
     }

@@ -37,6 +37,11 @@ export interface BlobInfo {
   metaCiUncompressedSize: number;
   /** v6: ToC entries + its tar header, 0 when the blob has no ToC. */
   blobTocSize: number;
+  /**
+   * v6 SEPARATE blobs (targz-ref): the id of the blob holding this blob's chunk-info
+   * array (hex of `blob_meta_digest`); undefined otherwise.
+   */
+  metaBlobId?: string;
 }
 
 /** One chunk of one file: where its stored bytes are and what they must hash to. */

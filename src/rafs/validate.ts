@@ -2,7 +2,7 @@
 // root through the format-neutral RafsSuper, checks the tree, names, lookups, symlinks,
 // xattrs and each file's chunk coverage against its size and blobs, then runs the
 // version's own checks (v5 records and i_digest, v6 "."/".." and device slots).
-import { corrupt, RAFS_MAX_XATTR_NAME, RAFS_MAX_XATTR_VALUE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './layout/common.js';
+import { BlobFeatures, corrupt, RAFS_MAX_XATTR_NAME, RAFS_MAX_XATTR_VALUE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './layout/common.js';
 import { RafsV5Super } from './reader/v5-super.js';
 import { RafsV6Super } from './reader/v6-super.js';
 import type { BlobInfo, ChunkInfo, RafsSuper } from './types.js';
@@ -89,7 +89,7 @@ export async function validateMetadata(sb: RafsSuper): Promise<MetadataCounts> {
       const chunks = sb.fileChunks(e.ino, 0, e.attr.size);
       checkCoverage(e, chunks, sb.blobs);
       counts.chunks += chunks.length;
-      for (const c of chunks) noteChunk(chunkKeys, c, e);
+      for (const c of chunks) noteChunk(chunkKeys, c, e, sb.blobs);
     } else counts.specials++;
   }
   for (const [ino, st] of dirState) {
@@ -150,9 +150,14 @@ function checkCoverage(e: WalkEntry, chunks: readonly ChunkInfo[], blobs: readon
   }
 }
 
-/** Two references to one stored chunk must agree on everything but the file offset. */
-function noteChunk(keys: Map<string, ChunkInfo>, c: ChunkInfo, e: WalkEntry): void {
-  const key = `${c.blobIndex}:${c.compressedOffset}`;
+/**
+ * Two references to one stored chunk must agree on everything but the file offset. Zran
+ * chunks (targz-ref) are keyed by their uncompressed offset: their gzip offsets are
+ * approximate and two small neighbours may share one.
+ */
+function noteChunk(keys: Map<string, ChunkInfo>, c: ChunkInfo, e: WalkEntry, blobs: readonly BlobInfo[]): void {
+  const zran = ((blobs[c.blobIndex]?.features ?? 0) & BlobFeatures.ZRAN) !== 0;
+  const key = `${c.blobIndex}:${zran ? `u${c.uncompressedOffset}` : c.compressedOffset}`;
   const prev = keys.get(key);
   if (!prev) {
     keys.set(key, c);

@@ -63,18 +63,20 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   const sb = await openBootstrap(opts.bootstrap);
   const log = opts.onProgress ?? (() => {});
   const blobs: { id: string; path: string; size: number }[] = [];
-  for (const blob of sb.blobs) {
-    const path = join(opts.blobDir, blob.blobId);
+  // A targz-ref blob (the original layer, usually already in the repository) comes with
+  // its meta blob, which nydusd fetches from the same repository.
+  for (const id of sb.blobs.flatMap((b) => (b.metaBlobId === undefined ? [b.blobId] : [b.blobId, b.metaBlobId]))) {
+    const path = join(opts.blobDir, id);
     const st = await stat(path).catch(() => undefined);
-    if (st === undefined || !st.isFile()) throw new StorageError('ERR_STORAGE_BLOB_NOT_FOUND', `failed to push ${opts.target}: blob ${blob.blobId} is not in ${opts.blobDir}`);
+    if (st === undefined || !st.isFile()) throw new StorageError('ERR_STORAGE_BLOB_NOT_FOUND', `failed to push ${opts.target}: blob ${id} is not in ${opts.blobDir}`);
     const hex = await sha256File(path);
-    if (hex !== blob.blobId) {
+    if (hex !== id) {
       throw new StorageError(
         'ERR_STORAGE_MANIFEST',
-        `failed to push ${opts.target}: blob ${blob.blobId} has content digest sha256:${hex}; registry images need blobs named by their sha256`,
+        `failed to push ${opts.target}: blob ${id} has content digest sha256:${hex}; registry images need blobs named by their sha256`,
       );
     }
-    blobs.push({ id: blob.blobId, path, size: st.size });
+    blobs.push({ id, path, size: st.size });
   }
   const work = await mkdtemp(join(tmpdir(), 'nydus-push-'));
   const client = clientFor(ref, opts);

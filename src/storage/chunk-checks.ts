@@ -9,7 +9,6 @@ import { DIGEST_SIZE } from './digest.js';
 
 /** BlobFeatures whose chunk layout this reader cannot decode (rafs-format.md §1.3). */
 const UNSUPPORTED_FEATURES: readonly [number, string][] = [
-  [0x08, 'zran'],
   [0x80, 'batch'],
   [0x100, 'encrypted'],
 ];

@@ -22,6 +22,7 @@ import { cacheIndexSound, checkChunk, isSaneChunk } from './chunk-checks.js';
 import { ChunkSlots, type Member, type Slot } from './chunk-slots.js';
 import { decompress } from './codec.js';
 import { digestMatches } from './digest.js';
+import { ZranBlobMeta } from './zran-meta.js';
 
 /**
  * Backend reads land in pooled buffers: a cold read of an image fetches its whole size,
@@ -29,6 +30,8 @@ import { digestMatches } from './digest.js';
  */
 const fetchPool = new BufferPool();
 const FETCH_POOL_LIMIT = 4 << 20;
+/** BlobFeatures.ZRAN (rafs-format.md §1.3). */
+const ZRAN_FEATURE = 0x08;
 
 export interface ChunkReaderOptions {
   /** Verify every chunk (fetched or cached) against its digest. */
@@ -85,6 +88,8 @@ interface BlobState {
   entry?: Promise<BlobChunkCache | undefined>;
   /** Sorted neighbours for amplification; null when unavailable. */
   neighbours?: readonly ChunkInfo[] | null;
+  /** Zran blobs (targz-ref): the blob meta, loaded on first fetch. */
+  zran?: Promise<ZranBlobMeta>;
 }
 
 /** Reads chunks of an image's blobs. */
@@ -334,9 +339,12 @@ export class ChunkReader {
     if (!background) this.#foreground++;
     try {
       const { blob } = state;
-      const start = batch[0].chunk.compressedOffset;
-      const last = batch[batch.length - 1].chunk;
-      const size = last.compressedOffset + last.compressedSize - start;
+      // A zran chunk is inflated from its context's checkpoint: the read starts there.
+      const zran = (blob.features & ZRAN_FEATURE) !== 0 ? await this.#zranOf(state) : undefined;
+      const start = zran?.spanStart(batch.map((m) => m.chunk)) ?? batch[0].chunk.compressedOffset;
+      let end = 0;
+      for (const m of batch) end = Math.max(end, m.chunk.compressedOffset + m.chunk.compressedSize);
+      const size = end - start;
       const pooled = size <= FETCH_POOL_LIMIT ? fetchPool.get(size) : undefined;
       const buf = pooled?.subarray(0, size) ?? Buffer.allocUnsafe(size);
       try {
@@ -360,10 +368,13 @@ export class ChunkReader {
       }
       const toStore: { chunk: ChunkInfo; data: Buffer }[] = [];
       const again: Member[] = [];
-      for (const m of batch) {
+      const inflated = zran?.decode(batch.map((m) => m.chunk), buf, start);
+      for (const [i, m] of batch.entries()) {
         const off = m.chunk.compressedOffset - start;
         try {
-          m.data = this.#decode(blob, m.chunk, buf.subarray(off, off + m.chunk.compressedSize));
+          const z = inflated?.[i];
+          if (z instanceof Error) throw z;
+          m.data = z !== undefined ? this.#verify(blob, m.chunk, z, true) : this.#decode(blob, m.chunk, buf.subarray(off, off + m.chunk.compressedSize));
           toStore.push({ chunk: m.chunk, data: m.data });
         } catch (err) {
           if (!m.amplified && attempt < this.#fetchRetries) again.push(m);
@@ -426,9 +437,28 @@ export class ChunkReader {
     await this.#fetch(state, entry, [m], false, 0);
   }
 
+  #zranOf(state: BlobState): Promise<ZranBlobMeta> {
+    if (state.zran === undefined) {
+      const loading = ZranBlobMeta.load(this.backend, state.blob);
+      // A failed load is retried by the next fetch (the meta blob may be reachable again).
+      loading.catch(() => {
+        if (state.zran === loading) state.zran = undefined;
+      });
+      state.zran = loading;
+    }
+    return state.zran;
+  }
+
   #decode(blob: BlobInfo, c: ChunkInfo, stored: Buffer): Buffer {
-    const data = c.compressed ? decompress(blob.compressor, stored, c.uncompressedSize) : stored;
-    if (this.#validate && !digestMatches(blob.digester, data, c.digest)) {
+    return this.#verify(blob, c, c.compressed ? decompress(blob.compressor, stored, c.uncompressedSize) : stored);
+  }
+
+  /**
+   * Checks `data` against the chunk's digest with validation on, or `always`: inflated
+   * gzip carries no check of its own until the end of its member.
+   */
+  #verify(blob: BlobInfo, c: ChunkInfo, data: Buffer, always = false): Buffer {
+    if ((always || this.#validate) && !digestMatches(blob.digester, data, c.digest)) {
       this.stats.digestFailures++;
       throw new StorageError(
         'ERR_STORAGE_DIGEST_MISMATCH',

@@ -200,8 +200,11 @@ test('bad chunk descriptors, unsupported blobs and missing blobs are typed error
     [{ ...c, compressedOffset: tb.bytes.length - 10 }, 'ERR_STORAGE_SHORT_READ'],
   ];
   for (const [chunk, code] of bad) await assert.rejects(reader.readChunk(chunk), (err) => codeOf(err) === code, code);
+  const batch = new ChunkReader([{ ...tb.blob, features: 0x80 }], reader.backend, undefined, { digestValidate: true, amplifyIo: 0 });
+  await assert.rejects(batch.readChunk(c), (err) => codeOf(err) === 'ERR_STORAGE_UNSUPPORTED');
+  // A zran blob whose image names no meta blob (blob_meta_digest zero) cannot be located.
   const zran = new ChunkReader([{ ...tb.blob, features: 0x8 }], reader.backend, undefined, { digestValidate: true, amplifyIo: 0 });
-  await assert.rejects(zran.readChunk(c), (err) => codeOf(err) === 'ERR_STORAGE_UNSUPPORTED');
+  await assert.rejects(zran.readChunk(c), (err) => codeOf(err) === 'ERR_STORAGE_BAD_CHUNK');
   const missing = new ChunkReader([{ ...tb.blob, blobId: 'f'.repeat(64) }], reader.backend, undefined, {
     digestValidate: true,
     amplifyIo: 0,

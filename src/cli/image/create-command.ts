@@ -12,6 +12,7 @@ import { createProgress } from '../../builder/progress.js';
 import { buildInfo } from '../../util/build-info.js';
 import type { Compressor, Digester } from '../../rafs/types.js';
 import { writeJson } from './shared.js';
+import { createTargzRef, TARGZ_REF } from './targz-ref-command.js';
 
 interface CreateFlags {
   type: string;
@@ -41,7 +42,7 @@ interface CreateFlags {
 const usage = (m: string): ConfigError => new ConfigError('ERR_CLI_USAGE', m);
 
 /** Upstream's other conversion types: listed so that they get a clear refusal. */
-const UNSUPPORTED_TYPES = ['targz-ref', 'tar-tarfs', 'estargz-rafs', 'estargz-ref', 'estargztoc-ref', 'stargz_index'] as const;
+const UNSUPPORTED_TYPES = ['tar-tarfs', 'estargz-rafs', 'estargz-ref', 'estargztoc-ref', 'stargz_index'] as const;
 
 /** `--chunk-size`: `0x`-prefixed hex or decimal, as upstream parses it. */
 export function parseSizeArg(v: string, what: string): number {
@@ -63,8 +64,8 @@ export function registerCreate(program: Command): void {
     .command('create')
     .description('Create RAFS filesystems from directories or tar files')
     .argument('<SOURCE>', 'source from which to build the RAFS filesystem')
-    .addOption(new Option('-t, --type <type>', 'conversion type').choices([...SOURCE_TYPES, 'directory', ...UNSUPPORTED_TYPES]).default('dir-rafs'))
-    .addOption(new Option('--source-type <type>', 'alias of --type').choices([...SOURCE_TYPES, 'directory', ...UNSUPPORTED_TYPES]).hideHelp())
+    .addOption(new Option('-t, --type <type>', 'conversion type').choices([...SOURCE_TYPES, 'directory', TARGZ_REF, ...UNSUPPORTED_TYPES]).default('dir-rafs'))
+    .addOption(new Option('--source-type <type>', 'alias of --type').choices([...SOURCE_TYPES, 'directory', TARGZ_REF, ...UNSUPPORTED_TYPES]).hideHelp())
     .option('-B, --bootstrap <path>', 'file path to save the generated RAFS metadata blob')
     .option('-D, --blob-dir <dir>', 'directory path to save generated RAFS metadata and data blobs')
     .option('-b, --blob <path>', 'file path to save the generated RAFS data blob')
@@ -87,6 +88,10 @@ export function registerCreate(program: Command): void {
     .addOption(new Option('--batch-size <size>', 'not supported').hideHelp())
     .addOption(new Option('-E, --encrypt', 'not supported').hideHelp())
     .action(async (source: string, flags: CreateFlags) => {
+      // targz-ref (issue 15) has its own builder: targz-ref-command.ts.
+      if ((flags.sourceType ?? flags.type) === TARGZ_REF) {
+        return createTargzRef(source, flags, flags.chunkSize === undefined ? undefined : parseSizeArg(flags.chunkSize, 'chunk size'));
+      }
       if (flags.blobId !== undefined || flags.encrypt) throw usage('--blob-id and --encrypt are not supported by this nydus-image');
       if (flags.batchSize !== undefined && parseSizeArg(flags.batchSize, 'batch size') !== 0) throw usage('--batch-size is not supported (only 0)');
       const given = flags.sourceType ?? flags.type;

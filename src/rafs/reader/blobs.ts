@@ -113,6 +113,7 @@ export function readV6Blobs(buf: Buffer, ext: V6SuperblockExt): BlobInfo[] {
       metaCiCompressedSize: b.ciCompressedSize,
       metaCiUncompressedSize: b.ciUncompressedSize,
       blobTocSize: b.blobTocSize,
+      ...((b.features & BlobFeatures.SEPARATE) !== 0 && b.blobMetaDigest.some((x) => x !== 0) ? { metaBlobId: b.blobMetaDigest.toString('hex') } : {}),
     });
   }
   return out;

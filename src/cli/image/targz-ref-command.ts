@@ -1,0 +1,76 @@
+// `nydus-image create -t targz-ref SOURCE.tar.gz`: the hook create-command.ts calls for
+// this type. Upstream's ref conversions force gzip chunks and sha256 digests; flags that
+// only make sense for a rewritten blob are refused rather than ignored.
+import { ConfigError } from '../../errors.js';
+import { createTargzRefImage } from '../../builder/targz-ref.js';
+import { removeTempFiles } from '../../builder/output.js';
+import { buildInfo } from '../../util/build-info.js';
+import { writeJson } from './shared.js';
+
+export const TARGZ_REF = 'targz-ref';
+
+/** The create flags this type reads. */
+export interface TargzRefFlags {
+  bootstrap?: string;
+  blobDir?: string;
+  blob?: string;
+  fsVersion: string;
+  chunkSize?: string;
+  repeatable?: boolean;
+  parentBootstrap?: string;
+  chunkDict?: string;
+  prefetchPolicy: string;
+  features?: string;
+  outputJson?: string;
+  blobInlineMeta?: boolean;
+  inlineBootstrap?: boolean;
+  blobId?: string;
+  encrypt?: boolean;
+}
+
+export async function createTargzRef(source: string, flags: TargzRefFlags, chunkSize: number | undefined): Promise<void> {
+  const refuse = (what: string): ConfigError => new ConfigError('ERR_CLI_USAGE', `${what} is not supported with --type targz-ref`);
+  if (flags.fsVersion !== '6') throw refuse(`--fs-version ${flags.fsVersion}`);
+  if (flags.parentBootstrap !== undefined) throw refuse('--parent-bootstrap');
+  if (flags.chunkDict !== undefined) throw refuse('--chunk-dict');
+  if (flags.prefetchPolicy !== 'none') throw refuse('--prefetch-policy');
+  if (flags.features !== undefined) throw refuse(`--features ${flags.features}`);
+  if (flags.blobInlineMeta || flags.inlineBootstrap) throw refuse('--blob-inline-meta');
+  if (flags.blobId !== undefined) throw refuse('--blob-id');
+  if (flags.encrypt) throw refuse('--encrypt');
+  const onSignal = (sig: NodeJS.Signals): void => {
+    removeTempFiles();
+    process.stderr.write(`nydus-image: interrupted by ${sig}, partial outputs removed\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const r = await createTargzRefImage({
+    source,
+    bootstrap: flags.bootstrap,
+    blobDir: flags.blobDir,
+    blob: flags.blob,
+    chunkSize,
+    repeatable: flags.repeatable,
+    warn: (m) => void process.stderr.write(`nydus-image: warning: ${m}\n`),
+  });
+  process.stdout.write(
+    `meta blob path: ${r.bootstrap}\n` +
+      `data blob: ${r.blobId} (the source, 0x${r.compressedSize.toString(16)} bytes)\n` +
+      `blob meta: ${r.metaPath}\n` +
+      `chunks: ${r.chunkCount}, zran contexts: ${r.contextCount}\n`,
+  );
+  if (flags.outputJson) {
+    const b = buildInfo();
+    await writeJson(flags.outputJson, {
+      version: `${b.package_ver}-${b.git_commit}`,
+      bootstrap: r.bootstrap,
+      blobs: [r.blobId],
+      blob_size: r.compressedSize,
+      blob_meta: r.metaId,
+      blob_meta_path: r.metaPath,
+      chunks: r.chunkCount,
+      zran_contexts: r.contextCount,
+    });
+  }
+}

@@ -1,0 +1,156 @@
+// `nydus-image create -t targz-ref` over a Debian minbase root filesystem packed by GNU
+// tar and gzip: the data blob is the .tar.gz byte for byte; nydusd (fusedev and erofs)
+// serves the tar's tree; reading one small file fetches a small part of the layer; zran
+// contexts whose checkpoint is mid-byte (bit offset not 0) are read; a corrupted gzip
+// byte is EIO for the files whose chunks need it and nothing else.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { openBootstrap, walk } from '../../src/rafs/index.js';
+import type { ChunkInfo } from '../../src/rafs/types.js';
+import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
+import { ZranBlobMeta } from '../../src/storage/zran-meta.js';
+import { need } from '../helpers/env.js';
+import { run, runOk } from '../conformance/child.js';
+import { runProgram } from '../helpers/run.js';
+import { configJson } from '../fs/helpers.js';
+import { Nydusd, canMount, workspace } from '../integration/nydusd-proc.js';
+import { scratch } from './image-helpers.js';
+import { targzRefImage, type TargzRefImage } from './targz-layer.js';
+import { compareTrees } from './tree-helpers.js';
+
+type Built = TargzRefImage;
+
+async function image(t: import('node:test').TestContext): Promise<Built | undefined> {
+  if (!canMount(t)) return undefined;
+  const b = await targzRefImage();
+  if (typeof b === 'string') {
+    need(t, false, b);
+    return undefined;
+  }
+  return b;
+}
+
+async function loadMeta(b: Built): Promise<{ meta: ZranBlobMeta; files: { path: string; chunks: ChunkInfo[] }[] }> {
+  const sb = await openBootstrap(b.bootstrap);
+  const backend = new LocalFsBackend({ dir: b.blobDir, alt_dirs: [], blob_file: '' });
+  try {
+    const meta = await ZranBlobMeta.load(backend, sb.blobs[0]);
+    const files = [...walk(sb)]
+      .filter((e) => (e.attr.mode & 0o170000) === 0o100000 && e.attr.size > 0)
+      .map((e) => ({ path: e.path.toString().replace(/^\//, ''), chunks: sb.fileChunks(e.ino, 0, e.attr.size) }));
+    return { meta, files };
+  } finally {
+    await backend.close();
+  }
+}
+
+const config = (blobDir: string, dir: string): string => {
+  const path = join(dir, 'config.json');
+  writeFileSync(path, configJson(blobDir, join(dir, 'cache')));
+  return path;
+};
+
+test('targz-ref: the data blob is the .tar.gz byte for byte, named by its sha256; contexts with a bit offset are used', async (t) => {
+  const b = await image(t);
+  if (b === undefined) return;
+  const layer = readFileSync(b.layer);
+  assert.equal(b.blobId, createHash('sha256').update(layer).digest('hex'));
+  assert.ok(readFileSync(join(b.blobDir, b.blobId)).equals(layer), 'the localfs data blob is the layer itself');
+  const meta = readFileSync(join(b.blobDir, b.metaId));
+  assert.equal(createHash('sha256').update(meta).digest('hex'), b.metaId, 'the meta blob is named by its digest');
+  const { meta: zran, files } = await loadMeta(b);
+  const midByte = new Set(zran.contexts.flatMap((c, i) => (c.ctxBits !== 0 ? [i] : [])));
+  assert.ok(midByte.size > 0, 'some checkpoints are inside a byte');
+  const used = files.flatMap((f) => f.chunks).filter((c) => midByte.has(zran.locate(c).index));
+  assert.ok(used.length > 0, 'chunks are read from such contexts (the tree comparisons read them all)');
+  assert.ok(zran.contexts.every((c) => c.window.length === 0 || c.window.length === 32768));
+});
+
+test('targz-ref: nydus-image check verifies every chunk and unpack gives back the tar tree', async (t) => {
+  const b = await image(t);
+  if (b === undefined) return;
+  const work = scratch('targz-ref-unpack');
+  t.after(() => work.cleanup());
+  const check = await runProgram('nydus-image', ['check', '-B', b.bootstrap, '-D', b.blobDir]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /chunk data: \d+ chunks verified, 0 failed/);
+  const tar = join(work.dir, 'out.tar');
+  const unpack = await runProgram('nydus-image', ['unpack', b.bootstrap, '-D', b.blobDir, '--output', tar]);
+  assert.equal(unpack.code, 0, unpack.stderr);
+  const tree = join(work.dir, 'tree');
+  mkdirSync(tree);
+  await runOk('tar', ['--numeric-owner', '--xattrs', '-xpf', tar, '-C', tree]);
+  assert.deepEqual(compareTrees(b.rootfs, tree, { ignoreRootMtime: true }), []);
+});
+
+test('targz-ref through nydusd (fusedev): the tar tree; one small file fetches under 5% of the layer', async (t) => {
+  const b = await image(t);
+  if (b === undefined) return;
+  const ws = workspace(t, 'targz-ref');
+  const cfg = config(b.blobDir, ws.dir);
+  const sock = join(ws.dir, 'api.sock');
+  const args = ['--mountpoint', ws.mnt, '--bootstrap', b.bootstrap, '--config', cfg, '--state-dir', ws.state, '--apisock', sock];
+  const d = ws.track(new Nydusd(args, ws.mnt));
+  await d.waitRunning();
+  assert.equal(readFileSync(join(ws.mnt, 'etc/debian_version'), 'utf8'), readFileSync(join(b.rootfs, 'etc/debian_version'), 'utf8'));
+  const api = d.api();
+  const m = (await api.metrics('backend', { id: '/' })) as { read_amount_total: number };
+  api.close();
+  const layerSize = statSync(b.layer).size;
+  const metaSize = statSync(join(b.blobDir, b.metaId)).size;
+  const data = m.read_amount_total - metaSize;
+  t.diagnostic(`layer ${layerSize} B, meta blob ${metaSize} B, fetched for one small file ${m.read_amount_total} B`);
+  assert.ok(m.read_amount_total >= metaSize, 'the blob meta was fetched through the backend');
+  assert.ok(data > 0 && data < layerSize * 0.05, `one small file read ${data} bytes of the ${layerSize}-byte layer (meta blob ${metaSize} bytes)`);
+  assert.deepEqual(compareTrees(b.rootfs, ws.mnt, { ignoreRootMtime: true }), []);
+  assert.deepEqual(await d.stop(), { code: 0, signal: null });
+});
+
+test('targz-ref through nydusd --fs-driver erofs: the tar tree', async (t) => {
+  const b = await image(t);
+  if (b === undefined) return;
+  const ws = workspace(t, 'targz-ref-erofs');
+  const cfg = config(b.blobDir, ws.dir);
+  const d = ws.track(new Nydusd(['--fs-driver', 'erofs', '--mountpoint', ws.mnt, '--bootstrap', b.bootstrap, '--config', cfg, '--state-dir', ws.state, '--apisock', join(ws.dir, 'api.sock')], ws.mnt));
+  await d.waitRunning();
+  assert.deepEqual(compareTrees(b.rootfs, ws.mnt, { ignoreRootMtime: true }), []);
+  assert.deepEqual(await d.stop(), { code: 0, signal: null });
+});
+
+test('targz-ref: a corrupted gzip byte is EIO for the files that need it, the others read right', async (t) => {
+  const b = await image(t);
+  if (b === undefined) return;
+  const { meta, files } = await loadMeta(b);
+  // A byte in the middle of a large chunk's gzip span: that chunk cannot decode right.
+  const victim = files.find((f) => f.chunks.some((c) => c.compressedSize > 64 << 10));
+  assert.ok(victim, 'the rootfs has a file with a large chunk');
+  const big = victim.chunks.find((c) => c.compressedSize > 64 << 10)!;
+  const at = big.compressedOffset + Math.floor(big.compressedSize / 2);
+  const ws = workspace(t, 'targz-ref-corrupt');
+  const blobs = join(ws.dir, 'blobs');
+  mkdirSync(blobs);
+  copyFileSync(join(b.blobDir, b.metaId), join(blobs, b.metaId));
+  const layer = readFileSync(b.layer);
+  layer[at] ^= 0x5a;
+  writeFileSync(join(blobs, b.blobId), layer);
+  const d = ws.track(new Nydusd(['--mountpoint', ws.mnt, '--bootstrap', b.bootstrap, '--config', config(blobs, ws.dir), '--state-dir', ws.state], ws.mnt));
+  await d.waitRunning();
+
+  // Untouched: every chunk either starts its context after the byte or ends before it.
+  const untouched = files.filter((f) => f.chunks.every((c) => meta.locate(c).ctx.inOffset > at || c.compressedOffset + c.compressedSize <= at));
+  assert.ok(untouched.length > files.length / 2, `${untouched.length} of ${files.length} files do not need the byte`);
+  const readFile = (p: string) => run('cat', [p], { cwd: ws.mnt });
+  const bad = await readFile(victim.path);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /Input\/output error/);
+  for (const f of untouched) {
+    const want: string = createHash('sha256').update(readFileSync(join(b.rootfs, f.path))).digest('hex');
+    const got: string = createHash('sha256').update(readFileSync(join(ws.mnt, f.path))).digest('hex');
+    assert.equal(got, want, f.path);
+  }
+  assert.ok(existsSync(join(ws.mnt, victim.path)), 'the damaged file is still listed');
+  assert.deepEqual(await d.stop(), { code: 0, signal: null });
+});
