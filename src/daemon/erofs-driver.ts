@@ -63,6 +63,7 @@ const erofsError = (msg: string, cause?: unknown) => new DaemonError('ERR_DAEMON
 export class ErofsDriver {
   readonly #opts: ErofsDriverOptions;
   readonly #placed = new Map<number, Placed>();
+  #viewsTuned = false;
 
   constructor(opts: ErofsDriverOptions) {
     this.#opts = opts;
@@ -104,8 +105,9 @@ export class ErofsDriver {
     const createdDir = await this.#prepareDir(hostPath, m.mountpoint !== '/');
     const held: HeldLoop[] = [];
     try {
-      // Views with direct I/O: erofs' page cache is the only copy, and FUSE sees every read.
-      for (const v of views) held.push(await attachLoop(join(this.viewsDir, viewPath(m.index, v.blob.blobId)), { blockSize: VIEW_BLOCK, directIo: true }));
+      await this.#tuneViews();
+      // Views buffered: their readahead turns a run of small files into one FUSE read (decision 0009).
+      for (const v of views) held.push(await attachLoop(join(this.viewsDir, viewPath(m.index, v.blob.blobId)), { blockSize: VIEW_BLOCK, directIo: false }));
       // The bootstrap buffered: a small local file whose readahead speeds up cold metadata walks.
       const boot = await attachLoop(m.source, { blockSize: 0, directIo: false });
       held.push(boot);
@@ -116,7 +118,7 @@ export class ErofsDriver {
         const cause = systemError(err);
         throw erofsError(`failed to mount ${m.source} with erofs at ${hostPath}: ${cause.message} (the kernel log may say more)`, cause);
       }
-      await setReadahead(boot.index, this.#opts.logger);
+      await setReadahead(await deviceNumber(loopDevice(boot.index)), READAHEAD_KB, this.#opts.logger);
       this.#placed.set(m.index, {
         hostPath,
         createdDir,
@@ -174,6 +176,14 @@ export class ErofsDriver {
     if (placed.createdDir) await rmdir(placed.hostPath).catch(() => undefined);
   }
 
+  /** Raises the views' readahead once (a kernel setting of the connection, kept across handovers). */
+  async #tuneViews(): Promise<void> {
+    if (this.#viewsTuned) return;
+    this.#viewsTuned = true;
+    const views = await findMount(this.viewsDir);
+    if (views !== undefined) await setReadahead(`${views.major}:${views.minor}`, VIEWS_READAHEAD_KB, this.#opts.logger);
+  }
+
   /** Makes the host directory of a sub-path mount when missing; true when it did. */
   async #prepareDir(hostPath: string, mayCreate: boolean): Promise<boolean> {
     const st = await stat(hostPath).catch(() => null);
@@ -196,14 +206,28 @@ export class ErofsDriver {
 /**
  * File readahead of an erofs mount is its primary device's (the bootstrap's loop device).
  * One chunk (1 MiB by default) per window instead of the 128 KiB default: a sequential
- * reader then costs the daemon a quarter of the FUSE round trips, and a chunk is what a
- * cold read fetches from the backend anyway.
+ * reader then costs a quarter of the round trips, and a chunk is what a cold read
+ * fetches from the backend anyway.
  */
 const READAHEAD_KB = 1024;
+/**
+ * Largest readahead window of the views (their FUSE connection's): loop devices read
+ * the views buffered, so a sequential walk over small files, which sit next to each other
+ * in a blob, grows its window up to this and needs one FUSE read for many files.
+ * Isolated reads keep the kernel's small initial window.
+ */
+const VIEWS_READAHEAD_KB = 4096;
 
-async function setReadahead(loop: number, logger: Logger): Promise<void> {
-  await writeFile(`/sys/block/loop${loop}/queue/read_ahead_kb`, String(READAHEAD_KB)).catch((err: Error) =>
-    logger.warn(`erofs: cannot set the readahead of ${loopDevice(loop)} (${err.message}); reads stay at the kernel's default window`),
+/** `major:minor` of a device node (how /sys/class/bdi names it). */
+async function deviceNumber(path: string): Promise<string> {
+  const { rdev } = await stat(path);
+  return `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00)}`;
+}
+
+/** Sets read_ahead_kb of the backing device info `bdi` (`major:minor`); a failure costs speed only. */
+async function setReadahead(bdi: string, kb: number, logger: Logger): Promise<void> {
+  await writeFile(`/sys/class/bdi/${bdi}/read_ahead_kb`, String(kb)).catch((err: Error) =>
+    logger.warn(`erofs: cannot set the readahead of device ${bdi} (${err.message}); reads keep the kernel's default window`),
   );
 }
 
