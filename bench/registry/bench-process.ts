@@ -5,6 +5,15 @@ import type { Owner } from '../../test/helpers/registry-server.js';
 
 const cleanups: (() => unknown)[] = [];
 
+/** The command-line options both start-up benchmarks take (node:util parseArgs form). */
+export const commonOptions = {
+  rootfs: { type: 'string', default: '/tmp/registry-bench/rootfs' },
+  runs: { type: 'string', default: '5' },
+  json: { type: 'string' },
+  mbit: { type: 'string' },
+  'rtt-ms': { type: 'string', default: '0' },
+} as const;
+
 /** Owns what a benchmark starts; cleaned up in reverse order when it ends. */
 export const owner = { after: (fn: () => unknown) => void cleanups.push(fn) } as Owner;
 

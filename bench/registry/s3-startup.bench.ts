@@ -26,17 +26,13 @@ import { haveNydusd, startDaemon } from '../../test/helpers/registry-nydusd.js';
 import { startRegistry } from '../../test/helpers/registry-server.js';
 import { runCommand, runProgram } from '../../test/helpers/run.js';
 import { startS3, S3RVER_KEYS } from '../../test/helpers/s3-server.js';
-import { log, owner, runBench } from './bench-process.js';
+import { commonOptions, log, owner, runBench } from './bench-process.js';
 import { ensureRootfs, median, startupSet } from './rootfs-trace.js';
 import { startShaper } from './shaper.js';
 
 const { values } = parseArgs({
   options: {
-    rootfs: { type: 'string', default: '/tmp/registry-bench/rootfs' },
-    runs: { type: 'string', default: '5' },
-    json: { type: 'string' },
-    mbit: { type: 'string' },
-    'rtt-ms': { type: 'string', default: '0' },
+    ...commonOptions,
     mount: { type: 'boolean', default: false },
   },
 });

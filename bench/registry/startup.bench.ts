@@ -36,17 +36,13 @@ import { isRoot } from '../../test/helpers/env.js';
 import { haveNydusd, startDaemon } from '../../test/helpers/registry-nydusd.js';
 import { startRegistry } from '../../test/helpers/registry-server.js';
 import { runCommand, runProgram } from '../../test/helpers/run.js';
-import { log, owner, runBench } from './bench-process.js';
+import { commonOptions, log, owner, runBench } from './bench-process.js';
 import { ensureRootfs, median, startupSet } from './rootfs-trace.js';
 import { startShaper } from './shaper.js';
 
 const { values } = parseArgs({
   options: {
-    rootfs: { type: 'string', default: '/tmp/registry-bench/rootfs' },
-    runs: { type: 'string', default: '5' },
-    json: { type: 'string' },
-    mbit: { type: 'string' },
-    'rtt-ms': { type: 'string', default: '0' },
+    ...commonOptions,
   },
 });
 const rootfs = values.rootfs!;

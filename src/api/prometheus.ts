@@ -90,6 +90,8 @@ const SPECS: Partial<Record<MetricsKind, { prefix: string; fields: FieldSpec[]; 
       { field: 'prefetch_cumulative_time_millis', name: 'prefetch_milliseconds_total', help: 'Time spent prefetching, milliseconds.', type: 'counter' },
       { field: 'buffered_backend_size', name: 'buffered_backend_bytes', help: 'Bytes buffered from the backend.', type: 'gauge' },
       { field: 'data_all_ready', name: 'data_all_ready', help: '1 when every chunk of the blobs is cached.', type: 'gauge' },
+      { field: 'write_errors', name: 'write_errors_total', help: 'Cache writes that failed (reads were served from the backend).', type: 'counter' },
+      { field: 'caching_degraded', name: 'caching_degraded', help: '1 while the last cache write of some blob failed.', type: 'gauge' },
     ],
   },
 };

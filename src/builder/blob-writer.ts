@@ -161,10 +161,13 @@ export class BlobWriter {
     let ciCompressedSize = 0;
     let ciUncompressedSize = 0;
     if (this.tarHeaders) {
-      // Upstream records the data section with the hash of everything so far (data and
-      // its tar header) and the offset where that header starts (rafs-format.md §7.6).
-      this.write(reverseTarHeader('image.blob', dataSize));
-      if (o.toc) addTocEntry(this.toc, 'image.blob', 'none', this.hash.copy().digest(), dataSize, dataSize, this.uncompressedEnd);
+      // The entry names the data section exactly: offset 0, its digest. Upstream's points
+      // where the header starts and hashes the header too (rafs-format.md §7.6), which
+      // makes the converter's Unpack, which seeks image.blob by the ToC, copy wrong bytes.
+      // The section is everything before its header, zero padding included.
+      const section = this.pos;
+      if (o.toc) addTocEntry(this.toc, 'image.blob', 'none', this.hash.copy().digest(), 0, section, this.uncompressedEnd);
+      this.write(reverseTarHeader('image.blob', section));
     }
     if (o.version === 6) {
       features = BlobFeatures.ALIGNED | BlobFeatures.CAP_TAR_TOC;

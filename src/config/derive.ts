@@ -35,8 +35,7 @@ export function localfsDirConfig(dir: string, id = ''): NydusConfig {
 }
 
 const SECRET_HEADER = /authorization|token|cookie|secret/i;
-/** The marker that stands for a secret value. */
-export const REDACTED = '<redacted>';
+const REDACTED = '<redacted>';
 
 /** `scheme://user:password@`: the password part of a URL's userinfo. */
 const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#@:\s]*):[^/?#@\s]*@/gi;

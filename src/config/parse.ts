@@ -57,7 +57,8 @@ export function backendOnlyConfig(type: string, text: string): NydusConfig {
   try {
     body = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError('ERR_CONFIG_INVALID', `failed to parse --backend-config: invalid JSON: ${(err as Error).message}`, { cause: err });
+    // A malformed flag value is a usage error (exit 2), as for any other bad argument.
+    throw new ConfigError('ERR_CLI_USAGE', `invalid --backend-config JSON: ${(err as Error).message}`, { cause: err });
   }
   try {
     return normalizeConfig({ version: 2, backend: { type, [type]: body } });

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonTag, type EventReason } from '../../machines/daemon.js';
 import type { FsDriver } from '../config/types.js';
-import { REDACTED, withoutObjectStorageKeys } from '../config/derive.js';
+import { withoutObjectStorageKeys } from '../config/derive.js';
 import { ApiError, ConfigError, DaemonError } from '../errors.js';
 import { decodeAuth } from '../registry/auth.js';
 import type { SessionEnd, SessionOptions } from '../fuse/session.js';
@@ -270,11 +270,8 @@ export class DaemonController implements DaemonControl {
   }
 
   getConfig(id: string | undefined): Record<string, string> {
-    // registry_auth of an s3/oss mount carries its access key secret: shown as set, never echoed.
-    const keyed = new Set(this.pseudoFs.mounts().filter((m) => m.storage.backend.type === 's3' || m.storage.backend.type === 'oss').map((m) => `${m.metricsId}:registry_auth`));
     const out: Record<string, string> = {};
-    for (const [k, stored] of this.#config) {
-      const v = keyed.has(k) ? REDACTED : stored;
+    for (const [k, v] of this.#config) {
       if (id === undefined) out[k] = v;
       else if (k.startsWith(`${id}:`)) out[k.slice(id.length + 1)] = v;
     }

@@ -63,12 +63,13 @@ export class ImageFs {
   attr(ino: number, nodeId: number): Attr {
     const a = this.sb.getAttr(ino);
     let mode = a.mode;
-    // Upstream forces the root's permission bits to 0755 (images made by nydusify carry 0750).
-    if (ino === this.rootIno) mode = (mode & ~0o777) | 0o755;
     const explicit = this.sb.explicitUidGid;
-    // Upstream fills a zero v5 mtime (old images, the root) with its start time. Every v6
-    // inode records its mtime, and the kernel's erofs shows a zero as it is: so do we.
-    const mtime = a.mtime === 0 && this.sb.version === 5 ? this.#opts.startTime : a.mtime;
+    // For v5, upstream Rafs forces the root's permission bits to 0755 (nydusify gave roots
+    // 0750) and fills a zero mtime (old images, the root) with its start time. A v6 image
+    // shows what it records, as the kernel's erofs (and upstream's fscache mode) shows it.
+    const v5 = this.sb.version === 5;
+    if (v5 && ino === this.rootIno) mode = (mode & ~0o777) | 0o755;
+    const mtime = a.mtime === 0 && v5 ? this.#opts.startTime : a.mtime;
     return {
       ino: nodeId,
       mode,

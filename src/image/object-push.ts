@@ -48,7 +48,7 @@ export async function pushBlobsToS3(opts: ObjectPushOptions): Promise<ObjectPush
   try {
     body = opts.backendConfig.trim() === '' ? {} : (JSON.parse(opts.backendConfig) as Record<string, unknown>);
   } catch (err) {
-    throw new ConfigError('ERR_CONFIG_INVALID', `failed to parse --backend-config: invalid JSON: ${(err as Error).message}`, { cause: err });
+    throw new ConfigError('ERR_CLI_USAGE', `invalid --backend-config JSON: ${(err as Error).message}`, { cause: err });
   }
   const config = backendOnlyConfig('s3', JSON.stringify({ retry_limit: opts.retryLimit, ...body, bucket_name: bucket, object_prefix: prefix }));
   if (config.backend?.type !== 's3') throw new ConfigError('ERR_CONFIG_INVALID', 'failed to push: not an s3 backend');

@@ -120,26 +120,17 @@ static napi_value loop_attach(napi_env env, napi_callback_info info) {
   bool dio = false;
   int32_t block_size = 0;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  loop_attach_job *l = calloc(1, sizeof *l);
-  nn_job *job = calloc(1, sizeof *job);
-  if (!l || !job) {
-    free(l);
-    free(job);
-    return nn_throw_errno(env, ENOMEM, "loopAttach");
-  }
+  nn_job *job = nn_job_alloc(env, sizeof(loop_attach_job), loop_attach_exec, loop_attach_done);
+  if (!job) return NULL;
+  loop_attach_job *l = job->data;
   if (argc < 3 || nn_get_path(env, argv[0], l->path, sizeof l->path) || napi_get_value_bool(env, argv[1], &dio) != napi_ok ||
       nn_get_int(env, argv[2], &block_size) || block_size < 0) {
-    free(l);
-    free(job);
+    nn_job_discard(job);
     return nn_throw_type(env, "loopAttach(path, directIo, blockSize) expected");
   }
   l->direct_io = dio;
   l->block_size = block_size;
   l->loop_fd = -1;
-  job->exec = loop_attach_exec;
-  job->done = loop_attach_done;
-  job->data = l;
-  job->free_data = free;
   return nn_job_start(env, job, "nydus:loop");
 }
 
@@ -172,17 +163,9 @@ static napi_value loop_detach(napi_env env, napi_callback_info info) {
   int32_t index;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1 || nn_get_int(env, argv[0], &index) || index < 0) return nn_throw_type(env, "loopDetach(index) expected");
-  loop_detach_job *d = calloc(1, sizeof *d);
-  nn_job *job = calloc(1, sizeof *job);
-  if (!d || !job) {
-    free(d);
-    free(job);
-    return nn_throw_errno(env, ENOMEM, "loopDetach");
-  }
-  d->index = index;
-  job->exec = loop_detach_exec;
-  job->data = d;
-  job->free_data = free;
+  nn_job *job = nn_job_alloc(env, sizeof(loop_detach_job), loop_detach_exec, NULL);
+  if (!job) return NULL;
+  ((loop_detach_job *)job->data)->index = index;
   return nn_job_start(env, job, "nydus:loop");
 }
 
@@ -208,24 +191,16 @@ static napi_value mount_fs(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   bool ro = true;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  mount_job *m = calloc(1, sizeof *m);
-  nn_job *job = calloc(1, sizeof *job);
-  if (!m || !job) {
-    free(m);
-    free(job);
-    return nn_throw_errno(env, ENOMEM, "mountFs");
-  }
+  nn_job *job = nn_job_alloc(env, sizeof(mount_job), mount_exec, NULL);
+  if (!job) return NULL;
+  mount_job *m = job->data;
   if (argc < 5 || nn_get_path(env, argv[0], m->source, sizeof m->source) || nn_get_path(env, argv[1], m->target, sizeof m->target) ||
       nn_get_path(env, argv[2], m->fstype, sizeof m->fstype) || napi_get_value_bool(env, argv[3], &ro) != napi_ok ||
       nn_get_path(env, argv[4], m->data, sizeof m->data)) {
-    free(m);
-    free(job);
+    nn_job_discard(job);
     return nn_throw_type(env, "mountFs(source, target, fstype, readOnly, data) expected");
   }
   m->flags = ro ? MS_RDONLY : 0;
-  job->exec = mount_exec;
-  job->data = m;
-  job->free_data = free;
   return nn_job_start(env, job, "nydus:mount");
 }
 

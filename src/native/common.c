@@ -81,6 +81,26 @@ static void job_free(nn_job *job) {
   free(job);
 }
 
+nn_job *nn_job_alloc(napi_env env, size_t size, nn_job_exec exec, nn_job_done done) {
+  nn_job *job = calloc(1, sizeof *job);
+  void *data = calloc(1, size);
+  if (!job || !data) {
+    free(job);
+    free(data);
+    nn_throw_errno(env, ENOMEM, "calloc");
+    return NULL;
+  }
+  job->exec = exec;
+  job->done = done;
+  job->data = data;
+  job->free_data = free;
+  return job;
+}
+
+void nn_job_discard(nn_job *job) {
+  job_free(job);
+}
+
 static void job_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)js_cb;
   (void)context;

@@ -57,6 +57,14 @@ struct nn_job {
 };
 
 /*
+ * A job whose data is `size` zeroed bytes (freed with the job), running `exec` and then
+ * `done` (NULL: resolve with undefined). NULL with an exception pending when out of memory.
+ */
+nn_job *nn_job_alloc(napi_env env, size_t size, nn_job_exec exec, nn_job_done done);
+/* Frees a job that was never started (e.g. its arguments were refused). */
+void nn_job_discard(nn_job *job);
+
+/*
  * Starts `job` on a detached thread and returns its promise. Takes ownership
  * of job->data (freed with free_data). Returns NULL with an exception pending
  * when the thread cannot start.

@@ -338,22 +338,14 @@ static napi_value unmount_path(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int32_t flags = 0;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  umount_job *u = calloc(1, sizeof *u);
-  nn_job *job = calloc(1, sizeof *job);
-  if (!u || !job) {
-    free(u);
-    free(job);
-    return nn_throw_errno(env, ENOMEM, "unmount");
-  }
+  nn_job *job = nn_job_alloc(env, sizeof(umount_job), umount_exec, NULL);
+  if (!job) return NULL;
+  umount_job *u = job->data;
   if (argc < 2 || nn_get_path(env, argv[0], u->path, sizeof u->path) || nn_get_int(env, argv[1], &flags)) {
-    free(u);
-    free(job);
+    nn_job_discard(job);
     return nn_throw_type(env, "unmount(path, flags) expected");
   }
   u->flags = flags;
-  job->exec = umount_exec;
-  job->data = u;
-  job->free_data = free;
   return nn_job_start(env, job, "nydus:unmount");
 }
 

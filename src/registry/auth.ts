@@ -8,7 +8,7 @@
 // are never part of an error message, a log line or a metric.
 import { StorageError } from '../errors.js';
 import { pickChallenge, type Challenge } from './challenge.js';
-import { showUrl } from './http.js';
+import { showUrl } from './show-url.js';
 
 /** Upstream's client id in token requests. */
 const CLIENT_ID = 'nydus-registry-client';

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import { ConfigError, StorageError } from '../errors.js';
+import { showUrl } from './show-url.js';
 
 /** Connection settings of one HTTP client (upstream ConnectionConfig, in ms). */
 export interface AgentOptions {
@@ -58,15 +59,7 @@ export function header(headers: Dispatcher.ResponseData['headers'], name: string
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** `origin + pathname` of a URL: what messages may show of it. */
-export function showUrl(url: URL | string): string {
-  try {
-    const u = typeof url === 'string' ? new URL(url) : url;
-    return u.origin + u.pathname;
-  } catch {
-    return '<invalid url>';
-  }
-}
+export { showUrl };
 
 /** Discards a response body so its connection can be reused. */
 export async function discard(body: Dispatcher.ResponseData['body']): Promise<void> {

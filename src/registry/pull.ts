@@ -46,7 +46,8 @@ export async function fetchImageBootstrap(opts: FetchBootstrapOptions): Promise<
     if (layer.size > MAX_LAYER_BYTES) {
       throw new StorageError('ERR_STORAGE_MANIFEST', `failed to fetch the bootstrap of ${formatReference(reference)}: layer of ${layer.size} bytes is too large`);
     }
-    await mkdir(opts.workDir, { recursive: true });
+    // Usually the blobcache work_dir, made here first: owner-only, as the cache makes it (storage/factory.ts).
+    await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
     const hex = layer.digest.slice('sha256:'.length);
     const bootstrap = join(opts.workDir, `${hex}.boot`);
     const have = await access(bootstrap).then(

@@ -3,7 +3,7 @@
 // the expected uncompressed size and never returns a buffer of any other length; every
 // malformed input becomes ERR_STORAGE_DECOMPRESS. Pure CPU work, synchronous.
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { compressSync as lz4CompressSync } from 'lz4-napi';
+import { createRequire } from 'node:module';
 import zstd from 'zstd-napi/binding.js';
 import { StorageError } from '../errors.js';
 import { loadAddon } from '../util/addon.js';
@@ -25,6 +25,13 @@ export interface Compressed {
 // One decompression context reused for every zstd chunk: decoding is synchronous, so
 // calls never interleave.
 const zstdDctx = new zstd.DCtx();
+
+/** lz4-napi's block compressor, loaded on first use: only the builder compresses, and the daemon's start should not wait for it. */
+let lz4Compress: ((data: Buffer) => Buffer) | undefined;
+function lz4CompressSync(data: Buffer): Buffer {
+  lz4Compress ??= (createRequire(import.meta.url)('lz4-napi') as { compressSync(data: Buffer): Buffer }).compressSync;
+  return lz4Compress(data);
+}
 
 /** liblz4 through src/storage/native/lz4.c: decodes a raw block into the caller's buffer. */
 interface Lz4Addon {

@@ -8,16 +8,11 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { digestValidationEnabled, withRegistryAuth } from '../config/derive.js';
-import type { BackendConfig, CacheConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
+import type { BackendConfig, CacheConfig, HttpCommonConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
 import { ConfigError, StorageError } from '../errors.js';
-import { readCaCerts } from '../registry/http.js';
 import type { RafsSuper } from '../rafs/types.js';
 import type { BlobBackend } from './backend/backend.js';
-import { HttpProxyBackend } from './backend/http-proxy.js';
 import { LocalFsBackend } from './backend/localfs.js';
-import { OssBackend } from './backend/oss.js';
-import { RegistryBackend } from './backend/registry.js';
-import { S3Backend } from './backend/s3.js';
 import { BlobCache } from './cache/blobcache.js';
 import type { ChunkCache } from './cache/cache.js';
 import { publishCacheEvent } from './cache/events.js';
@@ -76,35 +71,57 @@ export function applyPullAuth(config: NydusConfig, env: NodeJS.ProcessEnv = proc
  * A backend for `config`; `id` names it in metrics and events. `ca`: the contents of the
  * backend's `ca_cert_files` (openBackend reads them).
  */
-export function createBackend(config: BackendConfig | undefined, id = '', ca?: string[]): BlobBackend {
+export async function createBackend(config: BackendConfig | undefined, id = '', ca?: string[]): Promise<BlobBackend> {
   if (config === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'failed to create storage: backend: missing');
+  // The network backends are loaded on first use: their HTTP client (undici) is the
+  // largest module of the daemon, and a restarting daemon serving local blobs (failover)
+  // would wait for it before answering anything.
   switch (config.type) {
     case 'localfs':
       return new LocalFsBackend(config.localfs);
-    case 'registry':
+    case 'registry': {
+      const { RegistryBackend } = await import('./backend/registry.js');
       return new RegistryBackend(config.registry, { id, ca });
-    case 'http-proxy':
+    }
+    case 'http-proxy': {
+      const { HttpProxyBackend } = await import('./backend/http-proxy.js');
       return new HttpProxyBackend(config['http-proxy'], { id, ca });
-    case 's3':
+    }
+    case 's3': {
+      const { S3Backend } = await import('./backend/s3.js');
       return new S3Backend(config.s3, { id, ca });
-    case 'oss':
+    }
+    case 'oss': {
+      const { OssBackend } = await import('./backend/oss.js');
       return new OssBackend(config.oss, { id, ca });
+    }
   }
 }
 
 /** createBackend, with the extra CAs of `ca_cert_files` read first (asynchronously). */
 export async function openBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
-  const files = config === undefined || config.type === 'localfs' ? [] : config.type === 'http-proxy' ? config['http-proxy'].ca_cert_files : config.type === 'registry' ? config.registry.ca_cert_files : config.type === 's3' ? config.s3.ca_cert_files : config.oss.ca_cert_files;
-  return createBackend(config, id, files.length > 0 ? await readCaCerts(files) : undefined);
+  const files = config === undefined || config.type === 'localfs' ? [] : httpConfig(config).ca_cert_files;
+  const ca = files.length > 0 ? await (await import('../registry/http.js')).readCaCerts(files) : undefined;
+  return createBackend(config, id, ca);
+}
+
+/** The HTTP options of a network backend's config. */
+function httpConfig(config: Exclude<BackendConfig, { type: 'localfs' }>): HttpCommonConfig {
+  switch (config.type) {
+    case 'registry':
+      return config.registry;
+    case 'http-proxy':
+      return config['http-proxy'];
+    case 's3':
+      return config.s3;
+    case 'oss':
+      return config.oss;
+  }
 }
 
 /** Extra fetches of a chunk whose bytes arrive corrupted: the network backends' `retry_limit`. */
 function fetchRetries(config: BackendConfig | undefined): number {
-  if (config?.type === 'registry') return config.registry.retry_limit;
-  if (config?.type === 'http-proxy') return config['http-proxy'].retry_limit;
-  if (config?.type === 's3') return config.s3.retry_limit;
-  if (config?.type === 'oss') return config.oss.retry_limit;
-  return 0;
+  return config === undefined || config.type === 'localfs' ? 0 : httpConfig(config).retry_limit;
 }
 
 /**

@@ -165,8 +165,12 @@ async function applyWithTar(tars: string[], dest: string): Promise<void> {
   }
 }
 
-/** The converter's `Merge`: each layer's image.boot extracted into a file named by its digest, then `merge`. */
-async function mergeLayers(layers: PackedLayer[], dir: string): Promise<{ bootstrap: string; blobs: string[] }> {
+/**
+ * The converter's `Merge`: each layer's image.boot extracted into a file named by its
+ * digest, then `merge`, with the OCIRef lists (--blob-digests/--blob-sizes) unless
+ * `opts.lists` is false (the tar-rafs path), and its `--chunk-dict` when given.
+ */
+async function mergeLayers(layers: PackedLayer[], dir: string, opts: { lists?: boolean; chunkDict?: string } = {}): Promise<{ bootstrap: string; blobs: string[] }> {
   mkdirSync(dir, { recursive: true });
   const sources: string[] = [];
   for (const l of layers) {
@@ -188,11 +192,9 @@ async function mergeLayers(layers: PackedLayer[], dir: string): Promise<{ bootst
       json,
       '--bootstrap',
       bootstrap,
+      ...(opts.chunkDict === undefined ? [] : ['--chunk-dict', `bootstrap=${opts.chunkDict}`]),
       ...sources,
-      '--blob-digests',
-      layers.map((l) => l.digest).join(','),
-      '--blob-sizes',
-      layers.map((l) => String(l.size)).join(','),
+      ...(opts.lists === false ? [] : ['--blob-digests', layers.map((l) => l.digest).join(','), '--blob-sizes', layers.map((l) => String(l.size)).join(',')]),
     ],
     { input: '/' },
   );
@@ -202,6 +204,14 @@ async function mergeLayers(layers: PackedLayer[], dir: string): Promise<{ bootst
 }
 
 const ready = (): boolean => isRoot() && existsSync('/dev/fuse');
+
+/** A test's own directory under the scratch dir, with an empty `blobs` directory in it. */
+function testDirs(name: string): { out: string; blobs: string } {
+  const out = join(work.dir, name);
+  const blobs = join(out, 'blobs');
+  mkdirSync(blobs, { recursive: true });
+  return { out, blobs };
+}
 
 /** Serves `bootstrap` with nydusd from `blobs` and checks the tree against `expected`. */
 async function expectServed(bootstrap: string, blobs: string, out: string, expected: string, more?: (mnt: string) => void): Promise<void> {
@@ -214,16 +224,25 @@ async function expectServed(bootstrap: string, blobs: string, out: string, expec
   }
 }
 
-for (const count of [1, 3]) {
-  test(`converter replay, ${count} layer(s): FIFOs, image.boot from the blob tail, merge, nydusd = GNU tar`, async (t) => {
+for (const [count, extra] of [
+  [1, []],
+  [3, []],
+  [3, ['--compressor', 'none']],
+] as const) {
+  test(`converter replay, ${count} layer(s) ${extra.join(' ')}: FIFOs, image.boot from the blob tail, merge, nydusd = GNU tar`, async (t) => {
     if (!need(t, ready(), 'needs root and /dev/fuse')) return;
-    const out = join(work.dir, `replay-${count}`);
-    const blobs = join(out, 'blobs');
-    mkdirSync(blobs, { recursive: true });
+    const { out, blobs } = testDirs(`replay-${count}${extra.join('')}`);
     const layers: PackedLayer[] = [];
-    for (let i = 0; i < count; i++) layers.push(await packLayer(layerTars[i], join(out, `pack${i}`), blobs));
+    for (let i = 0; i < count; i++) layers.push(await packLayer(layerTars[i], join(out, `pack${i}`), blobs, [...extra]));
     // Each blob ends with the ToC; its id in create's JSON is the registry digest.
-    for (const l of layers) assert.equal(headerBefore(readFileSync(l.blob), l.size).name, 'rafs.blob.toc');
+    for (const l of layers) {
+      const blob = readFileSync(l.blob);
+      assert.equal(headerBefore(blob, l.size).name, 'rafs.blob.toc');
+      // Walking every header back to the data section agrees with the ToC.
+      const data = seekByTarHeader(blob, 'image.blob');
+      assert.ok(data);
+      assert.deepEqual(data, await seekByToc(blob, 'image.blob'));
+    }
     const merged = await mergeLayers(layers, join(out, 'merge'));
     assert.deepEqual(merged.blobs, layers.map((l) => l.digest));
     const expected = join(out, 'expected');
@@ -233,9 +252,7 @@ for (const count of [1, 3]) {
 }
 
 test('create -J names an inline-meta blob by the sha256 of the whole file, through FIFOs', async () => {
-  const out = join(work.dir, 'json');
-  const blobs = join(out, 'blobs');
-  mkdirSync(blobs, { recursive: true });
+  const { out, blobs } = testDirs('json');
   const json = join(out, 'create.json');
   const l = await packLayer(layerTars[0], join(out, 'pack'), blobs, ['--output-json', json]);
   const j = JSON.parse(readFileSync(json, 'utf8')) as { blobs: string[]; bootstrap: string; version: string };
@@ -256,6 +273,15 @@ test('create -J names an inline-meta blob by the sha256 of the whole file, throu
   assert.equal(unpack.code, 0, unpack.stderr);
   const listed = await runCommand('tar', ['-tf', tarOut]);
   assert.match(listed.stdout, /big/);
+  // The converter's Unpack: image.boot and image.blob pulled out of the blob, then unpack.
+  const boot = join(out, 'image.boot');
+  const data = join(out, 'image.blob');
+  writeFileSync(boot, await unpackEntry(l.blob, 'image.boot'));
+  writeFileSync(data, await unpackEntry(l.blob, 'image.blob'));
+  const tarConv = join(out, 'unpacked-conv.tar');
+  const conv = await runProgram('nydus-image', ['unpack', '--log-level', 'warn', '--bootstrap', boot, '--output', tarConv, '--blob', data]);
+  assert.equal(conv.code, 0, conv.stderr);
+  assert.deepEqual(readFileSync(tarConv), readFileSync(tarOut));
   // The older form of the converter's unpack: the backend's JSON config on the command line.
   const tarOld = join(out, 'unpacked-old.tar');
   const old = await runProgram('nydus-image', [
@@ -274,16 +300,14 @@ test('create -J names an inline-meta blob by the sha256 of the whole file, throu
   assert.equal(old.code, 0, old.stderr);
   assert.deepEqual(readFileSync(tarOld), readFileSync(tarOut));
   const bad = await runProgram('nydus-image', ['unpack', '--bootstrap', l.blob, '--output', join(out, 'x.tar'), '--backend-type', 'localfs', '--backend-config', '{nope']);
-  assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /invalid --backend-config JSON/);
+  assert.equal(bad.code, 1, bad.stderr);
+  assert.match(bad.stderr, /^nydus-image: ERR_CONFIG_INVALID: failed to parse --backend-config: invalid JSON/);
 });
 
 test('the older directory form: --source-type directory --inline-bootstrap, v5 and v6, bootstrap by tar headers', async (t) => {
   if (!need(t, ready(), 'needs root and /dev/fuse')) return;
   for (const version of ['5', '6']) {
-    const out = join(work.dir, `dir-v${version}`);
-    const blobs = join(out, 'blobs');
-    mkdirSync(blobs, { recursive: true });
+    const { out, blobs } = testDirs(`dir-v${version}`);
     const tmp = join(out, 'blob');
     const args = ['create', '--log-level', 'warn', '--prefetch-policy', 'fs', '--blob', tmp, '--source-type', 'directory'];
     const r = await runProgram('nydus-image', [...args, '--whiteout-spec', 'none', '--fs-version', version, '--inline-bootstrap', layerDirs[0]], { input: '/' });
@@ -305,17 +329,13 @@ test('the older directory form: --source-type directory --inline-bootstrap, v5 a
 
 test('nydusd serves an inline-meta blob given as its own bootstrap, named by its digest', async (t) => {
   if (!need(t, ready(), 'needs root and /dev/fuse')) return;
-  const out = join(work.dir, 'direct');
-  const blobs = join(out, 'blobs');
-  mkdirSync(blobs, { recursive: true });
+  const { out, blobs } = testDirs('direct');
   const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
   await expectServed(l.blob, blobs, out, layerDirs[0]);
 });
 
 test('tar-rafs with --blob-inline-meta records the same tree as dir-rafs from the directory', async () => {
-  const out = join(work.dir, 'same-tree');
-  const blobs = join(out, 'blobs');
-  mkdirSync(blobs, { recursive: true });
+  const { out, blobs } = testDirs('same-tree');
   const l = await packLayer(layerTars[0], join(out, 'pack'), blobs);
   const dirBoot = join(out, 'dir.boot');
   const r = await runProgram('nydus-image', ['create', '--type', 'dir-rafs', '--blob-dir', blobs, '--bootstrap', dirBoot, layerDirs[0]]);
@@ -332,4 +352,47 @@ test('tar-rafs with --blob-inline-meta records the same tree as dir-rafs from th
     return lines;
   };
   assert.deepEqual(await describe(l.blob), await describe(dirBoot));
+});
+
+test('converter with --chunk-dict bootstrap=P: a layer fully deduplicated against a dictionary', async (t) => {
+  if (!need(t, ready(), 'needs root and /dev/fuse')) return;
+  const { out, blobs } = testDirs('chunk-dict');
+  const dictLayer = await packLayer(layerTars[0], join(out, 'pack-dict'), blobs);
+  // The dictionary is a bootstrap named by its blob's digest, as the converter keeps them.
+  mkdirSync(join(out, 'dict'));
+  const dict = join(out, 'dict', dictLayer.digest);
+  writeFileSync(dict, await unpackEntry(dictLayer.blob, 'image.boot'));
+  const layer = await packLayer(layerTars[0], join(out, 'pack'), blobs, ['--chunk-dict', `bootstrap=${dict}`]);
+  // Every chunk is in the dictionary: the new blob carries metadata only.
+  assert.ok(layer.size < dictLayer.size / 10, `${layer.size} bytes`);
+  const merged = await mergeLayers([layer], join(out, 'merge'), { lists: false, chunkDict: dict });
+  assert.deepEqual(merged.blobs.sort(), [dictLayer.digest, layer.digest].sort());
+  await expectServed(merged.bootstrap, blobs, out, layerDirs[0]);
+});
+
+test("create -h passes the converter's feature probe: --type tar-rafs yes, --batch-size no", async () => {
+  const r = await runProgram('nydus-image', ['create', '-h']);
+  assert.equal(r.code, 0, r.stderr);
+  // detectFeature: the whole string, or both of its words.
+  assert.ok(r.stdout.includes('--type') && r.stdout.includes('tar-rafs'));
+  assert.ok(r.stdout.includes('--blob-inline-meta'));
+  // Only --batch-size 0 is supported, so the converter must not think it can pass one.
+  assert.ok(!r.stdout.includes('--batch-size'));
+});
+
+test('a gzip-compressed layer streams from a FIFO too (gzip found in the first bytes read)', async () => {
+  const { out, blobs } = testDirs('gzip-fifo');
+  const tgz = join(out, 'layer.tar.gz');
+  assert.equal((await runCommand('sh', ['-c', `gzip -c < '${layerTars[0]}' > '${tgz}'`])).code, 0);
+  const fifo = join(out, 'layer.fifo');
+  assert.equal((await runCommand('mkfifo', [fifo])).code, 0);
+  const boot = join(out, 'boot');
+  const [r] = await Promise.all([
+    runProgram('nydus-image', ['create', '--type', 'targz-rafs', '--blob-dir', blobs, '--bootstrap', boot, fifo]),
+    pipeline(createReadStream(tgz), createWriteStream(fifo)),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const check = await runProgram('nydus-image', ['check', boot, '-D', blobs]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /chunk data: 8 chunks verified, 0 failed/);
 });

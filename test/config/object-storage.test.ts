@@ -66,7 +66,7 @@ test('bad values are refused naming the field', () => {
 test('--backend-type with --backend-config: the backend keys alone make a config; errors name the flag', () => {
   const c = backendOnlyConfig('s3', '{"bucket_name":"b-1","endpoint":"127.0.0.1:9000","scheme":"http"}');
   assert.equal(c.backend?.type, 's3');
-  assert.throws(() => backendOnlyConfig('s3', '{'), /--backend-config: invalid JSON/);
+  assert.throws(() => backendOnlyConfig('s3', '{'), /invalid --backend-config JSON/);
   assert.throws(() => backendOnlyConfig('s3', '{}'), /--backend-config: backend\.s3\.bucket_name: missing or empty/);
   assert.throws(() => backendOnlyConfig('nope', '{}'), /unknown backend "nope"/);
 });

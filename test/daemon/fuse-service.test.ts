@@ -3,7 +3,7 @@
 // never block), and unmountSession removes the mount.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FuseService } from '../../src/daemon/fuse-service.js';
@@ -12,6 +12,7 @@ import { findMount } from '../../src/fuse/mount-linux.js';
 import { run, runOk } from '../conformance/child.js';
 import { openImage } from '../fs/helpers.js';
 import { need, V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
+import { haveFusectl, waitingRequests } from '../helpers/fusectl.js';
 import { loopTurns, waitUntil } from '../helpers/wait.js';
 import { canMount } from './helpers.js';
 
@@ -36,10 +37,8 @@ test('paused between mount and start; invalidations wait for START; unmount', as
   await fs.attach({ mountpoint: '/img', index: fs.allocateIndex(), fs: v5.fs });
   const { connId } = await fx.mountSession(input);
   assert.ok(typeof connId === 'number' && connId > 0);
-  // The kernel's count of requests not yet answered on this connection.
-  const waitingFile = `/sys/fs/fuse/connections/${connId}/waiting`;
-  if (!need(t, existsSync(waitingFile), 'fusectl is mounted at /sys/fs/fuse/connections')) return;
-  const waiting = () => Number(readFileSync(waitingFile, 'utf8'));
+  if (!need(t, haveFusectl(connId), 'fusectl is mounted at /sys/fs/fuse/connections')) return;
+  const waiting = () => waitingRequests(connId);
   const early = run('ls', [join(mnt, 'img')]);
   await waitUntil(() => waiting() > 0, 'the ls reaches the kernel queue');
   // /dev/fuse is read on this event loop: a started reader would have answered by now.

@@ -195,6 +195,10 @@ test('without a bootstrap: concurrent API mounts and umounts at <mountpoint>/<pa
   rmSync(join(ws.mnt, 'file'));
   assert.deepEqual(Object.keys((await api.info()).backend_collection ?? {}).sort(), names.map((n) => `/${n}`), 'refused mounts are not in the table');
 
+  await api.remount('/d', cmd(6));
+  assert.equal(await sums(join(ws.mnt, 'd')), want, 'a remount replaces the erofs mount in place');
+  const viewLoops = async () => (await listLoops()).filter((l) => l.backingFile.startsWith(`${viewsDirOf(ws.state)}/`)).length;
+  assert.equal(await viewLoops(), names.length, "the replaced image's loop device went with its erofs mount");
   await Promise.all(names.slice(0, 3).map((n) => api.umount(`/${n}`)));
   await api.mount('/e', cmd(5));
   const left = (await readMounts()).filter((m) => m.mountpoint.startsWith(`${ws.mnt}/`)).map((m) => m.mountpoint).sort();

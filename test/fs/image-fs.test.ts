@@ -5,11 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toErrno } from '../../src/errors.js';
 import { walk } from '../../src/rafs/index.js';
 import { haveFixtures, need } from '../helpers/env.js';
+import { runProgram } from '../helpers/run.js';
 import { readTreeJson, V5_BLOB_ID, V5_BLOBS, V5_BOOTSTRAP, V6_BLOBS, V6_BOOTSTRAP } from '../rafs/helpers/fixtures.js';
 import { ListSink, openImage, tempDir, writeSynthV5, type OpenedImage } from './helpers.js';
 
@@ -202,4 +203,23 @@ test('a corrupted blob fails the affected file with EIO (digest_validate) and th
   assert.ok(good > 10);
   const before = victimChunks[0];
   assert.equal((await img.fs.read(victim.ino, before.fileOffset, 4096)).length, 4096, 'other chunks of the same file still read');
+});
+
+test("v6: the root's recorded mode is shown as the kernel shows it (no 0755 forcing)", async () => {
+  const dir = tempDir('root-mode');
+  const src = join(dir, 'src');
+  mkdirSync(src, { mode: 0o750 });
+  chmodSync(src, 0o750);
+  writeFileSync(join(src, 'f'), 'x');
+  const blobs = join(dir, 'blobs');
+  mkdirSync(blobs);
+  const r = await runProgram('nydus-image', ['create', src, '--bootstrap', join(dir, 'boot'), '--blob-dir', blobs]);
+  assert.equal(r.code, 0, r.stderr);
+  const img = await openImage(join(dir, 'boot'), blobs);
+  try {
+    assert.equal(img.fs.attr(img.fs.rootIno, 1).mode & 0o7777, 0o750);
+  } finally {
+    await img.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

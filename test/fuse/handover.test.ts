@@ -8,12 +8,13 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Opcode } from '../../src/fuse/abi.js';
 import { findMount, checkMountpoint } from '../../src/fuse/mount-linux.js';
 import { closeFd, SupervisorListener } from '../../src/native/index.js';
 import { MemoryFs } from '../helpers/memory-fs.js';
 import { isRoot, need } from '../helpers/env.js';
+import { haveFusectl, waitingRequests } from '../helpers/fusectl.js';
+import { waitUntil } from '../helpers/wait.js';
 import { run } from '../conformance/child.js';
 import { LoopReader, ServerProcess } from './procs.js';
 
@@ -75,7 +76,8 @@ test('hot upgrade: B serves the same mount from the fd and INIT parameters A han
   await a.next('closed');
   assert.deepEqual(await a.exited, { code: 0, signal: null });
   assert.equal((await findMount(env.dir))?.fstype, 'fuse.nydus', 'the mount outlives A');
-  await sleep(300);
+  if (!need(t, haveFusectl(state.connId), 'fusectl is mounted at /sys/fs/fuse/connections')) return;
+  await waitUntil(() => waitingRequests(state.connId) > 0, "the reader's next request waits in the kernel");
   assert.ok(reader.rounds <= atStop + 1, 'nobody serves: the reader waits');
   assert.equal(reader.child.exitCode, null, 'and does not fail');
 
@@ -113,12 +115,7 @@ test('failover: A is killed mid-request; B resumes from the supervisor fd and NO
 
   const want = fs.contentOf('slow.txt');
   const dd = run('dd', [`if=${join(env.dir, 'slow.txt')}`, 'iflag=direct', `bs=${want.length}`, 'status=none']);
-  let stuck = false;
-  for (let i = 0; i < 100 && !stuck; i++) {
-    stuck = (await inflightOf(a)).inflight.some((r) => r.opcode === Opcode.READ);
-    if (!stuck) await sleep(50);
-  }
-  assert.ok(stuck, "A has the slow READ in flight");
+  await waitUntil(async () => (await inflightOf(a)).inflight.some((r) => r.opcode === Opcode.READ), 'A has the slow READ in flight');
   a.child.kill('SIGKILL');
   await a.exited;
 

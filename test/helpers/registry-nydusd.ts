@@ -87,3 +87,14 @@ export async function startDaemon(t: Owner, args: string[], env: NodeJS.ProcessE
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The daemon's blobcache metrics once its prefetch has ended (or after 10 s). */
+export async function prefetchEnded(d: Daemon): Promise<Record<string, number>> {
+  let cache: Record<string, number> = {};
+  for (let i = 0; i < 100; i++) {
+    cache = (await d.get('/api/v1/metrics/blobcache')).body as Record<string, number>;
+    if (cache.prefetch_end_time_secs > 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return cache;
+}

@@ -5,8 +5,9 @@
 // with S3's 403 SignatureDoesNotMatch and passes everything else, anonymous requests
 // included, to s3rver unchanged. Access keys live in s3rver's key table and the front's
 // secrets together, so adding or revoking one acts on both.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import S3rver from 's3rver';
 import AWSAccount from 's3rver/lib/models/account.js';
 import type { Owner } from './registry-server.js';
@@ -39,16 +40,17 @@ function listen(server: Server): Promise<number> {
 /**
  * Starts s3rver with bucket `bucket` and its verifying front; both stop when `t` ends.
  * With `requireSignature` the front refuses unsigned requests (403 AccessDenied), as a
- * private bucket does; s3rver itself serves them.
+ * private bucket does; s3rver itself serves them. With `tls` (PEM files) the front speaks
+ * https.
  */
-export async function startS3(t: Owner, bucket = 'nydus-blobs', opts: { requireSignature?: boolean } = {}): Promise<S3Server> {
+export async function startS3(t: Owner, bucket = 'nydus-blobs', opts: { requireSignature?: boolean; tls?: { cert: string; key: string } } = {}): Promise<S3Server> {
   const dir = mkdtempSync('/tmp/s3rver-');
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: [{ name: bucket }] });
   const { port } = await s3.run();
   const secrets = new Map<string, string>([[S3RVER_KEYS.id, S3RVER_KEYS.secret]]);
   const stats: S3Server['stats'] = { verified: 0, refused: 0, anonymous: 0, requests: [] };
 
-  const front = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = req.url ?? '/';
     stats.requests.push({ method: req.method ?? '', path, range: req.headers.range });
     if (req.headers.authorization === undefined) {
@@ -79,7 +81,9 @@ export async function startS3(t: Owner, bucket = 'nydus-blobs', opts: { requireS
     upstream.on('error', () => res.destroy());
     res.on('close', () => upstream.destroy());
     req.pipe(upstream);
-  });
+  };
+  const front: Server =
+    opts.tls === undefined ? createServer(handler) : createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, handler);
   front.keepAliveTimeout = 30_000;
   const frontPort = await listen(front);
   t.after(async () => {

@@ -21,8 +21,8 @@ test('startup errors: one line, exit 1 (2 for arguments), nothing mounted', asyn
   writeFileSync(good, configJson(join(V5_FIXTURE, 'blobs'), join(ws.dir, 'cache')));
   const badJson = join(ws.dir, 'bad.json');
   writeFileSync(badJson, '{"version": 2, ');
-  const badBackend = join(ws.dir, 'oss.json');
-  writeFileSync(badBackend, JSON.stringify({ version: 2, backend: { type: 'oss', oss: {} } }));
+  const badBackend = join(ws.dir, 'unknown-backend.json');
+  writeFileSync(badBackend, JSON.stringify({ version: 2, backend: { type: 'nope', nope: {} } }));
   const base = ['--state-dir', ws.state];
   const cases: [string[], number, RegExp][] = [
     [['-M', ws.mnt, '-B', '/nonexistent/bootstrap', '-C', good], 1, /^nydusd: ERR_DAEMON_BOOTSTRAP: failed to open bootstrap \/nonexistent\/bootstrap/],

@@ -1,12 +1,15 @@
 // nydusd's answers to the signals besides SIGTERM/SIGINT, on the real daemon: SIGUSR1
 // reopens the log file and never opens Node's inspector, SIGHUP and SIGUSR2 are logged
-// and ignored, SIGPIPE stays ignored; after each, the daemon still serves its mount.
+// and ignored, SIGPIPE stays ignored; after each, the daemon still serves its mount. A
+// foreground daemon survives its terminal closing (SIGHUP, then log writes that fail).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { haveFixtures, isRoot, need, V5_FIXTURE } from '../helpers/env.js';
+import { ApiClient } from '../../src/api/client.js';
+import { V1 } from '../../src/api/paths.js';
+import { haveFixtures, isMounted, isRoot, need, programArgv, V5_FIXTURE } from '../helpers/env.js';
 import { haveNydusd, startNydusd } from '../api/nydusd-process.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,4 +101,53 @@ test('signals: SIGUSR1 reopens the log and opens no inspector; SIGHUP, SIGUSR2 l
   assert.deepEqual(listeningSocketsOf(pid), []);
   assert.equal(treeDigest(n.mnt), before);
   assert.equal(await n.stop(), 0, 'SIGTERM still ends it cleanly');
+});
+
+/** The pid of the process whose command line holds `needle`. */
+function pidWith(needle: string): number | undefined {
+  for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes(needle) && cmd.some((a) => a.endsWith('nydusd.js') || a.endsWith('nydusd.ts'))) return Number(p);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+test('a foreground nydusd whose terminal closes keeps serving (SIGHUP, then writes to a dead terminal)', async (t) => {
+  if (!(need(t, haveNydusd(), 'no nydusd') && need(t, isRoot() && existsSync('/dev/fuse'), 'needs root and /dev/fuse') && need(t, haveFixtures(), 'needs ../shared/fixtures'))) return;
+  const dir = mkdtempSync('/tmp/nydusd-hangup-');
+  const mnt = join(dir, 'mnt');
+  const sock = join(dir, 'api.sock');
+  mkdirSync(mnt);
+  const argv = [...programArgv('nydusd'), '--mountpoint', mnt, '--bootstrap', join(V5_FIXTURE, 'bootstrap'), '--localfs-dir', join(V5_FIXTURE, 'blobs'), '--apisock', sock, '--state-dir', join(dir, 'state')];
+  // script(1) gives nydusd a terminal of its own; killing script hangs that terminal up.
+  const term = spawn('script', ['-qfec', argv.map((a) => `'${a}'`).join(' '), '/dev/null'], { stdio: 'ignore' });
+  let pid: number | undefined;
+  t.after(() => {
+    term.kill('SIGKILL');
+    if (pid !== undefined) spawnSync('kill', ['-9', String(pid)]);
+    spawnSync('umount', ['-l', mnt]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  for (let i = 0; i < 100 && !(existsSync(sock) && statSync(sock).isSocket()); i++) await sleep(100);
+  pid = pidWith(mnt);
+  assert.ok(pid !== undefined, 'nydusd runs');
+  const client = new ApiClient(sock, { timeoutMs: 10_000 });
+  t.after(() => client.close());
+  for (let i = 0; i < 50 && (await client.info().then((d) => d.state, () => '')) !== 'RUNNING'; i++) await sleep(100);
+  const before = treeDigest(mnt);
+  term.kill('SIGKILL');
+  await sleep(500);
+  // Make it log again, to the terminal that is gone.
+  await client.request('PUT', V1.daemon, { body: { log_level: 'debug' } });
+  assert.equal((await client.info()).state, 'RUNNING');
+  assert.equal(treeDigest(mnt), before);
+  assert.ok(existsSync(`/proc/${pid}`), 'still running');
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await sleep(100);
+  assert.ok(!existsSync(`/proc/${pid}`), 'SIGTERM still ends it');
+  assert.equal(isMounted(mnt), false, 'and unmounts');
 });

@@ -107,7 +107,7 @@ test('connect failures, empty states, timeouts and cancellation carry the OS err
   await assert.rejects(sup.receive({ timeoutMs: 100 }), (err: Error & { cause: NodeJS.ErrnoException }) => err.cause.code === 'ETIMEDOUT');
   await assert.rejects(sup.send(Buffer.from('s'), fd, { timeoutMs: 100 }), (err: Error & { cause: NodeJS.ErrnoException }) => err.cause.code === 'ETIMEDOUT');
   const pending = sup.receive();
-  setTimeout(() => sup.close(), 50);
+  setImmediate(() => sup.close());
   await assert.rejects(pending, (err: Error & { cause: NodeJS.ErrnoException }) => err.cause.code === 'ECANCELED');
   await assert.rejects(sup.receive(), { code: 'ERR_DAEMON_UPGRADE', message: /listener is closed/ });
 });

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isRoot, need } from '../helpers/env.js';
-import { haveNydusd, startDaemon } from '../helpers/registry-nydusd.js';
+import { haveNydusd, prefetchEnded, startDaemon } from '../helpers/registry-nydusd.js';
 import { fileOwner } from '../helpers/registry-server.js';
 import { runCommand, runProgram } from '../helpers/run.js';
 import { startFaultProxy } from '../helpers/registry-fault-proxy.js';
@@ -209,12 +209,7 @@ test('through nydusd: prefetch of listed files comes from the bucket, and readin
   writeFileSync(list, '/usr/bin/dpkg\n/etc/passwd\n');
   const config = nydusdConfig(t, img, KEY, {}, { fs_prefetch: { enable: true, threads_count: 2, merging_size: 131072, bandwidth_rate: 0, prefetch_all: false } });
   const d = await startDaemon(t, ['--bootstrap', img.bootstrap, '--config', config, '--prefetch-files', list]);
-  let cache: Record<string, number> = {};
-  for (let i = 0; i < 100; i++) {
-    cache = (await d.get('/api/v1/metrics/blobcache')).body as Record<string, number>;
-    if (cache.prefetch_end_time_secs > 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const cache = await prefetchEnded(d);
   const sb = await openBootstrap(img.bootstrap);
   const listed = planPrefetch(sb, { files: ['/usr/bin/dpkg', '/etc/passwd'], all: false });
   assert.equal(cache.prefetch_data_amount, listed.reduce((n, c) => n + c.compressedSize, 0), 'exactly the listed files');

@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import { normalizeConfig } from '../../src/config/parse.js';
 import { redact } from '../../src/config/derive.js';
 import { toErrno } from '../../src/errors.js';
-import { createStorage, type Storage } from '../../src/storage/factory.js';
+import { createStorage, openBackend, type Storage } from '../../src/storage/factory.js';
 import { S3Backend } from '../../src/storage/backend/s3.js';
 import { timed } from '../helpers/timed.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/registry-fault-proxy.js';
 import { collectEvents } from '../helpers/registry-images.js';
 import { freePort } from '../helpers/registry-server.js';
 import { startS3, S3RVER_KEYS, type S3Server } from '../helpers/s3-server.js';
+import { makeCerts } from '../helpers/tls-certs.js';
 import { buildBlob, compressible, tmpDir, type TestBlob } from '../storage/helpers.js';
 
 const EIO = 5;
@@ -216,4 +217,26 @@ test('rotated keys: the old key is refused, setAuth with the new one serves agai
   assert.equal(r.s3.stats.verified, 2);
   backend.setAuth('');
   assert.equal(backend.authenticated, false, 'an empty value means anonymous');
+});
+
+test('ca_cert_files: an https endpoint with a private CA is read when the config names the CA, refused when not', async (t) => {
+  const dir = tmpDir(t, 's3-tls');
+  const certs = makeCerts(dir);
+  const s3 = await startS3(t, 'tls-bucket', { tls: certs });
+  const data = compressible(200_000, 42);
+  await s3.put('blob-tls', data);
+  const config = (extra: Record<string, unknown>) =>
+    normalizeConfig({
+      version: 2,
+      backend: { type: 's3', s3: { scheme: 'https', endpoint: s3.endpoint, bucket_name: 'tls-bucket', access_key_id: S3RVER_KEYS.id, access_key_secret: S3RVER_KEYS.secret, timeout: 5, ...extra } },
+    }).backend;
+  const trusted = await openBackend(config({ ca_cert_files: [certs.ca] }), 'tls');
+  t.after(() => trusted.close());
+  const buf = Buffer.alloc(50_000);
+  await trusted.read('blob-tls', buf, 100_000);
+  assert.deepEqual(buf, data.subarray(100_000, 150_000));
+  assert.equal(s3.stats.verified, 1, 'signed over TLS and verified');
+  const untrusted = await openBackend(config({}), 'tls-untrusted');
+  t.after(() => untrusted.close());
+  await assert.rejects(untrusted.read('blob-tls', Buffer.alloc(10), 0), /certificate/i);
 });

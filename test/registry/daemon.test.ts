@@ -7,7 +7,7 @@
 // with PUT /api/v1/config reach the running mount.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openBootstrap } from '../../src/rafs/index.js';
 import { encodeAuth } from '../../src/registry/auth.js';
@@ -15,7 +15,7 @@ import { planPrefetch } from '../../src/storage/prefetch-list.js';
 import { haveFixtures, isRoot, need } from '../helpers/env.js';
 import { startFaultProxy } from '../helpers/registry-fault-proxy.js';
 import { buildImage, random, textLike } from '../helpers/registry-images.js';
-import { haveNydusd, startDaemon } from '../helpers/registry-nydusd.js';
+import { haveNydusd, prefetchEnded, startDaemon } from '../helpers/registry-nydusd.js';
 import { haveRegistry, startRegistry } from '../helpers/registry-server.js';
 import { runCommand, runProgram } from '../helpers/run.js';
 
@@ -58,6 +58,9 @@ test('a directory becomes a registry image with two commands; nydusd --image mou
   const registry = info.backend_collection['/'].config.backend.registry;
   assert.deepEqual([registry.host, registry.repo, registry.scheme], [reg.host, 'demo/app', 'http']);
   t.diagnostic(`ls from the mount: ${m.read_count} backend requests, ${m.read_amount_total} of ${image.blobBytes} blob bytes`);
+  // The fetched bootstrap lands in the cache work_dir, which the fetch creates owner-only.
+  assert.equal(statSync(join(dir, 'cache')).mode & 0o777, 0o700);
+  assert.doesNotMatch(d.stderr(), /readable by other users/);
 });
 
 test('through the mount: a failing registry is EIO for the read that needs it, the daemon keeps serving and reports it, and recovers', async (t) => {
@@ -121,12 +124,7 @@ test('prefetch from the config and --prefetch-files fills the cache in the backg
     }),
   );
   const d = await startDaemon(t, ['--image', `${reg.host}/pf/app:1`, '--config', config, '--prefetch-files', list]);
-  let cache: Record<string, number> = {};
-  for (let i = 0; i < 100; i++) {
-    cache = (await d.get('/api/v1/metrics/blobcache')).body as Record<string, number>;
-    if (cache.prefetch_end_time_secs > 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const cache = await prefetchEnded(d);
   const sb = await openBootstrap(image.bootstrap);
   const listed = planPrefetch(sb, { files: ['/lib', '/etc/hostname'], all: false });
   assert.equal(cache.prefetch_data_amount, listed.reduce((n, c) => n + c.compressedSize, 0), 'exactly the listed files (not data/huge.txt)');
@@ -164,7 +162,7 @@ test('PUT /api/v1/config registry_auth replaces the credentials of the running m
 
   const fresh = encodeAuth('alice', password);
   assert.equal((await d.put('/api/v1/config?id=/', { registry_auth: fresh })).status, 204);
-  assert.deepEqual((await d.get('/api/v1/config?id=/')).body, { registry_auth: fresh });
+  assert.deepEqual((await d.get('/api/v1/config?id=/')).body, { registry_auth: '<redacted>' }, 'stored, and never echoed');
   const cat = await runCommand('cat', [join(d.mnt, 'a.txt')]);
   assert.equal(cat.code, 0, cat.stderr);
   assert.equal(cat.stdout, textLike(200_000, 3).toString());

@@ -4,9 +4,8 @@
 // error naming it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { normalizeConfig } from '../../src/config/parse.js';
 import { DistributionClient } from '../../src/registry/distribution.js';
@@ -15,18 +14,9 @@ import { need } from '../helpers/env.js';
 import { random } from '../helpers/registry-images.js';
 import { haveNginx, startTlsProxy } from '../helpers/registry-nginx.js';
 import { haveRegistry, startRegistry } from '../helpers/registry-server.js';
+import { makeCerts } from '../helpers/tls-certs.js';
 
 const REPO = 'tls/app';
-
-/** A private CA and a server certificate for 127.0.0.1 signed by it. */
-function makeCerts(dir: string): { ca: string; cert: string; key: string } {
-  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=nydus test CA');
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext');
-  return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
-}
 
 test('ca_cert_files: a registry behind TLS with a private CA', async (t) => {
   if (!need(t, haveRegistry() && haveNginx(), 'docker-registry and nginx are needed')) return;

@@ -248,7 +248,7 @@ test('blobs the cache cannot key safely are read without it', async (t) => {
   assert.equal(existsSync(dataPath), false);
 });
 
-test('the blobcache metrics payload has upstream keys and partial hits are counted', async (t) => {
+test('the blobcache metrics payload has upstream keys (plus write_errors, caching_degraded) and partial hits are counted', async (t) => {
   const { blobDir, workDir, tb } = testBlob(t);
   await fill(t, tb, blobDir, workDir, tb.chunks.slice(0, 2));
   const s = await session(t, tb, blobDir, workDir);
@@ -260,7 +260,11 @@ test('the blobcache metrics payload has upstream keys and partial hits are count
     'prefetch_begin_time_secs', 'prefetch_cumulative_time_millis', 'prefetch_data_amount', 'prefetch_end_time_millis',
     'prefetch_end_time_secs', 'prefetch_requests_count', 'prefetch_unmerged_chunks', 'prefetch_workers', 'store_path',
     'total', 'underlying_files', 'whole_hits',
-  ]);
+    // Extensions.
+    'caching_degraded', 'write_errors',
+  ].sort());
+  assert.equal(json.write_errors, 0);
+  assert.equal(json.caching_degraded, false);
   assert.equal(json.partial_hits, 1);
   assert.equal(json.whole_hits, 0);
   assert.equal(json.entries_count, 3);

@@ -15,6 +15,7 @@ import { Journal } from '../../src/daemon/journal.js';
 import { native } from '../../src/native/index.js';
 import { run } from '../conformance/child.js';
 import { isRoot, need } from '../helpers/env.js';
+import { waitUntil } from '../helpers/wait.js';
 import { ServerProcess } from '../fuse/procs.js';
 
 /** A temp dir removed after the test, once `before` (e.g. an unmount) has run. */
@@ -90,8 +91,7 @@ test('a journal lock held by a killed but unreaped process is stale; a live hold
   const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
   t.after(() => parent.kill('SIGKILL'));
   const zombie = Number((await new Promise<Buffer>((r) => parent.stdout!.once('data', r))).toString().trim());
-  await sleep(300);
-  assert.match(readFileSync(`/proc/${zombie}/stat`, 'utf8'), /\) Z /, 'the child is a zombie');
+  await waitUntil(() => /\) Z /.test(readFileSync(`/proc/${zombie}/stat`, 'utf8')), 'the short sleep ends and stays a zombie');
 
   const stateDir = join(dir, 'state');
   mkdirSync(stateDir);

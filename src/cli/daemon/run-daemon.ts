@@ -21,7 +21,6 @@ import { parsePrefetchFiles } from '../../storage/prefetch-list.js';
 import { buildInfo } from '../../util/build-info.js';
 import { createLogger, type Logger } from '../../util/logger.js';
 import { logBackendEvents } from '../../storage/backend/log-events.js';
-import { prepareImageMount } from '../../registry/mount-image.js';
 import { escapeStatePath, type DaemonArgs } from './options.js';
 import { raiseNofileLimit } from './rlimit.js';
 import { answerSignals } from './signals.js';
@@ -104,6 +103,10 @@ async function cleanErofsLeftovers(mountpoint: string, stateDir: string, logger:
 }
 
 async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
+  // The API (Koa) loads while the crash check and the controller wait on I/O: after a
+  // failover, the supervisor can do nothing until the socket answers.
+  const apiModule = args.apisock !== undefined ? import('../../api/server.js') : undefined;
+  apiModule?.catch(() => undefined);
   await raiseNofileLimit(args.rlimitNofile, logger);
   const fsDriver = await chooseFsDriver(args);
   const erofs = fsDriver === 'erofs';
@@ -120,6 +123,8 @@ async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
   } else if (args.image !== undefined && takeover === null) {
     // Mount by reference: fetch the bootstrap, then mount it like --bootstrap (registry/mount-image.ts).
     const configText = args.config === undefined ? undefined : await bootstrapConfig(args);
+    // Loaded only here: the registry client (undici) would slow every other start.
+    const { prepareImageMount } = await import('../../registry/mount-image.js');
     const image = await prepareImageMount({ reference: args.image, configText });
     logger.info(`daemon: image ${image.reference}: bootstrap ${image.bootstrap}${image.downloaded ? ' (fetched)' : ' (cached)'}`);
     cmd = { source: image.bootstrap, fs_type: 'rafs', config: image.configText, prefetch_files: await prefetchList(args.prefetchFiles) };
@@ -162,7 +167,7 @@ async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
     }
     let api: { close(): Promise<void> } | undefined;
     if (args.apisock !== undefined) {
-      const { startApiServer } = await import('../../api/server.js');
+      const { startApiServer } = await apiModule!;
       try {
         api = await startApiServer(controller, args.apisock, logger);
       } catch (err) {

@@ -43,6 +43,11 @@ for (const sig of ANSWERED) {
 closeInspector();
 setImmediate(closeInspector);
 
+// After a hangup the terminal is gone and writing a log line to it fails (EIO); unhandled,
+// that stream error would end the daemon, the outage SIGHUP must not cause. Lines for a
+// dead terminal are lost: there is nowhere left to report them.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 /**
  * Routes the answered signals to `log` from now on, first telling what arrived before it
  * existed. Returns the detach function (signals then wait again for the next logger).

@@ -67,7 +67,7 @@ export abstract class ObjectStorageBackend implements BlobBackend {
   /** Object key and URL per blob id, built once (an image has few blobs). */
   readonly #objects = new Map<string, { key: string; url: URL }>();
 
-  /** `options.ca`: the contents of `config.ca_cert_files` (readCaCerts). */
+  /** `options.ca`: the contents of `config.ca_cert_files` (factory.ts reads them). */
   constructor(type: 's3' | 'oss', config: OssConfig, options: { id?: string; ca?: string[] } = {}) {
     this.config = config;
     this.#id = options.id ?? '';

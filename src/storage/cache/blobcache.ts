@@ -14,6 +14,7 @@ import type { BlobInfo, ChunkInfo } from '../../rafs/types.js';
 import { BlobcacheMetrics } from './cache.js';
 import type { BlobChunkCache, ChunkCache } from './cache.js';
 import { ChunkMap, MAX_BLOB_ID_BYTES } from './chunk-map.js';
+import { WriteFailureReport } from './write-failures.js';
 
 /** Suffix of cache data files (upstream BLOB_DATA_FILE_SUFFIX). */
 export const DATA_FILE_SUFFIX = '.blob.data';
@@ -93,6 +94,7 @@ export class BlobCacheEntry implements BlobChunkCache {
   readonly #fh: FileHandle;
   readonly #mapPath: string;
   readonly #metrics: BlobcacheMetrics;
+  readonly #failures: WriteFailureReport;
   /** Bytes the data file is known to hold; ready chunks past it are not served. */
   #dataSize: number;
   #queue: Queued[] = [];
@@ -115,6 +117,7 @@ export class BlobCacheEntry implements BlobChunkCache {
     this.#dataSize = dataSize;
     this.#mapPath = mapPath;
     this.#metrics = metrics;
+    this.#failures = new WriteFailureReport(metrics.storePath, map.identity.blobId);
   }
 
   /** Opens (creating when needed) the cache files of `blob` in `workDir`. */
@@ -229,10 +232,10 @@ export class BlobCacheEntry implements BlobChunkCache {
         await this.#fh.datasync();
         this.#dataSize = Math.max(this.#dataSize, end);
         for (const { chunk } of batch) this.map.set(chunk.index);
+        // Caching counts as working again once the map that publishes the chunks is saved too.
         await this.#requestSave();
       } catch (err) {
-        this.#metrics.writeErrors++;
-        this.#metrics.lastWriteError = (err as Error).message;
+        this.#writeFailed(err, 'chunk data');
       } finally {
         for (const { chunk, data } of batch) {
           if (this.#pending.get(chunk.index) === data) this.#pending.delete(chunk.index);
@@ -243,6 +246,18 @@ export class BlobCacheEntry implements BlobChunkCache {
         for (const w of waiters) w();
       }
     }
+  }
+
+  #writeFailed(err: unknown, what: string): void {
+    this.#metrics.writeErrors++;
+    this.#metrics.lastWriteError = `${what}: ${(err as Error).message}`;
+    this.#metrics.degradedBlobs.add(this.map.identity.blobId);
+    this.#failures.failed(err, what);
+  }
+
+  #writeSucceeded(): void {
+    this.#metrics.degradedBlobs.delete(this.map.identity.blobId);
+    this.#failures.succeeded();
   }
 
   /** Replaces the map file; concurrent requests coalesce into one more save. */
@@ -256,9 +271,9 @@ export class BlobCacheEntry implements BlobChunkCache {
         this.#saveAgain = false;
         try {
           await this.map.save(this.#mapPath);
+          this.#writeSucceeded();
         } catch (err) {
-          this.#metrics.writeErrors++;
-          this.#metrics.lastWriteError = `chunk map: ${(err as Error).message}`;
+          this.#writeFailed(err, 'chunk map');
         }
       } while (this.#saveAgain);
     };

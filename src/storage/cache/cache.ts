@@ -56,6 +56,10 @@ export interface BlobcacheMetricsJson {
   prefetch_end_time_millis: number;
   buffered_backend_size: number;
   data_all_ready: boolean;
+  /** Extension: cache writes (data or chunk map) that failed; the reads they belonged to were served from the backend. */
+  write_errors: number;
+  /** Extension: true while the last write to some blob's cache files failed (nothing new is being cached for it). */
+  caching_degraded: boolean;
 }
 
 /** Prefetch counters of a cache (upstream's `prefetch_*` fields), kept by the prefetcher. */
@@ -76,8 +80,9 @@ export interface PrefetchCounters {
 }
 
 /**
- * Cache counters. `toJSON()` is upstream's payload; the extra fields (hits, misses, bytes,
- * evictions, map discards, write errors) are for tests and diagnostics.
+ * Cache counters. `toJSON()` is upstream's payload plus `write_errors` and
+ * `caching_degraded`; the other extra fields (hits, misses, bytes, evictions, map
+ * discards) are for tests and diagnostics.
  */
 export class BlobcacheMetrics {
   readonly underlyingFiles = new Set<string>();
@@ -99,6 +104,8 @@ export class BlobcacheMetrics {
   mapDiscards = 0;
   writeErrors = 0;
   lastWriteError: string | undefined;
+  /** Blobs whose last cache write failed. */
+  readonly degradedBlobs = new Set<string>();
   readonly prefetch: PrefetchCounters = {
     dataAmount: 0,
     requestsCount: 0,
@@ -144,6 +151,8 @@ export class BlobcacheMetrics {
       prefetch_end_time_millis: this.prefetch.endTimeMillis,
       buffered_backend_size: 0,
       data_all_ready: allReady,
+      write_errors: this.writeErrors,
+      caching_degraded: this.degradedBlobs.size > 0,
     };
   }
 }

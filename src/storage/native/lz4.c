@@ -4,7 +4,7 @@
  * decoding into its own destination spares the copy into a size-prefixed scratch and
  * the fresh external buffer per chunk that lz4-napi's API requires, and with them the
  * garbage collections that this churn of external memory triggers on the read path.
- * Loaded through src/storage/lz4-native.ts.
+ * Loaded by src/storage/codec.ts.
  */
 #include <lz4.h>
 #include <stdint.h>
