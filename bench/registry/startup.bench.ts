@@ -56,6 +56,32 @@ async function curlBlob(url: string): Promise<{ ttfb: number; total: number; byt
   return { ttfb: ttfb * 1000, total: total * 1000, bytes };
 }
 
+/**
+ * One cold `nydusd --image` start: until RUNNING, `head -c 4096` of /usr/bin/ls, then
+ * `chroot sh -c 'ls /'`, and the bytes fetched; samples go under `<prefix>.*`.
+ */
+async function mountedStartup(reference: string, prefix: string, add: (k: string, v: number) => void): Promise<void> {
+  const work = mkdtempSync('/tmp/registry-bench-mount-');
+  owner.after(() => rmSync(work, { recursive: true, force: true }));
+  const config = join(work, 'config.json');
+  writeFileSync(config, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(work, 'cache') } } }));
+  const m0 = performance.now();
+  const d = await startDaemon(owner, ['--image', reference, '--config', config]);
+  const m1 = performance.now();
+  const headRun = await runCommand('head', ['-c', '4096', join(d.mnt, 'usr/bin/ls')]);
+  const m2 = performance.now();
+  const shell = await runCommand('chroot', [d.mnt, '/bin/sh', '-c', 'ls /']);
+  const m3 = performance.now();
+  if (headRun.code !== 0 || shell.code !== 0) throw new Error(`through the mount of ${reference}: ${headRun.stderr}${shell.stderr}`);
+  const fetched = ((await d.get('/api/v1/metrics/backend')).body as { read_amount_total: number }).read_amount_total;
+  add(`${prefix}.running_ms`, m1 - m0);
+  add(`${prefix}.ttfb_ms`, m2 - m1);
+  add(`${prefix}.sh_ls_ms`, m3 - m2);
+  add(`${prefix}.fetched_bytes`, fetched);
+  await d.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
   if (!isRoot()) throw new Error('run as root (chroot, strace, FUSE)');
   ensureRootfs(rootfs, log);
@@ -131,44 +157,8 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
 
     if (canMount) {
-      const mwork = mkdtempSync('/tmp/registry-bench-mount-');
-      owner.after(() => rmSync(mwork, { recursive: true, force: true }));
-      const config = join(mwork, 'config.json');
-      writeFileSync(config, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(mwork, 'cache') } } }));
-      const m0 = performance.now();
-      const d = await startDaemon(owner, ['--image', reference, '--config', config]);
-      const m1 = performance.now();
-      const headRun = await runCommand('head', ['-c', '4096', join(d.mnt, 'usr/bin/ls')]);
-      const m2 = performance.now();
-      const shell = await runCommand('chroot', [d.mnt, '/bin/sh', '-c', 'ls /']);
-      const m3 = performance.now();
-      if (headRun.code !== 0 || shell.code !== 0) throw new Error(`through the mount: ${headRun.stderr}${shell.stderr}`);
-      const fetched = ((await d.get('/api/v1/metrics/backend')).body as { read_amount_total: number }).read_amount_total;
-      add('nydusd.running_ms', m1 - m0);
-      add('nydusd.ttfb_ms', m2 - m1);
-      add('nydusd.sh_ls_ms', m3 - m2);
-      add('nydusd.fetched_bytes', fetched);
-      await d.stop();
-      rmSync(mwork, { recursive: true, force: true });
-
-      const zwork = mkdtempSync('/tmp/registry-bench-targz-ref-');
-      owner.after(() => rmSync(zwork, { recursive: true, force: true }));
-      const zconfig = join(zwork, 'config.json');
-      writeFileSync(zconfig, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(zwork, 'cache') } } }));
-      const z0 = performance.now();
-      const z = await startDaemon(owner, ['--image', refReference, '--config', zconfig]);
-      const z1 = performance.now();
-      const zHead = await runCommand('head', ['-c', '4096', join(z.mnt, 'usr/bin/ls')]);
-      const z2 = performance.now();
-      const zShell = await runCommand('chroot', [z.mnt, '/bin/sh', '-c', 'ls /']);
-      const z3 = performance.now();
-      if (zHead.code !== 0 || zShell.code !== 0) throw new Error(`through the targz-ref mount: ${zHead.stderr}${zShell.stderr}`);
-      add('targz_ref.running_ms', z1 - z0);
-      add('targz_ref.ttfb_ms', z2 - z1);
-      add('targz_ref.sh_ls_ms', z3 - z2);
-      add('targz_ref.fetched_bytes', ((await z.get('/api/v1/metrics/backend')).body as { read_amount_total: number }).read_amount_total);
-      await z.stop();
-      rmSync(zwork, { recursive: true, force: true });
+      await mountedStartup(reference, 'nydusd', add);
+      await mountedStartup(refReference, 'targz_ref', add);
     }
     log(`run ${run + 1}/${runs} done`);
   }

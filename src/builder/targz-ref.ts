@@ -7,6 +7,7 @@
 // own place in the stream.
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { BlobFeatures, RAFS_DEFAULT_CHUNK_SIZE } from '../rafs/layout/common.js';
@@ -116,6 +117,16 @@ export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefR
   if (!o.bootstrap && !o.blobDir) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --bootstrap and --blob-dir are missing');
   if (o.blobDir && !existsSync(o.blobDir)) throw new BuildError('ERR_BUILD_SOURCE', `failed to create image: blob directory ${o.blobDir} does not exist`);
   if (!existsSync(o.source) || !statSync(o.source).isFile()) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a regular file`);
+  const magic = Buffer.alloc(2);
+  const fh = await open(o.source, 'r');
+  try {
+    await fh.read(magic, 0, 2, 0);
+  } finally {
+    await fh.close();
+  }
+  if (magic[0] !== 0x1f || magic[1] !== 0x8b) {
+    throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a gzip stream (targz-ref indexes a .tar.gz; a plain tar builds with tar-rafs)`);
+  }
   const zran = await ZranGenerator.open(o.source);
   let root: BuildInode;
   const chunker = new ZranChunker(zran, chunkSize);
@@ -126,7 +137,6 @@ export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefR
   }
   const blobId = zran.digest();
   const compressedSize = zran.compressedSize;
-  if (compressedSize < 18) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a gzip stream`);
 
   // The meta blob: [chunk-info array + zran table, zstd][meta header], as upstream dumps it.
   const ciArray = Buffer.concat(chunker.entries);

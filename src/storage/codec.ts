@@ -64,25 +64,7 @@ export function decompress(
   uncompressedSize: number,
   out?: Buffer,
 ): Buffer {
-  return decodeWithin(MAX_CHUNK_SIZE, compressor, input, uncompressedSize, out);
-}
-
-/**
- * Decodes one blob metadata object (a chunk-info array with its zran contexts), which,
- * unlike a chunk, may exceed 16 MiB; `limit` bounds it instead.
- */
-export function decompressMeta(compressor: Compressor, input: Uint8Array, uncompressedSize: number, limit: number): Buffer {
-  return decodeWithin(limit, compressor, input, uncompressedSize);
-}
-
-function decodeWithin(
-  limit: number,
-  compressor: Compressor,
-  input: Uint8Array,
-  uncompressedSize: number,
-  out?: Buffer,
-): Buffer {
-  if (!Number.isSafeInteger(uncompressedSize) || uncompressedSize < 0 || uncompressedSize > limit) {
+  if (!Number.isSafeInteger(uncompressedSize) || uncompressedSize < 0 || uncompressedSize > MAX_CHUNK_SIZE) {
     throw fail(compressor, `invalid uncompressed size ${uncompressedSize}`);
   }
   if (out !== undefined && out.length < uncompressedSize) {

@@ -8,7 +8,7 @@ import { StorageError } from '../errors.js';
 import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
 import { BufferPool } from '../util/buffer-pool.js';
 import type { BlobBackend } from './backend/backend.js';
-import { decompressMeta } from './codec.js';
+import { decompressMetadata } from './codec.js';
 import { decodeZranTable, inflateFromContext, type ZranContext } from './zran.js';
 
 const HEADER_SIZE = 4096;
@@ -45,9 +45,12 @@ export class ZranBlobMeta {
     const zranSize = Number(header.readBigUInt64LE(48));
     const zranCount = header.readUInt32LE(56);
     if (zranOffset !== blob.chunkCount * CI_V2_SIZE || zranOffset + zranSize > usize) throw bad(blob, `zran table at ${zranOffset}+${zranSize}`);
+    const compressor = blob.metaCiCompressor;
+    if (compressor !== 'none' && compressor !== 'zstd') throw bad(blob, `chunk-info array compressed with ${compressor}`);
     let ci: Buffer;
     try {
-      ci = decompressMeta(blob.metaCiCompressor, raw.subarray(0, csize), usize, MAX_META);
+      // Metadata, not a chunk: a large layer's contexts exceed the 16 MiB chunk limit.
+      ci = decompressMetadata(compressor, raw.subarray(0, csize), usize, MAX_META);
     } catch (err) {
       throw bad(blob, (err as Error).message);
     }

@@ -176,6 +176,11 @@ test('flags are validated with clear messages', async () => {
     assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
   }
+  const plain = join(out, 'plain.tar');
+  writeFileSync(plain, Buffer.alloc(1024));
+  const notGzip = await runProgram('nydus-image', ['create', '-t', 'targz-ref', '-B', join(out, 'b'), '-D', join(out, 'blobs'), plain]);
+  assert.equal(notGzip.code, 1);
+  assert.match(notGzip.stderr, /not a gzip stream \(targz-ref indexes a \.tar\.gz/);
   const nothing = await runProgram('nydus-image', ['create', src]);
   assert.equal(nothing.code, 1);
   assert.match(nothing.stderr, /both --blob and --blob-dir are missing/);

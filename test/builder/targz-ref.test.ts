@@ -154,3 +154,35 @@ test('targz-ref: a corrupted gzip byte is EIO for the files that need it, the ot
   assert.ok(existsSync(join(ws.mnt, victim.path)), 'the damaged file is still listed');
   assert.deepEqual(await d.stop(), { code: 0, signal: null });
 });
+
+test('targz-ref layers merge into one image whose blobs keep their meta blobs; check verifies it and unpack gives both layers', async (t) => {
+  const work = scratch('targz-ref-merge');
+  t.after(() => work.cleanup());
+  const blobs = join(work.dir, 'blobs');
+  mkdirSync(blobs);
+  const boots: string[] = [];
+  for (const [name, body] of [['lower', 'from the lower layer\n'], ['upper', 'from the upper layer\n'.repeat(50_000)]] as const) {
+    const src = join(work.dir, name);
+    mkdirSync(join(src, name), { recursive: true });
+    writeFileSync(join(src, name, 'file.txt'), body);
+    await runOk('sh', ['-c', `tar -C '${src}' -cf - . | gzip > '${src}.tar.gz'`]);
+    const boot = join(work.dir, `${name}.boot`);
+    const r = await runProgram('nydus-image', ['create', '-t', 'targz-ref', '-B', boot, '-D', blobs, `${src}.tar.gz`]);
+    assert.equal(r.code, 0, r.stderr);
+    boots.push(boot);
+  }
+  const merged = join(work.dir, 'merged.boot');
+  const m = await runProgram('nydus-image', ['merge', '-B', merged, ...boots]);
+  assert.equal(m.code, 0, m.stderr);
+  const check = await runProgram('nydus-image', ['check', '-B', merged, '-D', blobs]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /blobs: 2/);
+  assert.match(check.stdout, /0 failed/);
+  const tar = join(work.dir, 'out.tar');
+  assert.equal((await runProgram('nydus-image', ['unpack', merged, '-D', blobs, '--output', tar])).code, 0);
+  const tree = join(work.dir, 'tree');
+  mkdirSync(tree);
+  await runOk('tar', ['-xf', tar, '-C', tree]);
+  assert.equal(readFileSync(join(tree, 'lower/file.txt'), 'utf8'), 'from the lower layer\n');
+  assert.equal(readFileSync(join(tree, 'upper/file.txt'), 'utf8'), 'from the upper layer\n'.repeat(50_000));
+});

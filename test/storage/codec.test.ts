@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import zstd from 'zstd-napi/binding.js';
-import { compress, decompress, decompressMeta, MAX_CHUNK_SIZE } from '../../src/storage/codec.js';
+import { compress, decompress, decompressMetadata, MAX_CHUNK_SIZE } from '../../src/storage/codec.js';
 import type { Compressor } from '../../src/rafs/types.js';
 import { compressible } from './helpers.js';
 
@@ -162,8 +162,8 @@ test("blob metadata over 16 MiB (a large layer's zran contexts) decodes within i
   meta.write('zran windows', 100);
   const packed = compress('zstd', meta);
   assert.ok(packed.compressed);
-  assert.ok(decompressMeta('zstd', packed.data, meta.length, 256 << 20).equals(meta));
+  assert.ok(decompressMetadata('zstd', packed.data, meta.length, 256 << 20).equals(meta));
   assert.throws(() => decompress('zstd', packed.data, meta.length), { code: 'ERR_STORAGE_DECOMPRESS' });
-  assert.throws(() => decompressMeta('zstd', packed.data, meta.length, MAX_CHUNK_SIZE), { code: 'ERR_STORAGE_DECOMPRESS' });
-  assert.throws(() => decompressMeta('zstd', packed.data, meta.length - 1, 256 << 20), { code: 'ERR_STORAGE_DECOMPRESS' });
+  assert.throws(() => decompressMetadata('zstd', packed.data, meta.length, MAX_CHUNK_SIZE), { code: 'ERR_STORAGE_DECOMPRESS' });
+  assert.throws(() => decompressMetadata('zstd', packed.data, meta.length - 1, 256 << 20), { code: 'ERR_STORAGE_DECOMPRESS' });
 });

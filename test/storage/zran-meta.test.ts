@@ -1,6 +1,6 @@
 // The reader's side of a targz-ref blob on its own: a small .tar.gz made by GNU tar and
 // gzip, built with createTargzRefImage; the meta blob loads and every chunk reads back
-// through the ChunkReader; a damaged meta blob (header, chunk entry, context index,
+// through the ChunkReader, also after a background prefetch; a damaged meta blob (header, chunk entry, context index,
 // missing) is a typed error for the reads that need it, never a crash or wrong bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -53,6 +53,13 @@ test('a targz-ref blob reads back chunk by chunk and file by file through the Ch
     const parts = await reader.readChunks(f.chunks);
     assert.ok(Buffer.concat(parts).equals(img.files[f.path]), f.path);
   }
+  // Background prefetch of every chunk (merged reads, never amplified), then reads from memory.
+  const pre = new ChunkReader([img.blob], backend, undefined, { digestValidate: true, amplifyIo: 0 });
+  const all = img.chunks.flatMap((f) => f.chunks);
+  assert.deepEqual(await pre.prefetch(all, 256 << 10), { fetched: all.length, skipped: 0, failed: 0 });
+  const reads = pre.stats.backendReads;
+  for (const f of img.chunks) assert.ok(Buffer.concat(await pre.readChunks(f.chunks)).equals(img.files[f.path]), `${f.path} after prefetch`);
+  assert.equal(pre.stats.backendReads, reads, 'everything came from the prefetch');
   // One more reader, one chunk at a time and without amplification.
   const single = new ChunkReader([img.blob], backend, undefined, { digestValidate: true, amplifyIo: 0 });
   const last = img.chunks[img.chunks.length - 1];

@@ -14,7 +14,7 @@ import type { Compressor, Digester } from '../../rafs/types.js';
 import { writeJson } from './shared.js';
 import { createTargzRef, TARGZ_REF } from './targz-ref-command.js';
 
-interface CreateFlags {
+export interface CreateFlags {
   type: string;
   sourceType?: string;
   bootstrap?: string;

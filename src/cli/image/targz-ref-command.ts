@@ -5,28 +5,16 @@ import { ConfigError } from '../../errors.js';
 import { createTargzRefImage } from '../../builder/targz-ref.js';
 import { removeTempFiles } from '../../builder/output.js';
 import { buildInfo } from '../../util/build-info.js';
+import type { CreateFlags } from './create-command.js';
 import { writeJson } from './shared.js';
 
 export const TARGZ_REF = 'targz-ref';
 
 /** The create flags this type reads. */
-export interface TargzRefFlags {
-  bootstrap?: string;
-  blobDir?: string;
-  blob?: string;
-  fsVersion: string;
-  chunkSize?: string;
-  repeatable?: boolean;
-  parentBootstrap?: string;
-  chunkDict?: string;
-  prefetchPolicy: string;
-  features?: string;
-  outputJson?: string;
-  blobInlineMeta?: boolean;
-  inlineBootstrap?: boolean;
-  blobId?: string;
-  encrypt?: boolean;
-}
+export type TargzRefFlags = Pick<
+  CreateFlags,
+  'bootstrap' | 'blobDir' | 'blob' | 'fsVersion' | 'repeatable' | 'parentBootstrap' | 'chunkDict' | 'prefetchPolicy' | 'features' | 'outputJson' | 'blobInlineMeta' | 'inlineBootstrap' | 'blobId' | 'encrypt'
+>;
 
 export async function createTargzRef(source: string, flags: TargzRefFlags, chunkSize: number | undefined): Promise<void> {
   const refuse = (what: string): ConfigError => new ConfigError('ERR_CLI_USAGE', `${what} is not supported with --type targz-ref`);
