@@ -128,7 +128,13 @@ test('a foreground nydusd whose terminal closes keeps serving (SIGHUP, then writ
   let pid: number | undefined;
   t.after(() => {
     term.kill('SIGKILL');
-    if (pid !== undefined) spawnSync('kill', ['-9', String(pid)]);
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
     spawnSync('umount', ['-l', mnt]);
     rmSync(dir, { recursive: true, force: true });
   });
