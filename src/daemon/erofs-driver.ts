@@ -63,7 +63,6 @@ const erofsError = (msg: string, cause?: unknown) => new DaemonError('ERR_DAEMON
 export class ErofsDriver {
   readonly #opts: ErofsDriverOptions;
   readonly #placed = new Map<number, Placed>();
-  #viewsTuned = false;
 
   constructor(opts: ErofsDriverOptions) {
     this.#opts = opts;
@@ -105,9 +104,9 @@ export class ErofsDriver {
     const createdDir = await this.#prepareDir(hostPath, m.mountpoint !== '/');
     const held: HeldLoop[] = [];
     try {
-      await this.#tuneViews();
-      // Views buffered: their readahead turns a run of small files into one FUSE read (decision 0009).
-      for (const v of views) held.push(await attachLoop(join(this.viewsDir, viewPath(m.index, v.blob.blobId)), { blockSize: VIEW_BLOCK, directIo: false }));
+      // Views with direct I/O: erofs' page cache is the only copy, and every read reaches the
+      // daemon (buffered views were faster but hung reads across a handover: decision 0009).
+      for (const v of views) held.push(await attachLoop(join(this.viewsDir, viewPath(m.index, v.blob.blobId)), { blockSize: VIEW_BLOCK, directIo: true }));
       // The bootstrap buffered: a small local file whose readahead speeds up cold metadata walks.
       const boot = await attachLoop(m.source, { blockSize: 0, directIo: false });
       held.push(boot);
@@ -176,14 +175,6 @@ export class ErofsDriver {
     if (placed.createdDir) await rmdir(placed.hostPath).catch(() => undefined);
   }
 
-  /** Raises the views' readahead once (a kernel setting of the connection, kept across handovers). */
-  async #tuneViews(): Promise<void> {
-    if (this.#viewsTuned) return;
-    this.#viewsTuned = true;
-    const views = await findMount(this.viewsDir);
-    if (views !== undefined) await setReadahead(`${views.major}:${views.minor}`, VIEWS_READAHEAD_KB, this.#opts.logger);
-  }
-
   /** Makes the host directory of a sub-path mount when missing; true when it did. */
   async #prepareDir(hostPath: string, mayCreate: boolean): Promise<boolean> {
     const st = await stat(hostPath).catch(() => null);
@@ -210,13 +201,6 @@ export class ErofsDriver {
  * fetches from the backend anyway.
  */
 const READAHEAD_KB = 1024;
-/**
- * Largest readahead window of the views (their FUSE connection's): loop devices read
- * the views buffered, so a sequential walk over small files, which sit next to each other
- * in a blob, grows its window up to this and needs one FUSE read for many files.
- * Isolated reads keep the kernel's small initial window.
- */
-const VIEWS_READAHEAD_KB = 4096;
 
 /** `major:minor` of a device node (how /sys/class/bdi names it). */
 async function deviceNumber(path: string): Promise<string> {

@@ -83,7 +83,7 @@ test('the v6 fixture through erofs: the tree, stat and bytes of nydus-image unpa
   const sb = await openBootstrap(join(V6_FIXTURE, 'bootstrap'));
   assert.deepEqual(blobs.map((b) => b.blob_id), sb.blobs.map((b) => b.blobId));
   assert.match(blobs[0].loop_device ?? '', /^\/dev\/loop\d+$/);
-  assert.equal(blobs[0].direct_io, false, 'the loop device reads the view buffered, with readahead (decision 0009)');
+  assert.equal(blobs[0].direct_io, true, 'the loop device reads the view with direct I/O');
   assert.ok(blobs[0].cached_bytes > 0 && blobs[0].cached_bytes <= blobs[0].blob_size);
   assert.equal(blobs[0].blob_size % 4096, 0);
 
