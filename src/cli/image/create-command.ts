@@ -6,12 +6,11 @@ import { Option, type Command } from 'commander';
 import { ConfigError } from '../../errors.js';
 import { createImage, SOURCE_TYPES, type BuildResult, type SourceType } from '../../builder/build.js';
 import { WHITEOUT_SPECS, type WhiteoutSpec } from '../../builder/overlay.js';
-import { removeTempFiles } from '../../builder/output.js';
 import { parsePrefetchPatterns, PREFETCH_POLICIES, type PrefetchPolicy } from '../../builder/prefetch.js';
 import { createProgress } from '../../builder/progress.js';
 import { buildInfo } from '../../util/build-info.js';
 import type { Compressor, Digester } from '../../rafs/types.js';
-import { writeJson } from './shared.js';
+import { removeOutputsOnSignal, writeJson } from './shared.js';
 import { createTargzRef, TARGZ_REF } from './targz-ref-command.js';
 
 export interface CreateFlags {
@@ -100,13 +99,7 @@ export function registerCreate(program: Command): void {
       const policy = flags.prefetchPolicy as PrefetchPolicy;
       const warn = (m: string): void => void process.stderr.write(`nydus-image: warning: ${m}\n`);
       const patterns = policy === 'none' ? [] : parsePrefetchPatterns(readFileSync(0), warn);
-      const onSignal = (sig: NodeJS.Signals): void => {
-        removeTempFiles();
-        process.stderr.write(`nydus-image: interrupted by ${sig}, partial outputs removed\n`);
-        process.exit(sig === 'SIGINT' ? 130 : 143);
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      removeOutputsOnSignal();
       const r = await createImage({
         source,
         type,

@@ -3,6 +3,7 @@
 // blob sources `-b/--blob`, `-D/--blob-dir`, `-C/--config`.
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { removeTempFiles } from '../../builder/output.js';
 import { ConfigError } from '../../errors.js';
 
 export interface BootstrapOptions {
@@ -55,4 +56,15 @@ export function backendSource(opts: BackendFlags): { config?: string; backend?: 
   if (opts.backendConfig === undefined) throw new ConfigError('ERR_CLI_USAGE', '--backend-type needs --backend-config');
   if (opts.config !== undefined) throw new ConfigError('ERR_CLI_USAGE', 'give either --config or --backend-type, not both');
   return { backend: { type: opts.backendType, config: opts.backendConfig } };
+}
+
+/** On SIGINT or SIGTERM: remove the partial outputs, say so, and exit 130 or 143. */
+export function removeOutputsOnSignal(): void {
+  const onSignal = (sig: NodeJS.Signals): void => {
+    removeTempFiles();
+    process.stderr.write(`nydus-image: interrupted by ${sig}, partial outputs removed\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
 }

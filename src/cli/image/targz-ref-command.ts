@@ -3,10 +3,9 @@
 // only make sense for a rewritten blob are refused rather than ignored.
 import { ConfigError } from '../../errors.js';
 import { createTargzRefImage } from '../../builder/targz-ref.js';
-import { removeTempFiles } from '../../builder/output.js';
 import { buildInfo } from '../../util/build-info.js';
 import type { CreateFlags } from './create-command.js';
-import { writeJson } from './shared.js';
+import { removeOutputsOnSignal, writeJson } from './shared.js';
 
 export const TARGZ_REF = 'targz-ref';
 
@@ -26,13 +25,7 @@ export async function createTargzRef(source: string, flags: TargzRefFlags, chunk
   if (flags.blobInlineMeta || flags.inlineBootstrap) throw refuse('--blob-inline-meta');
   if (flags.blobId !== undefined) throw refuse('--blob-id');
   if (flags.encrypt) throw refuse('--encrypt');
-  const onSignal = (sig: NodeJS.Signals): void => {
-    removeTempFiles();
-    process.stderr.write(`nydus-image: interrupted by ${sig}, partial outputs removed\n`);
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  removeOutputsOnSignal();
   const r = await createTargzRefImage({
     source,
     bootstrap: flags.bootstrap,
