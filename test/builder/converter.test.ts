@@ -300,8 +300,8 @@ test('create -J names an inline-meta blob by the sha256 of the whole file, throu
   assert.equal(old.code, 0, old.stderr);
   assert.deepEqual(readFileSync(tarOld), readFileSync(tarOut));
   const bad = await runProgram('nydus-image', ['unpack', '--bootstrap', l.blob, '--output', join(out, 'x.tar'), '--backend-type', 'localfs', '--backend-config', '{nope']);
-  assert.equal(bad.code, 1, bad.stderr);
-  assert.match(bad.stderr, /^nydus-image: ERR_CONFIG_INVALID: failed to parse --backend-config: invalid JSON/);
+  assert.equal(bad.code, 2, 'a malformed flag value is a usage error');
+  assert.match(bad.stderr, /^nydus-image: ERR_CLI_USAGE: invalid --backend-config JSON/);
 });
 
 test('the older directory form: --source-type directory --inline-bootstrap, v5 and v6, bootstrap by tar headers', async (t) => {
