@@ -11,7 +11,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     fuse3 libfuse2 attr kmod util-linux tar \
     squashfuse squashfs-tools erofs-utils \
     docker-registry nginx-light apache2-utils openssl strace debootstrap curl ca-certificates \
-    python3 make g++ liblz4-dev zlib1g-dev graphviz git >/dev/null
+    python3 make g++ liblz4-dev zlib1g-dev graphviz libgvc6 git >/dev/null
   # The FUSE control filesystem: a test aborts a connection through its files.
   mountpoint -q /sys/fs/fuse/connections || mount -t fusectl fusectl /sys/fs/fuse/connections
 fi

@@ -171,8 +171,8 @@ export class Load {
    */
   static start(stopFile: string, readers: number, files: Expected[], holder: HolderSpec): Load {
     const load = new Load(stopFile);
-    for (let i = 0; i < readers; i++) load.#spawn(`reader ${i}`, READER, [stopFile, JSON.stringify(files)]);
-    load.#spawn('holder', HOLDER, [stopFile, holder.dir, JSON.stringify(holder.file), JSON.stringify(holder.names)]);
+    for (let i = 0; i < readers; i++) load.#startChild(`reader ${i}`, READER, [stopFile, JSON.stringify(files)]);
+    load.#startChild('holder', HOLDER, [stopFile, holder.dir, JSON.stringify(holder.file), JSON.stringify(holder.names)]);
     return load;
   }
 
@@ -214,7 +214,7 @@ export class Load {
     }
   }
 
-  #spawn(who: string, script: string, args: string[]): void {
+  #startChild(who: string, script: string, args: string[]): void {
     // The child never runs inside the mount from this process: its cwd is set by itself.
     const proc = spawn(process.execPath, ['-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
     const child: Child = { who, proc, stopping: false, exited: new Promise((resolve) => proc.once('exit', () => resolve())) };
