@@ -32,10 +32,7 @@ export interface AttachedBlob {
 /** What the kernel holds for one image. */
 export interface ErofsAttachment {
   hostPath: string;
-  bootstrapLoop: string | null;
   blobs: AttachedBlob[];
-  /** Found in the kernel by a successor rather than made by this process. */
-  adopted: boolean;
 }
 
 interface Placed extends ErofsAttachment {
@@ -121,8 +118,6 @@ export class ErofsDriver {
       this.#placed.set(m.index, {
         hostPath,
         createdDir,
-        adopted: false,
-        bootstrapLoop: loopDevice(boot.index),
         blobs: views.map((v, k) => ({ blobId: v.blob.blobId, viewPath: join(this.viewsDir, viewPath(m.index, v.blob.blobId)), loopDevice: loopDevice(held[k].index), directIo: held[k].directIo })),
       });
       this.#opts.logger.info(`erofs: mounted ${m.source} at ${hostPath} on ${loopDevice(boot.index)} with ${views.length} blob devices (${held.slice(0, views.length).map((l) => `${loopDevice(l.index)}${l.directIo ? '' : ' buffered'}`).join(', ')})`);
@@ -149,8 +144,6 @@ export class ErofsDriver {
     this.#placed.set(m.index, {
       hostPath,
       createdDir: m.mountpoint !== '/',
-      adopted: true,
-      bootstrapLoop: mounted.source,
       blobs: views.map((v) => {
         const path = join(this.viewsDir, viewPath(m.index, v.blob.blobId));
         const loop = loops.get(path);
