@@ -41,6 +41,8 @@ export interface DaemonOptions {
   fuseImpl?: FuseImpl;
   /** `erofs`: the kernel's erofs serves the images over blob views; the FUSE mount is then `<stateDir>/views`. */
   fsDriver?: FsDriver;
+  /** erofs: `loop` puts images on loop devices even where the kernel mounts files (NYDUSD_EROFS_BACKING). */
+  erofsBacking?: 'file' | 'loop';
   /** Directory of the journal. */
   stateDir: string;
   id?: string | null;
@@ -104,13 +106,13 @@ export class DaemonController implements DaemonControl {
     let fuseMountpoint = options.mountpoint;
     if (fsDriver === 'erofs') {
       fuseMountpoint = viewsDirOf(options.stateDir);
-      this.#erofs = new ErofsDriver({ mountpoint: options.mountpoint, viewsDir: fuseMountpoint, logger: this.logger });
+      this.#erofs = new ErofsDriver({ mountpoint: options.mountpoint, viewsDir: fuseMountpoint, backing: options.erofsBacking, logger: this.logger });
       served = new BlobViewsFs(
         {
           // The mount itself is the view set: nothing is allocated per request.
           viewSet: (index) => {
             const m = this.pseudoFs.mountAtIndex(index);
-            return m?.views === undefined ? undefined : (m as ViewSet);
+            return m?.views === undefined || m.bootstrapBytes === undefined ? undefined : (m as ViewSet);
           },
           indexes: () => this.pseudoFs.mounts().map((m) => m.index).sort((a, b) => a - b),
         },
@@ -126,7 +128,8 @@ export class DaemonController implements DaemonControl {
         onComplete: (op, node, errno, ns, bytes) => this.#onComplete(op, node, errno, ns, bytes),
         onError: (err, op, node) => this.logger.warn(`fuse: opcode ${op} on node ${node} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`),
         ...options.session,
-        // Loop devices read the views with asynchronous O_DIRECT: let those be concurrent READs.
+        // Loop devices read the views with asynchronous O_DIRECT: let those be concurrent READs
+        // (file-backed erofs reads them buffered; the readahead's READs are concurrent anyway).
         ...(fsDriver === 'erofs' ? { allowOther: false, init: { asyncDio: true, ...options.session?.init } } : {}),
         timeouts: this.#timeouts,
       },

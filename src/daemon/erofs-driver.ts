@@ -13,7 +13,7 @@
 import { mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonError } from '../errors.js';
-import { viewPath } from '../fs/blob-views-fs.js';
+import { bootstrapPath, viewPath } from '../fs/blob-views-fs.js';
 import { findMount, readMounts, unmountFuse } from '../fuse/mount-linux.js';
 import { native, systemError } from '../native/index.js';
 import { VIEW_BLOCK } from '../storage/blob-view.js';
@@ -28,6 +28,9 @@ export interface AttachedBlob {
   loopDevice: string | null;
   directIo: boolean;
 }
+
+/** Where one blob view is attached (AttachedBlob without its id). */
+type BlobPlacement = Omit<AttachedBlob, 'blobId'>;
 
 /** What the kernel holds for one image. */
 export interface ErofsAttachment {
@@ -46,6 +49,8 @@ export interface ErofsDriverOptions {
   mountpoint: string;
   /** Where the views' FUSE connection is mounted. */
   viewsDir: string;
+  /** `loop`: erofs on loop devices even where the kernel mounts files (default: files where it can). */
+  backing?: 'file' | 'loop';
   logger: Logger;
 }
 
@@ -60,6 +65,7 @@ const erofsError = (msg: string, cause?: unknown) => new DaemonError('ERR_DAEMON
 export class ErofsDriver {
   readonly #opts: ErofsDriverOptions;
   readonly #placed = new Map<number, Placed>();
+  #viewsReadaheadSet = false;
 
   constructor(opts: ErofsDriverOptions) {
     this.#opts = opts;
@@ -90,44 +96,86 @@ export class ErofsDriver {
   }
 
   /**
-   * Loop devices on the mount's views and the bootstrap, then erofs at its host path.
-   * The views must be reachable (the views connection is being read). On failure every
-   * loop device is released (and so detached) and a directory made for it is removed.
+   * Mounts erofs at the image's host path over its bootstrap and views: file-backed
+   * (the kernel opens the files on the views' connection itself) where the kernel can,
+   * else on loop devices. The views must be reachable (the views connection is being
+   * read). On failure nothing is left: no mount, no loop device (they detach once
+   * released), no directory made for it.
    */
   async attach(m: DaemonMount): Promise<void> {
     if (this.#placed.has(m.index)) return;
     const views = m.views ?? [];
     const hostPath = this.hostPath(m.mountpoint);
     const createdDir = await this.#prepareDir(hostPath, m.mountpoint !== '/');
+    try {
+      const bootstrap = join(this.viewsDir, bootstrapPath(m.index));
+      const viewPaths = views.map((v) => join(this.viewsDir, viewPath(m.index, v.blob.blobId)));
+      const fileOptions = viewPaths.map((p) => `device=${p}`).join(',');
+      let placed: BlobPlacement[] | undefined;
+      if (this.#opts.backing !== 'loop' && fileOptions.length < MAX_MOUNT_OPTIONS) placed = await this.#mountFiles(bootstrap, viewPaths, fileOptions, hostPath);
+      placed ??= await this.#mountOnLoops(bootstrap, viewPaths, hostPath);
+      await this.#setViewsReadahead();
+      this.#placed.set(m.index, { hostPath, createdDir, blobs: views.map((v, k) => ({ ...placed[k], blobId: v.blob.blobId })) });
+    } catch (err) {
+      if (createdDir) await rmdir(hostPath).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * File-backed erofs (Linux 6.12+): the bootstrap and every view are opened by the kernel
+   * as files on the views' connection, buffered, so the views' readahead brings a run of
+   * small files in with one FUSE read. Undefined when this kernel cannot (no loop needed
+   * then: the caller falls back to loop devices).
+   */
+  async #mountFiles(bootstrap: string, viewPaths: string[], options: string, hostPath: string): Promise<BlobPlacement[] | undefined> {
+    try {
+      await native().mountFs(bootstrap, hostPath, 'erofs', true, options);
+    } catch (err) {
+      const cause = systemError(err);
+      // ENOTBLK: this erofs takes block devices only (no CONFIG_EROFS_FS_BACKED_BY_FILE).
+      if (cause.code === 'ENOTBLK') {
+        this.#opts.logger.info('erofs: this kernel mounts erofs on block devices only; using loop devices');
+        return undefined;
+      }
+      throw erofsError(`failed to mount the bootstrap with erofs at ${hostPath}: ${cause.message} (the kernel log may say more)`, cause);
+    }
+    this.#opts.logger.info(`erofs: mounted ${bootstrap} at ${hostPath}, file-backed, with ${viewPaths.length} blob views`);
+    return viewPaths.map((viewPath) => ({ viewPath, loopDevice: null, directIo: false }));
+  }
+
+  /**
+   * Erofs on loop devices: one per view (direct I/O: erofs' page cache is the only copy)
+   * and one for the bootstrap. Every device is released once erofs holds it (or, after a
+   * failure, when nothing does: it detaches).
+   */
+  async #mountOnLoops(bootstrap: string, viewPaths: string[], hostPath: string): Promise<BlobPlacement[]> {
     const held: HeldLoop[] = [];
     try {
-      // Views with direct I/O: erofs' page cache is the only copy, and every read reaches the
-      // daemon (buffered views were faster but hung reads across a handover: decision 0009).
-      for (const v of views) held.push(await attachLoop(join(this.viewsDir, viewPath(m.index, v.blob.blobId)), { blockSize: VIEW_BLOCK, directIo: true }));
-      // The bootstrap buffered: a small local file whose readahead speeds up cold metadata walks.
-      const boot = await attachLoop(m.source, { blockSize: 0, directIo: false });
+      for (const p of viewPaths) held.push(await attachLoop(p, { blockSize: VIEW_BLOCK, directIo: true }));
+      const boot = await attachLoop(bootstrap, { blockSize: 0, directIo: false });
       held.push(boot);
-      const devices = held.slice(0, views.length).map((l) => `device=${loopDevice(l.index)}`);
+      const devices = held.slice(0, viewPaths.length).map((l) => `device=${loopDevice(l.index)}`);
       try {
         await native().mountFs(loopDevice(boot.index), hostPath, 'erofs', true, devices.join(','));
       } catch (err) {
         const cause = systemError(err);
-        throw erofsError(`failed to mount ${m.source} with erofs at ${hostPath}: ${cause.message} (the kernel log may say more)`, cause);
+        throw erofsError(`failed to mount the bootstrap with erofs at ${hostPath}: ${cause.message} (the kernel log may say more)`, cause);
       }
-      await setReadahead(await deviceNumber(loopDevice(boot.index)), READAHEAD_KB, this.#opts.logger);
-      this.#placed.set(m.index, {
-        hostPath,
-        createdDir,
-        blobs: views.map((v, k) => ({ blobId: v.blob.blobId, viewPath: join(this.viewsDir, viewPath(m.index, v.blob.blobId)), loopDevice: loopDevice(held[k].index), directIo: held[k].directIo })),
-      });
-      this.#opts.logger.info(`erofs: mounted ${m.source} at ${hostPath} on ${loopDevice(boot.index)} with ${views.length} blob devices (${held.slice(0, views.length).map((l) => `${loopDevice(l.index)}${l.directIo ? '' : ' buffered'}`).join(', ')})`);
-    } catch (err) {
-      if (createdDir) await rmdir(hostPath).catch(() => undefined);
-      throw err;
+      await setReadahead(await deviceNumber(loopDevice(boot.index)), LOOP_READAHEAD_KB, this.#opts.logger);
+      this.#opts.logger.info(`erofs: mounted ${bootstrap} at ${hostPath} on ${loopDevice(boot.index)} with ${viewPaths.length} blob devices (${held.slice(0, -1).map((l) => `${loopDevice(l.index)}${l.directIo ? '' : ' buffered'}`).join(', ')})`);
+      return viewPaths.map((viewPath, k) => ({ viewPath, loopDevice: loopDevice(held[k].index), directIo: held[k].directIo }));
     } finally {
-      // The erofs mount holds the devices now (or, after a failure, nothing does: they detach).
       for (const l of held) l.release();
     }
+  }
+
+  /** The views' readahead window (their connection's backing device info); set once. */
+  async #setViewsReadahead(): Promise<void> {
+    if (this.#viewsReadaheadSet) return;
+    this.#viewsReadaheadSet = true;
+    const { dev } = await stat(this.viewsDir);
+    await setReadahead(devNumber(dev), VIEWS_READAHEAD_KB, this.#opts.logger);
   }
 
   /**
@@ -188,17 +236,31 @@ export class ErofsDriver {
 }
 
 /**
- * File readahead of an erofs mount is its primary device's (the bootstrap's loop device).
- * One chunk (1 MiB by default) per window instead of the 128 KiB default: a sequential
- * reader then costs a quarter of the round trips, and a chunk is what a cold read
- * fetches from the backend anyway.
+ * On loop devices, file readahead of an erofs mount is its primary device's (the
+ * bootstrap's loop device). One chunk (1 MiB by default) per window instead of the
+ * 128 KiB default: a sequential reader then costs a quarter of the round trips, and a
+ * chunk is what a cold read fetches from the backend anyway.
  */
-const READAHEAD_KB = 1024;
+const LOOP_READAHEAD_KB = 1024;
 
-/** `major:minor` of a device node (how /sys/class/bdi names it). */
+/**
+ * Readahead of the buffered views (file-backed erofs): small files sit next to each other
+ * in a blob, so a 4 MiB window serves a run of them with a few concurrent 1 MiB FUSE
+ * reads instead of one round trip per file.
+ */
+const VIEWS_READAHEAD_KB = 4096;
+
+/** mount(2) takes its options in one page. */
+const MAX_MOUNT_OPTIONS = 4096;
+
+/** `major:minor` of a device number (how /sys/class/bdi names it). */
+function devNumber(dev: number): string {
+  return `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00)}`;
+}
+
+/** `major:minor` of a device node. */
 async function deviceNumber(path: string): Promise<string> {
-  const { rdev } = await stat(path);
-  return `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00)}`;
+  return devNumber((await stat(path)).rdev);
 }
 
 /** Sets read_ahead_kb of the backing device info `bdi` (`major:minor`); a failure costs speed only. */

@@ -34,6 +34,8 @@ export interface DaemonMount extends ImageMount {
   readonly fsDriver: FsDriver;
   /** erofs: one view per blob, in blob table order (erofs device slot k + 1 is views[k]). */
   readonly views?: readonly BlobView[];
+  /** erofs: the bootstrap as parsed (an EROFS image), served beside the views. */
+  readonly bootstrapBytes?: Buffer;
 }
 
 /** What every mount of one daemon shares. */
@@ -114,6 +116,8 @@ export async function openMount(mountpoint: string, index: number, cmd: MountCmd
     mountedTime: replacing?.mountedTime ?? nowMountedTime(),
     fsDriver: env.fsDriver,
     views: env.fsDriver === 'erofs' ? sb.blobs.map((b) => new BlobView(b, sb.blobChunks(b.index), storage.reader)) : undefined,
+    // checkDriver let only v6 through for erofs.
+    bootstrapBytes: env.fsDriver === 'erofs' && sb.version === 6 ? sb.bytes : undefined,
   };
 }
 

@@ -1,8 +1,9 @@
 // The FileSystem of the erofs fs driver's own FUSE connection: one read-only file per
 // data blob of every mounted image, `/<mount index>/<blob id>`, whose bytes are the
-// blob's uncompressed address space (storage/blob-view.ts). Loop devices sit on these
-// files and the kernel's erofs reads them; no user sees this tree (it is mounted under
-// the daemon's state directory). Node ids are computed from the mount index and the
+// blob's uncompressed address space (storage/blob-view.ts), and the image's bootstrap,
+// `/<mount index>/bootstrap`, as the daemon parsed it. The kernel's erofs mounts these
+// files (file-backed, or through loop devices); no user sees this tree (it is mounted
+// under the daemon's state directory). Node ids are computed from the mount index and the
 // blob's position, as in the pseudo fs, so a successor that re-attaches the same mounts
 // at the same indexes answers every node id the kernel (and every loop device) holds.
 import { FuseError, RafsFormatError } from '../errors.js';
@@ -17,6 +18,8 @@ export interface ViewSet {
   readonly index: number;
   /** In blob table order: erofs' device slot k + 1 is views[k]. */
   readonly views: readonly BlobView[];
+  /** The bootstrap (an EROFS image): erofs' primary device. */
+  readonly bootstrapBytes: Buffer;
 }
 
 /** Where the tree comes from: the daemon's mount table, so the views need no bookkeeping of their own. */
@@ -44,9 +47,20 @@ const noEntry = new RafsFormatError('ERR_RAFS_NO_ENTRY', 'failed to look up: no 
 const stale = new FuseError('ERR_FS_STALE', 'failed to resolve node: its image is no longer mounted');
 const isDir = new FuseError('ERR_FS_IS_DIR', 'failed to read: a directory');
 
+/** The bootstrap's inode number within its image: after the views (ino k + 1 is views[k]). */
+const bootstrapIno = (set: ViewSet): number => set.views.length + 1;
+
 /** Path of a view inside the views mount. */
 export function viewPath(index: number, blobId: string): string {
   return `/${index}/${blobId}`;
+}
+
+/** Name of the bootstrap beside an image's views (a blob id is 64 hex digits: no clash). */
+export const BOOTSTRAP_NAME = 'bootstrap';
+
+/** Path of an image's bootstrap inside the views mount. */
+export function bootstrapPath(index: number): string {
+  return `/${index}/${BOOTSTRAP_NAME}`;
 }
 
 /** The views tree: a live projection of the mount table (the kernel looks names up with a zero negative timeout). */
@@ -69,6 +83,7 @@ export class BlobViewsFs implements FileSystem {
     const set = this.#set(parent);
     if (inoOfNode(parent) !== DIR_INO) throw new RafsFormatError('ERR_RAFS_NOT_DIR', 'failed to look up: a blob view is not a directory');
     const id = name.toString('latin1');
+    if (id === BOOTSTRAP_NAME) return this.#bootstrapAttr(set);
     const k = set.views.findIndex((v) => v.blob.blobId === id);
     if (k < 0) throw noEntry;
     return this.#fileAttr(set.index, k, set.views[k]);
@@ -79,6 +94,7 @@ export class BlobViewsFs implements FileSystem {
     const set = this.#set(nodeId);
     const ino = inoOfNode(nodeId);
     if (ino === DIR_INO) return this.#dirAttr(set.index);
+    if (ino === bootstrapIno(set)) return this.#bootstrapAttr(set);
     return this.#fileAttr(set.index, ino - 1, this.#view(set, ino));
   }
 
@@ -87,6 +103,8 @@ export class BlobViewsFs implements FileSystem {
     const set = this.#set(nodeId);
     const ino = inoOfNode(nodeId);
     if (ino === DIR_INO) throw isDir;
+    // The bootstrap is in memory already: a slice of it, no copy.
+    if (ino === bootstrapIno(set)) return set.bootstrapBytes.subarray(offset, offset + size);
     const view = this.#view(set, ino);
     const n = Math.min(size, view.size - offset);
     if (n <= 0) return Buffer.alloc(0);
@@ -109,6 +127,10 @@ export class BlobViewsFs implements FileSystem {
     for (let k = Math.max(offset, 2) - 2; k < set.views.length; k++) {
       const attr = this.#fileAttr(set.index, k, set.views[k]);
       if (!out.add(set.views[k].blob.blobId, attr.ino, S_IFREG, k + 3, out.plus ? attr : undefined)) return;
+    }
+    if (offset <= set.views.length + 2) {
+      const attr = this.#bootstrapAttr(set);
+      out.add(BOOTSTRAP_NAME, attr.ino, S_IFREG, set.views.length + 3, out.plus ? attr : undefined);
     }
   }
 
@@ -134,6 +156,10 @@ export class BlobViewsFs implements FileSystem {
 
   #dirAttr(index: number): Attr {
     return this.#attr(imageNodeId(index, DIR_INO), S_IFDIR | 0o500, 2, 0);
+  }
+
+  #bootstrapAttr(set: ViewSet): Attr {
+    return this.#attr(imageNodeId(set.index, bootstrapIno(set)), S_IFREG | 0o400, 1, set.bootstrapBytes.length);
   }
 
   #fileAttr(index: number, k: number, view: BlobView): Attr {

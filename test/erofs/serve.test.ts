@@ -1,5 +1,6 @@
 // nydusd --fs-driver erofs with the real kernel: the upstream v6 fixture and a Debian
-// minbase root filesystem are served by erofs over loop devices on blob views, with the
+// minbase root filesystem are served by erofs on blob views (file-backed, and on loop
+// devices as on a kernel without file-backed erofs: NYDUSD_EROFS_BACKING=loop), with the
 // same bytes and metadata as the source and as the fusedev view; a v5 image is refused
 // with nothing left behind; a corrupted chunk is EIO for its file only; SIGTERM removes
 // every erofs mount, loop device and views mount; a start after kill -9 removes what the
@@ -49,19 +50,29 @@ async function leftovers(mnt: string, state: string): Promise<string[]> {
   return [...mounts.map((m) => `${m.fstype} at ${m.mountpoint}`), ...loops.map((l) => `loop${l.index} on ${l.backingFile}`)];
 }
 
-function erofsDaemon(ws: ReturnType<typeof workspace>, bootstrap: string, config: string, extra: string[] = []): Nydusd {
-  return ws.track(new Nydusd(['--fs-driver', 'erofs', '--mountpoint', ws.mnt, '--bootstrap', bootstrap, '--config', config, '--state-dir', ws.state, '--apisock', join(ws.dir, 'api.sock'), ...extra], ws.mnt));
+type Backing = 'file' | 'loop';
+const BACKINGS: Backing[] = ['file', 'loop'];
+const backingEnv = (backing: Backing) => ({ NYDUSD_EROFS_BACKING: backing });
+
+function erofsDaemon(ws: ReturnType<typeof workspace>, bootstrap: string, config: string, extra: string[] = [], backing: Backing = 'file'): Nydusd {
+  return ws.track(new Nydusd(['--fs-driver', 'erofs', '--mountpoint', ws.mnt, '--bootstrap', bootstrap, '--config', config, '--state-dir', ws.state, '--apisock', join(ws.dir, 'api.sock'), ...extra], ws.mnt, backingEnv(backing)));
 }
 
-test('the v6 fixture through erofs: the tree, stat and bytes of nydus-image unpack and of the fusedev view; SIGTERM leaves nothing', async (t) => {
+/** The loop devices on views of `state`. */
+const viewLoops = async (state: string) => (await listLoops()).filter((l) => l.backingFile.startsWith(`${viewsDirOf(state)}/`));
+
+for (const backing of BACKINGS) {
+test(`${backing}-backed: the v6 fixture through erofs: the tree, stat and bytes of nydus-image unpack and of the fusedev view; SIGTERM leaves nothing`, async (t) => {
   if (!canMount(t)) return;
   const ws = workspace(t, 'erofs-fixture');
   const config = join(ws.dir, 'config.json');
   writeFileSync(config, configJson(join(V6_FIXTURE, 'blobs'), join(ws.dir, 'cache'), { validate: true }));
-  const d = erofsDaemon(ws, join(V6_FIXTURE, 'bootstrap'), config);
+  const d = erofsDaemon(ws, join(V6_FIXTURE, 'bootstrap'), config, [], backing);
   await d.waitRunning();
   const mount = (await readMounts()).find((m) => m.mountpoint === ws.mnt);
   assert.equal(mount?.fstype, 'erofs', 'the kernel serves the mountpoint');
+  if (backing === 'file') assert.equal(mount?.source, join(viewsDirOf(ws.state), '1', 'bootstrap'), 'erofs reads the bootstrap on the views');
+  else assert.match(mount?.source ?? '', /^\/dev\/loop\d+$/);
 
   const expected = expectedTree(V6_FIXTURE);
   assert.deepEqual(await listing(ws.mnt), await listing(expected));
@@ -82,8 +93,13 @@ test('the v6 fixture through erofs: the tree, stat and bytes of nydus-image unpa
   api.close();
   const sb = await openBootstrap(join(V6_FIXTURE, 'bootstrap'));
   assert.deepEqual(blobs.map((b) => b.blob_id), sb.blobs.map((b) => b.blobId));
-  assert.match(blobs[0].loop_device ?? '', /^\/dev\/loop\d+$/);
-  assert.equal(blobs[0].direct_io, true, 'the loop device reads the view with direct I/O');
+  if (backing === 'file') {
+    assert.deepEqual([blobs[0].loop_device, blobs[0].direct_io], [null, false], 'erofs reads the view file, buffered');
+    assert.deepEqual(await viewLoops(ws.state), [], 'no loop device');
+  } else {
+    assert.match(blobs[0].loop_device ?? '', /^\/dev\/loop\d+$/);
+    assert.equal(blobs[0].direct_io, true, 'the loop device reads the view with direct I/O');
+  }
   assert.ok(blobs[0].cached_bytes > 0 && blobs[0].cached_bytes <= blobs[0].blob_size);
   assert.equal(blobs[0].blob_size % 4096, 0);
 
@@ -91,6 +107,7 @@ test('the v6 fixture through erofs: the tree, stat and bytes of nydus-image unpa
   assert.deepEqual(await d.stop('SIGTERM'), { code: 0, signal: null });
   assert.deepEqual(await leftovers(ws.mnt, ws.state), [], 'no erofs mount, loop device or views mount after SIGTERM');
 });
+}
 
 test('a v5 image is refused in one line naming --fs-driver fusedev, and nothing stays mounted', async (t) => {
   if (!canMount(t)) return;
@@ -137,30 +154,33 @@ test('a corrupted chunk is EIO through erofs for its file only; the others read 
   assert.match(d.stderr, /fs: read failed: .*digest mismatch/, 'the failure is logged');
 });
 
-test('kill -9 then the same command line: the new daemon removes the dead one\'s erofs mount, loop devices and views, and serves', async (t) => {
+for (const backing of BACKINGS) {
+test(`${backing}-backed: kill -9 then the same command line: the new daemon removes the dead one's erofs mount, loop devices and views, and serves`, async (t) => {
   if (!canMount(t)) return;
   const ws = workspace(t, 'erofs-crash');
   const config = join(ws.dir, 'config.json');
   writeFileSync(config, configJson(join(V6_FIXTURE, 'blobs'), join(ws.dir, 'cache')));
-  const first = erofsDaemon(ws, join(V6_FIXTURE, 'bootstrap'), config);
+  const first = erofsDaemon(ws, join(V6_FIXTURE, 'bootstrap'), config, [], backing);
   await first.waitRunning();
   await first.stop('SIGKILL');
   assert.notDeepEqual(await leftovers(ws.mnt, ws.state), [], 'a crash leaves the kernel objects behind');
   assert.throws(() => readFileSync(join(ws.mnt, 'lib.rs')));
 
-  const second = erofsDaemon(ws, join(V6_FIXTURE, 'bootstrap'), config);
+  const second = erofsDaemon(ws, join(V6_FIXTURE, 'bootstrap'), config, [], backing);
   await second.waitRunning();
   assert.match(second.stderr, /removed what a crashed daemon left: erofs mounts \[".*mnt"\]/);
   assert.equal(await sums(ws.mnt), await sums(expectedTree(V6_FIXTURE)));
   assert.deepEqual(await second.stop(), { code: 0, signal: null });
   assert.deepEqual(await leftovers(ws.mnt, ws.state), []);
 });
+}
 
-test('without a bootstrap: concurrent API mounts and umounts at <mountpoint>/<path>, blob objects, no file metrics', async (t) => {
+for (const backing of BACKINGS) {
+test(`${backing}-backed: without a bootstrap: concurrent API mounts and umounts at <mountpoint>/<path>, blob objects, no file metrics`, async (t) => {
   if (!canMount(t)) return;
   const ws = workspace(t, 'erofs-api');
   const sock = join(ws.dir, 'api.sock');
-  const d = ws.track(new Nydusd(['--fs-driver', 'erofs', '--mountpoint', ws.mnt, '--state-dir', ws.state, '--apisock', sock], ws.mnt));
+  const d = ws.track(new Nydusd(['--fs-driver', 'erofs', '--mountpoint', ws.mnt, '--state-dir', ws.state, '--apisock', sock], ws.mnt, backingEnv(backing)));
   await d.waitRunning();
   const api = d.api();
   t.after(() => api.close());
@@ -197,8 +217,8 @@ test('without a bootstrap: concurrent API mounts and umounts at <mountpoint>/<pa
 
   await api.remount('/d', cmd(6));
   assert.equal(await sums(join(ws.mnt, 'd')), want, 'a remount replaces the erofs mount in place');
-  const viewLoops = async () => (await listLoops()).filter((l) => l.backingFile.startsWith(`${viewsDirOf(ws.state)}/`)).length;
-  assert.equal(await viewLoops(), names.length, "the replaced image's loop device went with its erofs mount");
+  // On loops, each image has two: its one blob view and its bootstrap (both files on the views).
+  assert.equal((await viewLoops(ws.state)).length, backing === 'loop' ? 2 * names.length : 0, "the replaced image's loop devices went with its erofs mount");
   await Promise.all(names.slice(0, 3).map((n) => api.umount(`/${n}`)));
   await api.mount('/e', cmd(5));
   const left = (await readMounts()).filter((m) => m.mountpoint.startsWith(`${ws.mnt}/`)).map((m) => m.mountpoint).sort();
@@ -209,6 +229,7 @@ test('without a bootstrap: concurrent API mounts and umounts at <mountpoint>/<pa
   assert.deepEqual(await d.stop(), { code: 0, signal: null });
   assert.deepEqual(await leftovers(ws.mnt, ws.state), []);
 });
+}
 
 test('a Debian minbase root filesystem (v6, zstd) through erofs: identical to the source and to the fusedev view', async (t) => {
   if (!canMount(t)) return;

@@ -27,12 +27,13 @@ export class Nydusd {
   stderr = '';
   #exit: Exit | undefined;
 
-  constructor(args: string[], mnt: string) {
+  /** `env`: added to this process's environment for the daemon. */
+  constructor(args: string[], mnt: string, env: NodeJS.ProcessEnv = {}) {
     this.mnt = mnt;
     const i = args.findIndex((a) => a === '--apisock' || a === '-A');
     this.apisock = i >= 0 ? args[i + 1] : undefined;
     const [cmd, ...pre] = programArgv('nydusd');
-    this.child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
     this.child.stderr!.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve((this.#exit = { code, signal }))));
   }

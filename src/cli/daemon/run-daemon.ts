@@ -141,6 +141,7 @@ async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
     mountpoint,
     fuseImpl: args.fuseImpl,
     fsDriver,
+    erofsBacking: process.env.NYDUSD_EROFS_BACKING === 'loop' ? 'loop' : 'file',
     stateDir,
     id: args.id ?? null,
     supervisor: args.supervisor ?? null,

@@ -74,6 +74,11 @@ export class RafsV6Super implements RafsSuper {
   private blobChunkLists: ChunkInfo[][] | undefined;
   private distinctInodes: number | undefined;
 
+  /** The whole bootstrap, an EROFS image (what the erofs fs driver hands the kernel). */
+  get bytes(): Buffer {
+    return this.buf;
+  }
+
   constructor(buf: Buffer) {
     const sb = decodeV6Superblock(buf);
     validateV6Superblock(sb, buf.length);
