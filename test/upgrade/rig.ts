@@ -40,6 +40,8 @@ export class Rig {
   /** Served by the kernel's erofs (--fs-driver erofs): only /v6. */
   readonly erofs: boolean;
   current!: Daemon;
+  /** Runs once in each handover while no daemon serves (the old one is gone, the new one not started). */
+  duringGap: (() => void) | undefined;
   #sockN = 0;
   readonly #all: Daemon[] = [];
 
@@ -101,6 +103,7 @@ export class Rig {
     await old.client.exit();
     await old.exited;
     old.client.close();
+    this.duringGap?.();
     await next.client.start();
     await next.waitState('RUNNING');
     const running = now();
@@ -123,6 +126,7 @@ export class Rig {
     await old.client.exit();
     await old.exited;
     old.client.close();
+    this.duringGap?.();
     const offered = this.sup.offer();
     await next.client.takeover();
     await offered;
@@ -144,6 +148,7 @@ export class Rig {
     const stopped = now();
     await old.kill9();
     old.client.close();
+    this.duringGap?.();
     opts.afterKill?.();
     const next = this.spawn([], old.apisock, old.args.filter((a) => a !== '--upgrade'));
     await next.waitState('INIT');
