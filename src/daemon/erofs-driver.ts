@@ -10,7 +10,7 @@
 // mounts and loop devices outlive the process: a successor that takes the views'
 // connection over adopts them (found by mount path and by the views' paths in sysfs);
 // a plain start after a crash removes them (cleanStale).
-import { mkdir, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonError } from '../errors.js';
 import { bootstrapPath, viewPath } from '../fs/blob-views-fs.js';
@@ -111,10 +111,11 @@ export class ErofsDriver {
       const bootstrap = join(this.viewsDir, bootstrapPath(m.index));
       const viewPaths = views.map((v) => join(this.viewsDir, viewPath(m.index, v.blob.blobId)));
       const fileOptions = viewPaths.map((p) => `device=${p}`).join(',');
+      // Before the mount: a file takes its readahead window from its device when opened.
+      await this.#setViewsReadahead();
       let placed: BlobPlacement[] | undefined;
       if (this.#opts.backing !== 'loop' && fileOptions.length < MAX_MOUNT_OPTIONS) placed = await this.#mountFiles(bootstrap, viewPaths, fileOptions, hostPath);
       placed ??= await this.#mountOnLoops(bootstrap, viewPaths, hostPath);
-      await this.#setViewsReadahead();
       this.#placed.set(m.index, { hostPath, createdDir, blobs: views.map((v, k) => ({ ...placed[k], blobId: v.blob.blobId })) });
     } catch (err) {
       if (createdDir) await rmdir(hostPath).catch(() => undefined);
@@ -129,6 +130,7 @@ export class ErofsDriver {
    * then: the caller falls back to loop devices).
    */
   async #mountFiles(bootstrap: string, viewPaths: string[], options: string, hostPath: string): Promise<BlobPlacement[] | undefined> {
+    await warmPageCache(bootstrap);
     try {
       await native().mountFs(bootstrap, hostPath, 'erofs', true, options);
     } catch (err) {
@@ -249,6 +251,24 @@ const LOOP_READAHEAD_KB = 1024;
  * reads instead of one round trip per file.
  */
 const VIEWS_READAHEAD_KB = 4096;
+
+/**
+ * Reads a file on the views once, so that its page cache holds it: erofs reads its
+ * metadata a page at a time with no readahead, and a cold `find` would otherwise cost a
+ * FUSE round trip per metadata page. The views' readahead makes this a few 1 MiB reads.
+ */
+async function warmPageCache(path: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    while ((await fh.read(buf, 0, buf.length, null)).bytesRead > 0);
+  } catch (err) {
+    throw erofsError(`failed to read ${path}: ${(err as Error).message}`, err);
+  } finally {
+    await fh?.close();
+  }
+}
 
 /** mount(2) takes its options in one page. */
 const MAX_MOUNT_OPTIONS = 4096;
