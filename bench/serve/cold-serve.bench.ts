@@ -50,7 +50,7 @@ async function until(cond: () => boolean, what: string, alive: () => boolean = (
   }
 }
 
-function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: string; cache: boolean; argv?: string[]; driver?: string }): Server {
+function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: string; cache: boolean; argv?: string[]; driver?: string; env?: NodeJS.ProcessEnv }): Server {
   return {
     name,
     async mount(mnt, scratch) {
@@ -59,7 +59,7 @@ function nydusd(name: string, bootstrap: string, blobDir: string, opts: { impl: 
       writeFileSync(config, JSON.stringify({ version: 2, backend: { type: 'localfs', localfs: { dir: blobDir } }, cache, rafs: { mode: 'direct' } }));
       const [cmd, ...pre] = opts.argv ?? programArgv('nydusd');
       const args = ['-M', mnt, '-B', bootstrap, '-C', config, '--state-dir', join(scratch, 'state'), '--fuse-impl', opts.impl, ...(opts.driver === undefined ? [] : ['--fs-driver', opts.driver]), '--log-level', 'warn'];
-      const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(cmd, [...pre, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...opts.env } });
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       // RUNNING: the root answers (a fusedev session stays paused until START).
       await until(() => isMounted(mnt) && spawnSync('stat', [mnt]).status === 0, `${name} mount`, () => child.exitCode === null);
@@ -177,6 +177,7 @@ async function main(): Promise<void> {
       nydusd('nydusd fuse-native, blobcache', bootstrap, blobDir, { impl: 'fuse-native', cache: true }),
       nydusd('nydusd erofs, blobcache', bootstrap, blobDir, { impl: 'fusedev', cache: true, driver: 'erofs' }),
       nydusd('nydusd erofs, no cache', bootstrap, blobDir, { impl: 'fusedev', cache: false, driver: 'erofs' }),
+      nydusd('nydusd erofs on loops, no cache', bootstrap, blobDir, { impl: 'fusedev', cache: false, driver: 'erofs', env: { NYDUSD_EROFS_BACKING: 'loop' } }),
       squashfuse('squashfuse_ll (lz4)', sqfs),
       kernelErofs('kernel erofs (lz4hc)', erofs),
       kernelErofsLocalBlobs('kernel erofs, nydus image on local blob files', bootstrap, join(work, 'views'), images.blobIds),

@@ -1,15 +1,15 @@
 // The kernel side of the erofs fs driver (--fs-driver erofs, decision 0009): for each
-// image, a loop device on each of its blob views (served by this daemon's own FUSE
-// connection under the state directory, fs/blob-views-fs.ts), and the kernel's erofs
-// mounting the bootstrap (on its own loop device) with those devices as its blob
-// devices, at the image's host path. The kernel then answers every lookup, readdir and
-// page-cache hit; the daemon only sees large reads of blob views.
+// image, the kernel's erofs mounted at the image's host path over the image's bootstrap
+// and blob views (served by this daemon's own FUSE connection under the state directory,
+// fs/blob-views-fs.ts). Erofs opens those files itself (file-backed erofs) where the
+// kernel can; elsewhere each goes on a loop device first. The kernel then answers every
+// lookup, readdir and page-cache hit; the daemon only sees large reads of blob views.
 //
-// Every loop device is attached with autoclear and held by an fd only until erofs has
-// opened it, so a failed mount, an unmount or a crash cannot leave one behind. Erofs
-// mounts and loop devices outlive the process: a successor that takes the views'
-// connection over adopts them (found by mount path and by the views' paths in sysfs);
-// a plain start after a crash removes them (cleanStale).
+// Loop devices are attached with autoclear and held by an fd only until erofs has opened
+// them, so a failed mount, an unmount or a crash cannot leave one behind. Erofs mounts
+// (and loop devices) outlive the process: a successor that takes the views' connection
+// over adopts them (found by mount path, and by the views' paths in sysfs); a plain
+// start after a crash removes them (cleanStale).
 import { mkdir, open, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DaemonError } from '../errors.js';
