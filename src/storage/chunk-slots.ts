@@ -2,7 +2,7 @@
 // has one slot, a promise every request for that chunk shares, and a chunk that settles
 // with its bytes goes into the memory LRU, where later requests find it.
 
-import { ChunkLru } from './chunk-lru.js';
+import { WeightedLru } from '../util/weighted-lru.js';
 import type { ChunkInfo } from '../rafs/types.js';
 
 /** The shared outcome of one chunk read in flight. */
@@ -23,13 +23,15 @@ export interface Member {
   settled?: boolean;
 }
 
+const chunkBytes = (data: Buffer): number => data.length;
+
 /** Slots of the chunks in flight, keyed by chunk key, and the decoded chunks kept in memory. */
 export class ChunkSlots {
-  readonly #lru: ChunkLru;
+  readonly #lru: WeightedLru<string, Buffer>;
   readonly #inflight = new Map<string, Slot>();
 
   constructor(memoryBytes: number) {
-    this.#lru = new ChunkLru(memoryBytes);
+    this.#lru = new WeightedLru<string, Buffer>(memoryBytes, chunkBytes);
   }
 
   /** The chunk's bytes when memory holds them (refreshing them). */

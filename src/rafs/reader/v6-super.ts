@@ -35,7 +35,7 @@ import {
 } from '../layout/v6.js';
 import type { BlobInfo, ChunkInfo, Compressor, DirEntry, Digester, InodeAttr, RafsSuper } from '../types.js';
 import { readV6Blobs } from './blobs.js';
-import { WeightedLru } from './lru.js';
+import { WeightedLru } from '../../util/weighted-lru.js';
 import {
   byCompressedOffset,
   checkBlobIndex,
@@ -54,6 +54,7 @@ import { chunkIndexesOffset, loadV6Node, readInlineData, readV6Xattrs, type V6No
 
 /** Parsed directories kept, by total entries (names stay views into the bootstrap). */
 const DIR_CACHE_ENTRIES = 1 << 16;
+const dirEntries = (d: ParsedDir): number => d.entries.length + 1;
 
 export class RafsV6Super implements RafsSuper {
   readonly version = 6 as const;
@@ -68,7 +69,7 @@ export class RafsV6Super implements RafsSuper {
   readonly superblock: Readonly<V6Superblock>;
   readonly superblockExt: Readonly<V6SuperblockExt>;
   private readonly buf: Buffer;
-  private readonly dirs = new WeightedLru<number, ParsedDir>(DIR_CACHE_ENTRIES);
+  private readonly dirs = new WeightedLru<number, ParsedDir>(DIR_CACHE_ENTRIES, dirEntries);
   /** (blob index << 24 | ci index) -> offset of the chunk table entry. */
   private chunkTable: Map<number, number> | undefined;
   private blobChunkLists: ChunkInfo[][] | undefined;
@@ -136,7 +137,7 @@ export class RafsV6Super implements RafsSuper {
     let d = this.dirs.get(nid);
     if (!d) {
       d = parseV6Dir(this.buf, this.dirNode(nid));
-      this.dirs.set(nid, d, d.entries.length + 1);
+      this.dirs.set(nid, d);
     }
     return d;
   }
