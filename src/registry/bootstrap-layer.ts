@@ -10,8 +10,9 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { StorageError } from '../errors.js';
+import { encodeTarHeader, padding, tarTrailer } from '../util/tar-header.js';
+import { TarReader, type TarMember } from '../util/tar-reader.js';
 import { BOOTSTRAP_IN_LAYER } from './nydus-manifest.js';
 
 /** A packed layer file. */
@@ -35,16 +36,37 @@ class Tap extends Transform {
   }
 }
 
+/** The tar stream of a layer: one header (mtime 0, root-owned), the bootstrap's bytes, padding, the end blocks. */
+async function* layerTar(bootstrap: string, size: number): AsyncGenerator<Buffer> {
+  const path = Buffer.from(BOOTSTRAP_IN_LAYER);
+  yield encodeTarHeader({ kind: 'file', path, mode: 0o644, uid: 0, gid: 0, size, mtime: 0, mtimeNsec: 0 });
+  let copied = 0;
+  for await (const chunk of createReadStream(bootstrap)) {
+    copied += (chunk as Buffer).length;
+    yield chunk as Buffer;
+  }
+  if (copied !== size) throw new StorageError('ERR_STORAGE_MANIFEST', `failed to pack bootstrap layer: ${bootstrap} changed size while packed (${copied} bytes, ${size} expected)`);
+  yield Buffer.alloc(padding(size));
+  yield tarTrailer();
+}
+
 /** Writes the bootstrap at `bootstrap` as a layer file at `dest`. */
 export async function packBootstrapLayer(bootstrap: string, dest: string): Promise<PackedLayer> {
   const { size } = await stat(bootstrap);
-  const pack = tar.pack();
-  const entry = pack.entry({ name: BOOTSTRAP_IN_LAYER, size, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' });
-  const fed = pipeline(createReadStream(bootstrap), entry).then(() => pack.finalize());
   const tarTap = new Tap();
   const gzTap = new Tap();
-  await Promise.all([fed, pipeline(pack, tarTap, createGzip({ level: 6 }), gzTap, createWriteStream(dest))]);
+  await pipeline(layerTar(bootstrap, size), tarTap, createGzip({ level: 6 }), gzTap, createWriteStream(dest));
   return { path: dest, digest: `sha256:${gzTap.hash.digest('hex')}`, size: gzTap.bytes, diffId: `sha256:${tarTap.hash.digest('hex')}` };
+}
+
+/** The member name without a leading `./` or `/`. */
+function memberName(m: TarMember): string {
+  return m.path.toString('latin1').replace(/^\.\//, '').replace(/^\/+/, '');
+}
+
+/** The data of the current member, in pieces of at most 1 MiB. */
+async function* memberData(reader: TarReader): AsyncGenerator<Buffer> {
+  while (reader.left > 0) yield await reader.read(1 << 20);
 }
 
 /**
@@ -52,30 +74,22 @@ export async function packBootstrapLayer(bootstrap: string, dest: string): Promi
  * Throws ERR_STORAGE_MANIFEST when the layer holds no bootstrap or one over `limit` bytes.
  */
 export async function unpackBootstrapLayer(layer: string, dest: string, limit: number): Promise<number> {
-  const extract = tar.extract();
   const tmp = `${dest}.part-${process.pid}`;
   let found = -1;
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on('entry', (header, stream, next) => {
-      const name = header.name.replace(/^\.\//, '').replace(/^\/+/, '');
-      const wanted = found < 0 && header.type === 'file' && (name === BOOTSTRAP_IN_LAYER || name === 'image.boot');
-      if (!wanted) {
-        stream.on('end', next).resume();
-        return;
-      }
-      if ((header.size ?? 0) > limit) {
-        reject(new StorageError('ERR_STORAGE_MANIFEST', `failed to unpack bootstrap layer: ${name} is ${header.size} bytes, over ${limit}`));
-        stream.resume();
-        return;
-      }
-      found = header.size ?? 0;
-      pipeline(stream, createWriteStream(tmp)).then(() => next(), reject);
-    });
-    extract.on('finish', resolve);
-    extract.on('error', reject);
-  });
   try {
-    await Promise.all([pipeline(createReadStream(layer), createGunzip(), extract), done]);
+    await pipeline(createReadStream(layer), createGunzip(), async (tarBytes: AsyncIterable<Buffer>) => {
+      // The whole archive is read, so a layer that is corrupt past the bootstrap still fails.
+      const reader = new TarReader(tarBytes);
+      for (let m = await reader.next(); m !== undefined; m = await reader.next()) {
+        const name = memberName(m);
+        if (found >= 0 || m.kind !== 'file' || (name !== BOOTSTRAP_IN_LAYER && name !== 'image.boot')) continue;
+        if (m.size > limit) {
+          throw new StorageError('ERR_STORAGE_MANIFEST', `failed to unpack bootstrap layer: ${name} is ${m.size} bytes, over ${limit}`);
+        }
+        found = m.size;
+        await pipeline(memberData(reader), createWriteStream(tmp));
+      }
+    });
     if (found < 0) throw new StorageError('ERR_STORAGE_MANIFEST', `failed to unpack bootstrap layer: it has no ${BOOTSTRAP_IN_LAYER}`);
     await rename(tmp, dest);
     return found;
