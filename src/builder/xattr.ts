@@ -1,5 +1,5 @@
-// Reads a file's extended attributes for the builder through the small C addon
-// `build/Release/nydus_xattr.node` (llistxattr/lgetxattr; Node has no xattr API).
+// Reads a file's extended attributes for the builder through the C addon
+// (src/native/xattr.c: llistxattr/lgetxattr; Node has no xattr API).
 // Paths, names and values are raw bytes. Symlinks are never followed.
 import { constants } from 'node:os';
 import { BuildError } from '../errors.js';
@@ -7,14 +7,14 @@ import { loadAddon } from '../util/addon.js';
 import type { Xattr } from '../rafs/layout/v5.js';
 
 interface XattrAddon {
-  list(path: Buffer): Buffer[];
-  get(path: Buffer, name: Buffer): Buffer;
+  listXattrs(path: Buffer): Buffer[];
+  getXattr(path: Buffer, name: Buffer): Buffer;
 }
 
 let addon: XattrAddon | undefined;
 
 function load(): XattrAddon {
-  addon ??= loadAddon<XattrAddon>('nydus_xattr', import.meta.url, (m) => new BuildError('ERR_BUILD_SOURCE', `failed to load the xattr addon: ${m}`));
+  addon ??= loadAddon<XattrAddon>((m) => new BuildError('ERR_BUILD_SOURCE', `failed to load the xattr addon: ${m}`));
   return addon;
 }
 
@@ -35,14 +35,14 @@ export function readXattrs(path: Buffer): Xattr[] {
   const x = load();
   let names: Buffer[];
   try {
-    names = x.list(path);
+    names = x.listXattrs(path);
   } catch (err) {
     throw fail(path, err);
   }
   const out: Xattr[] = [];
   for (const name of names.sort(Buffer.compare)) {
     try {
-      out.push({ name, value: x.get(path, name) });
+      out.push({ name, value: x.getXattr(path, name) });
     } catch (err) {
       if ((err as { errno?: number }).errno === constants.errno.ENODATA) continue;
       throw fail(path, err);

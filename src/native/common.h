@@ -74,5 +74,8 @@ napi_value nn_job_start(napi_env env, nn_job *job, const char *name);
 napi_value nn_fuse_dev_init(napi_env env, napi_value exports);
 napi_value nn_fd_passing_init(napi_env env, napi_value exports);
 napi_value nn_block_mount_init(napi_env env, napi_value exports);
+napi_value nn_lz4_init(napi_env env, napi_value exports);
+napi_value nn_zran_init(napi_env env, napi_value exports);
+napi_value nn_xattr_init(napi_env env, napi_value exports);
 
 #endif

@@ -1,4 +1,4 @@
-// Typed face of the C addon (build/Release/nydus_native.node): /dev/fuse
+// Typed face of the C addon's daemon part (build/Release/nydus_native.node): /dev/fuse
 // primitives for the session (a readability watch in the event loop's poller,
 // non-blocking reads, writev), and the supervisor socket protocol of nydusd
 // (nydusd-contract.md §4.1) for hot upgrade and failover. Every blocking call
@@ -53,7 +53,7 @@ let addon: NativeAddon | undefined;
 
 /** Loads the addon once, from the nearest `build/Release` above this module (sources or dist/). */
 export function native(): NativeAddon {
-  addon ??= loadAddon<NativeAddon>('nydus_native', import.meta.url, (m) => new FuseError('ERR_FUSE_SESSION', `failed to load the native addon: ${m}`));
+  addon ??= loadAddon<NativeAddon>((m) => new FuseError('ERR_FUSE_SESSION', `failed to load the native addon: ${m}`));
   return addon;
 }
 

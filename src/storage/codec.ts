@@ -3,7 +3,6 @@
 // the expected uncompressed size and never returns a buffer of any other length; every
 // malformed input becomes ERR_STORAGE_DECOMPRESS. Pure CPU work, synchronous.
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { createRequire } from 'node:module';
 import zstd from 'zstd-napi/binding.js';
 import { StorageError } from '../errors.js';
 import { loadAddon } from '../util/addon.js';
@@ -26,22 +25,19 @@ export interface Compressed {
 // calls never interleave.
 const zstdDctx = new zstd.DCtx();
 
-/** lz4-napi's block compressor, loaded on first use: only the builder compresses, and the daemon's start should not wait for it. */
-let lz4Compress: ((data: Buffer) => Buffer) | undefined;
-function lz4CompressSync(data: Buffer): Buffer {
-  lz4Compress ??= (createRequire(import.meta.url)('lz4-napi') as { compressSync(data: Buffer): Buffer }).compressSync;
-  return lz4Compress(data);
-}
-
-/** liblz4 through src/storage/native/lz4.c: decodes a raw block into the caller's buffer. */
+/** liblz4 through the native addon (src/native/lz4.c): raw blocks between buffers the caller owns. */
 interface Lz4Addon {
   /** Bytes written to `dst`, or -1 when `src` is not a valid block or does not fit `dst`. */
-  decodeBlock(src: Uint8Array, dst: Uint8Array): number;
+  lz4DecodeBlock(src: Uint8Array, dst: Uint8Array): number;
+  /** The largest block `size` bytes compress to (LZ4_compressBound); 0 when too large. */
+  lz4CompressBound(size: number): number;
+  /** Bytes of the block written to `dst` (LZ4_compress_default), or 0 when it does not fit. */
+  lz4CompressBlock(src: Uint8Array, dst: Uint8Array): number;
 }
 let lz4: Lz4Addon | undefined;
 
 function lz4Addon(): Lz4Addon {
-  lz4 ??= loadAddon<Lz4Addon>('nydus_lz4', import.meta.url, (m) => new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to load the lz4 decoder: ${m}`));
+  lz4 ??= loadAddon<Lz4Addon>((m) => new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to load liblz4 through the native addon: ${m}`));
   return lz4;
 }
 
@@ -104,10 +100,20 @@ function decodeLz4(input: Uint8Array, size: number, out?: Buffer): Buffer {
   if (input.length === 0) throw fail('lz4_block', 'empty input');
   // The destination has exactly `size` bytes: a block that decodes to more fails here.
   const dst = out === undefined ? Buffer.allocUnsafe(size) : out.subarray(0, size);
-  const n = lz4Addon().decodeBlock(input, dst);
+  const n = lz4Addon().lz4DecodeBlock(input, dst);
   if (n < 0) throw fail('lz4_block', `malformed block or more than ${size} bytes decoded`);
   if (n !== size) throw fail('lz4_block', `decoded ${n} bytes, expected ${size}`);
   return dst;
+}
+
+/** A raw block as upstream's nydus-image writes it: LZ4_compress_default into a buffer of LZ4_compressBound bytes. */
+function compressLz4(raw: Buffer): Buffer {
+  const lz4 = lz4Addon();
+  const bound = lz4.lz4CompressBound(raw.length);
+  const dst = bound > 0 ? Buffer.allocUnsafe(bound) : undefined;
+  const n = dst === undefined ? 0 : lz4.lz4CompressBlock(raw, dst);
+  if (dst === undefined || n <= 0) throw new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to compress ${raw.length} bytes with lz4_block: the input is too large`);
+  return dst.subarray(0, n);
 }
 
 function decodeZstd(input: Uint8Array, size: number, out?: Buffer): Buffer {
@@ -149,8 +155,7 @@ export function compress(compressor: Compressor, input: Uint8Array): Compressed 
     case 'none':
       return { data: raw, compressed: false };
     case 'lz4_block':
-      // lz4-napi prepends the uncompressed size as u32 LE; the block follows it.
-      data = lz4CompressSync(raw).subarray(4);
+      data = compressLz4(raw);
       break;
     case 'zstd': {
       const dst = Buffer.allocUnsafe(zstd.compressBound(raw.length));

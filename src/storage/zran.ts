@@ -3,7 +3,7 @@
 // context is a checkpoint at a deflate block boundary of the original gzip stream
 // (compressed offset, the pending bits of the byte before it, the 32 KiB window) and
 // the span of stream that its chunks' bytes come from. Decoding inflates from the
-// checkpoint with the system zlib (src/storage/native/zran.c).
+// checkpoint with the system zlib (src/native/zran.c).
 import { StorageError } from '../errors.js';
 import { loadAddon } from '../util/addon.js';
 
@@ -36,9 +36,9 @@ interface ZranAddon {
 }
 let addon: ZranAddon | undefined;
 
-/** The native zlib binding (loaded on first use). */
+/** The zlib part of the native addon (src/native/zran.c), loaded on first use. */
 export function zranAddon(): ZranAddon {
-  addon ??= loadAddon<ZranAddon>('nydus_zran', import.meta.url, (m) => new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to load the zran inflater: ${m}`));
+  addon ??= loadAddon<ZranAddon>((m) => new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to load the zran inflater: ${m}`));
   return addon;
 }
 

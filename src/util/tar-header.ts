@@ -1,5 +1,5 @@
 // POSIX.1-2001 (PAX) tar headers, encoded by hand because names and xattr values in
-// images are raw bytes: tar-stream and friends take strings, which would mangle
+// images are raw bytes: general-purpose tar libraries take strings, which would mangle
 // non-UTF-8 names and binary values such as security.capability. Extended data goes
 // into a PAX 'x' record (path, linkpath, mtime with nanoseconds, big ids and sizes,
 // SCHILY.xattr.*), which GNU tar and libarchive both read. Non-UTF-8 paths go into

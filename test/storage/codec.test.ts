@@ -9,7 +9,7 @@ import { compressible } from './helpers.js';
 
 const COMPRESSORS: Compressor[] = ['none', 'lz4_block', 'zstd', 'gzip'];
 
-/** An LZ4 block decoder written from the block format spec, independent of lz4-napi. */
+/** An LZ4 block decoder written from the block format spec, independent of liblz4. */
 function referenceLz4Decode(src: Buffer): Buffer {
   const out: number[] = [];
   let i = 0;

@@ -1,6 +1,5 @@
 /*
- * Random access into gzip streams with the system zlib (build/Release/nydus_zran.node),
- * for `targz-ref` images (docs/decisions/0015-zran.md). node:zlib exposes neither
+ * Random access into gzip streams with the system zlib, for `targz-ref` images (docs/decisions/0015-zran.md). node:zlib exposes neither
  * inflatePrime, inflateSetDictionary on a raw stream nor the Z_BLOCK stops that mark
  * deflate block boundaries, which is what both sides of zran need:
  *
@@ -19,11 +18,13 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../../native/common.h"
+#include "common.h"
 
 #define WINDOW_SIZE 32768
 
 /* ---- reader ---------------------------------------------------------------------- */
+
+/* The reader's z_stream is the addon's instance data: no other module of the addon uses that slot. */
 
 typedef struct {
   z_stream strm;
@@ -216,7 +217,7 @@ static napi_value indexer_window(napi_env env, napi_callback_info info) {
   return nn_int(env, got);
 }
 
-NAPI_MODULE_INIT() {
+napi_value nn_zran_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"inflateAt", NULL, inflate_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"indexerCreate", NULL, indexer_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -224,6 +225,6 @@ NAPI_MODULE_INIT() {
       {"indexerStep", NULL, indexer_step, NULL, NULL, NULL, napi_enumerable, NULL},
       {"indexerWindow", NULL, indexer_window, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
 }

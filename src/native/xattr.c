@@ -1,6 +1,6 @@
 /*
- * Extended attributes for the image builder (build/Release/nydus_xattr.node):
- * llistxattr(2)/lgetxattr(2) on raw-byte paths, never following symlinks.
+ * Extended attributes for the image builder: llistxattr(2)/lgetxattr(2) on raw-byte
+ * paths, never following symlinks.
  * Node has no xattr API, and names and values must stay bytes (non-UTF-8 paths,
  * binary values such as security.capability). Loaded through src/builder/xattr.ts.
  */
@@ -9,22 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
-#define NAPI_VERSION 8
-#include <node_api.h>
+
+#include "common.h"
 
 #define MAX_PATH_BYTES 65536
-
-/* Throws {errno, syscall} so the TS side can build a Node-style error. */
-static napi_value throw_errno(napi_env env, const char *syscall, int err) {
-  napi_value obj, v;
-  napi_create_object(env, &obj);
-  napi_create_int32(env, err, &v);
-  napi_set_named_property(env, obj, "errno", v);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, obj, "syscall", v);
-  napi_throw(env, obj);
-  return NULL;
-}
 
 /* Copies a Buffer argument into a NUL-terminated C string (paths and names are bytes). */
 static char *arg_cstr(napi_env env, napi_value arg) {
@@ -50,7 +38,7 @@ static char *arg_cstr(napi_env env, napi_value arg) {
   return s;
 }
 
-/* list(path): Buffer[] of names; [] where the filesystem has no xattr support. */
+/* listXattrs(path): Buffer[] of names; [] where the filesystem has no xattr support. */
 static napi_value list(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out;
@@ -79,7 +67,7 @@ static napi_value list(napi_env env, napi_callback_info info) {
   if (n < 0) {
     free(names);
     if (err == ENOTSUP) return out;
-    return throw_errno(env, "llistxattr", err);
+    return nn_throw_errno(env, err, "llistxattr");
   }
   uint32_t idx = 0;
   for (ssize_t pos = 0; pos < n;) {
@@ -95,7 +83,7 @@ static napi_value list(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* get(path, name): the value as a Buffer. */
+/* getXattr(path, name): the value as a Buffer. */
 static napi_value get(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], out;
@@ -127,18 +115,18 @@ static napi_value get(napi_env env, napi_callback_info info) {
   free(name);
   if (n < 0) {
     free(value);
-    return throw_errno(env, "lgetxattr", err);
+    return nn_throw_errno(env, err, "lgetxattr");
   }
   napi_create_buffer_copy(env, (size_t)n, value, NULL, &out);
   free(value);
   return out;
 }
 
-NAPI_MODULE_INIT() {
-  napi_value fn;
-  napi_create_function(env, "list", NAPI_AUTO_LENGTH, list, NULL, &fn);
-  napi_set_named_property(env, exports, "list", fn);
-  napi_create_function(env, "get", NAPI_AUTO_LENGTH, get, NULL, &fn);
-  napi_set_named_property(env, exports, "get", fn);
+napi_value nn_xattr_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"listXattrs", NULL, list, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getXattr", NULL, get, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
 }
