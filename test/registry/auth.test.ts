@@ -35,10 +35,10 @@ async function seedBlob(host: string, repo: string, data: Buffer, auth?: string)
   return hex;
 }
 
-function backendFor(host: string, repo: string, registry: Record<string, unknown> = {}): RegistryBackend {
+function backendFor(host: string, repo: string, registry: Record<string, unknown> = {}, now?: () => number): RegistryBackend {
   const c = registryConfig(host, repo, registry);
   if (c.backend?.type !== 'registry') throw new Error('not a registry config');
-  return new RegistryBackend(c.backend.registry, { id: 'test' });
+  return new RegistryBackend(c.backend.registry, { id: 'test', now });
 }
 
 test('WWW-Authenticate challenges parse with quoted commas, escapes and several challenges', () => {
@@ -165,14 +165,18 @@ test('token auth: the Bearer token comes from the challenge realm with Basic cre
   assert.equal(stale.auth.stats.challenges, 1);
   assert.equal(stale.auth.stats.tokenFetches, 1);
 
-  // Short-lived tokens are refreshed before they expire.
+  // Short-lived tokens are refreshed before they expire (10 s ahead): the backend's clock
+  // moves 2 s on, into that margin, while the registry still accepts the old token.
   issuer.expiresIn = 11;
-  const short = backendFor(reg.host, 'team/app', { auth: AUTH });
+  let now = Date.now();
+  const short = backendFor(reg.host, 'team/app', { auth: AUTH }, () => now);
   t.after(() => short.close());
   await short.read(id, buf, 0);
-  await new Promise((r) => setTimeout(r, 1200));
   await short.read(id, buf, 10_000);
-  assert.deepEqual(buf, data.subarray(10_000, 20_000));
+  assert.equal(short.auth.stats.tokenRefreshes, 0, 'not refreshed outside the margin');
+  now += 2_000;
+  await short.read(id, buf, 20_000);
+  assert.deepEqual(buf, data.subarray(20_000, 30_000));
   assert.equal(short.auth.stats.tokenRefreshes, 1);
   issuer.expiresIn = 300;
 

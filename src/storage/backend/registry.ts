@@ -61,8 +61,8 @@ export class RegistryBackend implements BlobBackend {
   readonly #probeScheme: boolean;
   readonly #redirects = new Map<string, URL>();
 
-  /** `options.ca`: the contents of `config.ca_cert_files` (readCaCerts). */
-  constructor(config: RegistryConfig, options: { id?: string; ca?: string[] } = {}) {
+  /** `options.ca`: the contents of `config.ca_cert_files` (readCaCerts); `options.now`: the clock token expiry is judged by. */
+  constructor(config: RegistryConfig, options: { id?: string; ca?: string[]; now?: () => number } = {}) {
     this.#config = config;
     this.#id = options.id ?? '';
     this.#scheme = config.scheme === 'http' ? 'http:' : 'https:';
@@ -73,6 +73,7 @@ export class RegistryBackend implements BlobBackend {
       auth: config.auth,
       registryToken: config.registry_token,
       repo: config.repo,
+      now: options.now,
       requestToken: async (url, headers, signal) => {
         const { res } = await this.#send('GET', url, headers, signal, false);
         if (res.statusCode !== 200) {
