@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FROM_SOURCE } from '../helpers/env.js';
 import { Journal, replay } from '../../src/daemon/journal.js';
+import { listSegments } from '../../src/daemon/journal-files.js';
 import type { JournalEntry, JournalState } from '../../src/daemon/journal.js';
 
 const writer = fileURLToPath(new URL(`./journal-crash-writer.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url));
@@ -47,8 +48,12 @@ function modelTable(m: Model): string {
 
 const clone = (m: Model): Model => ({ mounts: new Map(m.mounts) });
 
-/** Starts the writer, lets it append for `delayMs` after it opened the journal, then SIGKILLs it. */
-async function runAndKill(dir: string, seed: number, inflight: number, delayMs: number): Promise<{ sent: JournalEntry[]; acked: number }> {
+/**
+ * Starts the writer and SIGKILLs it as soon as it has acknowledged `killAt` records: its
+ * next appends (and a compaction, when one is due) are then at some point of their way
+ * to the disk, which the kill's arrival decides.
+ */
+async function runAndKill(dir: string, seed: number, inflight: number, killAt: number): Promise<{ sent: JournalEntry[]; acked: number }> {
   const child = spawn(process.execPath, [...(FROM_SOURCE ? ['--import', 'tsx'] : []), writer, dir, String(seed), String(inflight), String(COMPACT_BYTES)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -61,12 +66,10 @@ async function runAndKill(dir: string, seed: number, inflight: number, delayMs: 
   lines.on('line', (l) => {
     if (l === 'READY') ready();
     else if (l.startsWith('SEND ')) sent.push(JSON.parse(l.slice(5)));
-    else if (l.startsWith('ACK ')) acked++;
+    else if (l.startsWith('ACK ') && ++acked === killAt) child.kill('SIGKILL');
   });
   const exited = new Promise<NodeJS.Signals | number | null>((r) => child.on('exit', (code, sig) => r(sig ?? code)));
   await Promise.race([readyP, exited.then((c) => Promise.reject(new Error(`writer exited early: ${c}`)))]);
-  await new Promise((r) => setTimeout(r, delayMs));
-  child.kill('SIGKILL');
   assert.equal(await exited, 'SIGKILL');
   await closed;
   return { sent, acked };
@@ -77,11 +80,11 @@ test('journal survives SIGKILL at random points: replay = acknowledged state plu
   try {
     let model: Model = { mounts: new Map() };
     let totalAcked = 0;
+    const firstSegment = (await listSegments(dir)).at(-1) ?? 0;
     const iterations = 10;
     for (let i = 0; i < iterations; i++) {
       const inflight = i % 2 === 0 ? 1 : 4;
-      const { sent, acked } = await runAndKill(dir, 1000 + i * 7919, inflight, 30 + Math.floor(Math.random() * 250));
-      assert.ok(acked > 0, `iteration ${i}: the writer acknowledged nothing before the kill`);
+      const { sent, acked } = await runAndKill(dir, 1000 + i * 7919, inflight, 1 + Math.floor(Math.random() * 60));
       totalAcked += acked;
       // Appends are stored in call order, so the acknowledged ones are the first `acked` sent.
       for (const e of sent.slice(0, acked)) apply(model, e);
@@ -101,7 +104,8 @@ test('journal survives SIGKILL at random points: replay = acknowledged state plu
       const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
       assert.ok(bytes < 4 * COMPACT_BYTES + 16 * 1024, `iteration ${i}: journal grew to ${bytes} bytes`);
     }
-    assert.ok(totalAcked > iterations * 5, `only ${totalAcked} records acknowledged over ${iterations} kills`);
+    const compactions = ((await listSegments(dir)).at(-1) ?? 0) - firstSegment;
+    assert.ok(compactions > 0, `the kills never came after a compaction (${totalAcked} records acknowledged)`);
     // A new writer takes the dead writer's lock, resumes after the last record and appends.
     // (No compaction here: its snapshot record would take the next seq too.)
     const j = await Journal.open(dir, { compactBytes: 1 << 30 });
