@@ -9,7 +9,10 @@
 // again; setPlan() drops spliced connections for the same reason. Counts connections,
 // requests and faults.
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Agent } from 'undici';
+import type { HttpConnection } from '../../src/storage/backend/connection.js';
 import type { Owner } from './registry-server.js';
+import { waitUntil } from './wait.js';
 
 export type Fault =
   | { kind: 'pass' }
@@ -39,6 +42,15 @@ export interface FaultProxy {
   setPlan(plan: FaultPlan): void;
   /** Points the proxy at another upstream port. */
   setUpstream(port: number): void;
+}
+
+/**
+ * Resolves once the client has seen every connection of `connection` close: after
+ * setPlan() dropped the spliced ones, its next request opens a new one that the plan sees.
+ */
+export async function clientConnectionsClosed(connection: HttpConnection): Promise<void> {
+  const agent = connection.agent as Agent;
+  await waitUntil(() => Object.values(agent.stats).every((pool) => pool.connected === 0), 'the client saw its connections close');
 }
 
 const MAX_HEAD = 64 * 1024;

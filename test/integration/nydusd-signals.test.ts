@@ -59,13 +59,14 @@ function treeDigest(mnt: string): string {
   return r.stdout.split(' ')[0];
 }
 
-/** Waits until `file` contains a line matching `re` (the daemon logs asynchronously). */
-async function waitForLine(file: string, re: RegExp): Promise<void> {
+/** Waits until `file` holds `count` lines matching `re` (the daemon logs asynchronously). */
+async function waitForLine(file: string, re: RegExp, count = 1): Promise<void> {
+  const lines = (): number => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => re.test(l)).length : 0);
   for (let i = 0; i < 100; i++) {
-    if (existsSync(file) && re.test(readFileSync(file, 'utf8'))) return;
+    if (lines() >= count) return;
     await sleep(50);
   }
-  assert.fail(`no line matching ${re} in ${file}:\n${existsSync(file) ? readFileSync(file, 'utf8') : '(missing)'}`);
+  assert.fail(`not ${count} lines matching ${re} in ${file}:\n${existsSync(file) ? readFileSync(file, 'utf8') : '(missing)'}`);
 }
 
 test('signals: SIGUSR1 reopens the log and opens no inspector; SIGHUP, SIGUSR2 logged and ignored; SIGPIPE ignored', async (t) => {
@@ -82,9 +83,10 @@ test('signals: SIGUSR1 reopens the log and opens no inspector; SIGHUP, SIGUSR2 l
   // Log rotation: the file is moved away, SIGUSR1 makes the daemon write a new one.
   renameSync(log, `${log}.1`);
   n.child.kill('SIGUSR1');
-  await waitForLine(log, /INFO\] daemon: SIGUSR1 received; log file reopened/);
+  const reopened = /INFO\] daemon: SIGUSR1 received; log file reopened/;
+  await waitForLine(log, reopened);
   assert.equal(statSync(log).mode & 0o777, 0o600, 'the new log file is owner-only');
-  await sleep(300);
+  // The daemon's own handler ran, so the signal never reached Node's inspector trigger.
   assert.deepEqual(listeningSocketsOf(pid), [], 'no listening socket (inspector) after SIGUSR1');
   assert.doesNotMatch(n.stderr(), /Debugger listening/);
   assert.equal(treeDigest(n.mnt), before);
@@ -97,7 +99,7 @@ test('signals: SIGUSR1 reopens the log and opens no inspector; SIGHUP, SIGUSR2 l
   }
   // A second SIGUSR1 too: still no inspector, still serving.
   n.child.kill('SIGUSR1');
-  await sleep(300);
+  await waitForLine(log, reopened, 2);
   assert.deepEqual(listeningSocketsOf(pid), []);
   assert.equal(treeDigest(n.mnt), before);
   assert.equal(await n.stop(), 0, 'SIGTERM still ends it cleanly');
@@ -145,8 +147,11 @@ test('a foreground nydusd whose terminal closes keeps serving (SIGHUP, then writ
   t.after(() => client.close());
   for (let i = 0; i < 50 && (await client.info().then((d) => d.state, () => '')) !== 'RUNNING'; i++) await sleep(100);
   const before = treeDigest(mnt);
+  // script(1) has exited once its pty master is closed, which hangs the terminal up and
+  // sends nydusd its SIGHUP (logged to that terminal, now gone).
+  const termGone = new Promise((r) => term.once('exit', r));
   term.kill('SIGKILL');
-  await sleep(500);
+  await termGone;
   // Make it log again, to the terminal that is gone.
   await client.request('PUT', V1.daemon, { body: { log_level: 'debug' } });
   assert.equal((await client.info()).state, 'RUNNING');

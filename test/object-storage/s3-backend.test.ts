@@ -12,7 +12,7 @@ import { toErrno } from '../../src/errors.js';
 import { createStorage, openBackend, type Storage } from '../../src/storage/factory.js';
 import { S3Backend } from '../../src/storage/backend/s3.js';
 import { timed } from '../helpers/timed.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/registry-fault-proxy.js';
+import { clientConnectionsClosed, startFaultProxy, type FaultProxy } from '../helpers/registry-fault-proxy.js';
 import { collectEvents } from '../helpers/registry-images.js';
 import { freePort } from '../helpers/registry-server.js';
 import { startS3, S3RVER_KEYS, type S3Server } from '../helpers/s3-server.js';
@@ -140,7 +140,6 @@ test('a dead server: connection refused is retried with backoff up to retry_limi
   assert.match(messageOf(failed.err), /ECONNREFUSED/);
   assert.equal(events.filter((e) => e.level === 'warn' && e.backend === 's3').length, 2, 'two retries');
   assert.match(events.find((e) => e.level === 'error')!.message, /gave up after 3 attempts/);
-  assert.ok(failed.ms < 5000, `${failed.ms} ms`);
   t.diagnostic(`dead server: EIO after ${failed.ms} ms and 3 attempts`);
 });
 
@@ -158,46 +157,56 @@ async function faulty(t: TestContext, s3cfg: Record<string, unknown>): Promise<{
 }
 
 /** Faults GETs with `fault` for the first `times` of them, passes the rest; returns the count of GETs since. */
-async function faultGets(proxy: FaultProxy, fault: Parameters<FaultProxy['setPlan']>[0] extends (...a: never[]) => infer F ? F : never, times: number): Promise<() => number> {
+async function faultGets(
+  proxy: FaultProxy,
+  storage: Storage,
+  fault: Parameters<FaultProxy['setPlan']>[0] extends (...a: never[]) => infer F ? F : never,
+  times: number,
+): Promise<() => number> {
   let n = 0;
   proxy.setPlan((req) => {
     if (req.method !== 'GET') return { kind: 'pass' };
     n++;
     return n <= times ? fault : { kind: 'pass' };
   });
-  await new Promise((res) => setTimeout(res, 50));
+  await clientConnectionsClosed((storage.backend as S3Backend).connection);
   return () => n;
 }
 
 test('5xx answers and resets are retried with backoff and then served; past retry_limit EIO; the same stack recovers', async (t) => {
   const { r, proxy, storage } = await faulty(t, { retry_limit: 2 });
-  let seen = await faultGets(proxy, { kind: 'status', status: 503 }, 2);
+  let seen = await faultGets(proxy, storage, { kind: 'status', status: 503 }, 2);
   const ok = await timed(storage.reader.readChunk(r.tb.chunks[0]));
   assert.deepEqual(ok.value, r.tb.data[0]);
   assert.equal(seen(), 3);
-  seen = await faultGets(proxy, { kind: 'reset' }, 1);
+  seen = await faultGets(proxy, storage, { kind: 'reset' }, 1);
   assert.deepEqual(await storage.reader.readChunk(r.tb.chunks[1]), r.tb.data[1]);
   assert.equal(seen(), 2);
-  seen = await faultGets(proxy, { kind: 'status', status: 500 }, Infinity);
+  seen = await faultGets(proxy, storage, { kind: 'status', status: 500 }, Infinity);
   const failed = await timed(storage.reader.readChunk(r.tb.chunks[2]));
   assert.equal(toErrno(failed.err), EIO);
   assert.equal(seen(), 3, 'retry_limit 2: three attempts');
-  await faultGets(proxy, { kind: 'pass' }, 0);
+  await faultGets(proxy, storage, { kind: 'pass' }, 0);
   assert.deepEqual(await storage.reader.readChunk(r.tb.chunks[2]), r.tb.data[2]);
   t.diagnostic(`503 x2 then ok: ${ok.ms} ms; 500 always: EIO after ${failed.ms} ms`);
 });
 
-test('a server that stalls (before answering or mid-body) fails each attempt within timeout; the read ends, no hang', async (t) => {
+test('a server that stalls (before answering or mid-body) each attempt ends by the timeout; the read ends, no hang', async (t) => {
   const { r, proxy, storage } = await faulty(t, { retry_limit: 1, timeout: 1 });
+  const events = collectEvents(t);
   for (const fault of [{ kind: 'stall' as const }, { kind: 'stall-body' as const, after: 1000 }]) {
-    const seen = await faultGets(proxy, fault, Infinity);
+    const seen = await faultGets(proxy, storage, fault, Infinity);
+    const from = events.length;
     const failed = await timed(storage.reader.readChunk(r.tb.chunks[3]));
     assert.equal(toErrno(failed.err), EIO, fault.kind);
     assert.equal(seen(), 2);
-    assert.ok(failed.ms >= 1900 && failed.ms < 6000, `${fault.kind}: ${failed.ms} ms`);
+    // Both attempts ended by the timeout (what they took is printed, not asserted).
+    const ended = events.slice(from).filter((e) => e.level !== 'info').map((e) => e.message);
+    assert.equal(ended.length, 2, ended.join('\n'));
+    for (const m of ended) assert.match(m, /timeout/i, fault.kind);
     t.diagnostic(`${fault.kind}: EIO after ${failed.ms} ms (timeout 1 s, 2 attempts)`);
   }
-  await faultGets(proxy, { kind: 'pass' }, 0);
+  await faultGets(proxy, storage, { kind: 'pass' }, 0);
   assert.deepEqual(await storage.reader.readChunk(r.tb.chunks[3]), r.tb.data[3]);
 });
 

@@ -12,11 +12,9 @@ import { DistributionClient } from '../../src/registry/distribution.js';
 import { createStorage, type Storage } from '../../src/storage/factory.js';
 import type { BackendEvent } from '../../src/storage/backend/events.js';
 import type { RegistryBackend } from '../../src/storage/backend/registry.js';
-import type { Agent } from 'undici';
 import { need } from '../helpers/env.js';
 import { timed } from '../helpers/timed.js';
-import { waitUntil } from '../helpers/wait.js';
-import { startFaultProxy, type Fault, type FaultProxy } from '../helpers/registry-fault-proxy.js';
+import { clientConnectionsClosed, startFaultProxy, type Fault, type FaultProxy } from '../helpers/registry-fault-proxy.js';
 import { collectEvents, registryConfig } from '../helpers/registry-images.js';
 import { haveRegistry, startRegistry, type RegistryServer } from '../helpers/registry-server.js';
 import { buildBlob, compressible, tmpDir, type TestBlob } from '../storage/helpers.js';
@@ -65,10 +63,7 @@ async function faultBlobs(r: Rig, fault: Fault, times: number): Promise<() => nu
     n++;
     return n <= times ? fault : { kind: 'pass' };
   });
-  // setPlan closed the pooled connections: wait until the client has seen them close, so
-  // the next request opens a new one that the plan inspects.
-  const { agent } = (r.storage.backend as RegistryBackend).connection;
-  await waitUntil(() => Object.values((agent as Agent).stats).every((pool) => pool.connected === 0), 'the client saw its connections close');
+  await clientConnectionsClosed((r.storage.backend as RegistryBackend).connection);
   return () => n;
 }
 
