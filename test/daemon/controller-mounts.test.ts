@@ -7,6 +7,7 @@ import { NydusError } from '../../src/errors.js';
 import { replay } from '../../src/daemon/journal.js';
 import { run, runOk } from '../conformance/child.js';
 import { canMount, daemonFixture } from './helpers.js';
+import { waitUntil } from '../helpers/wait.js';
 
 function code(e: unknown): string | undefined {
   return e instanceof NydusError ? e.code : undefined;
@@ -94,11 +95,7 @@ test('a mount with prefetch_files ["/"] and prefetch enabled fills the blobcache
   const c = d.controller;
   await c.startup();
   await c.mount('/pseudo_fs_1', { ...d.cmd('v5', { prefetch: { enable: true } }), prefetch_files: ['/'] });
-  let amount = 0;
-  for (let i = 0; i < 100 && amount === 0; i++) {
-    amount = (c.metrics('blobcache', { id: '/pseudo_fs_1' }) as { prefetch_data_amount: number }).prefetch_data_amount;
-    if (amount === 0) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(amount > 0, 'prefetch_data_amount grows within 5 s');
+  const amount = (): number => (c.metrics('blobcache', { id: '/pseudo_fs_1' }) as { prefetch_data_amount: number }).prefetch_data_amount;
+  await waitUntil(() => amount() > 0, 'prefetch_data_amount grows');
   await c.umount('/pseudo_fs_1');
 });

@@ -114,7 +114,6 @@ test('an append resolves only after fdatasync, and concurrent appends share one'
     return (write as (...a: unknown[]) => Promise<unknown>).apply(this, args);
   } as typeof proto.write;
   proto.datasync = async function (this: FileHandle) {
-    await new Promise((r) => setTimeout(r, 5));
     await datasync.call(this);
     log.push({ kind: 'synced' });
   };

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { cleanStale, viewsDirOf } from '../../src/daemon/erofs-driver.js';
 import { isMounted, programArgv } from './env.js';
 import type { Owner } from './registry-server.js';
+import { waitUntil } from './wait.js';
 
 /** Whether nydusd exists in the form the tests run it (sources under tsx, else dist/). */
 export function haveNydusd(): boolean {
@@ -88,13 +89,12 @@ export async function startDaemon(t: Owner, args: string[], env: NodeJS.ProcessE
   }
 }
 
-/** The daemon's blobcache metrics once its prefetch has ended (or after 10 s). */
+/** The daemon's blobcache metrics once its prefetch has ended. */
 export async function prefetchEnded(d: Daemon): Promise<Record<string, number>> {
   let cache: Record<string, number> = {};
-  for (let i = 0; i < 100; i++) {
+  await waitUntil(async () => {
     cache = (await d.get('/api/v1/metrics/blobcache')).body as Record<string, number>;
-    if (cache.prefetch_end_time_secs > 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return cache.prefetch_end_time_secs > 0;
+  }, 'the prefetch ends', { everyMs: 100 });
   return cache;
 }

@@ -15,6 +15,7 @@ import { CACHE_CHANNEL } from '../../src/storage/cache/events.js';
 import { WriteFailureReport } from '../../src/storage/cache/write-failures.js';
 import type { BackendEvent } from '../../src/storage/backend/events.js';
 import { V6_FIXTURE } from '../helpers/env.js';
+import { waitUntil } from '../helpers/wait.js';
 import { configJson } from '../fs/helpers.js';
 import { canMount, expectedTree, Nydusd, workspace } from './nydusd-proc.js';
 
@@ -51,11 +52,10 @@ test('a full cache filesystem: right bytes from the backend, one WARN, write_err
   t.after(() => api.close());
   // Writes are queued behind the reads: wait for the failure to be counted.
   let metrics: { write_errors: number; caching_degraded: boolean } = { write_errors: 0, caching_degraded: false };
-  for (let i = 0; i < 100 && metrics.write_errors === 0; i++) {
+  await waitUntil(async () => {
     metrics = (await api.metrics('blobcache', { id: '/' })) as typeof metrics;
-    if (metrics.write_errors === 0) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(metrics.write_errors > 0, JSON.stringify(metrics));
+    return metrics.write_errors > 0;
+  }, 'the failed cache write is counted');
   assert.equal(metrics.caching_degraded, true);
   const prom = await api.prometheus();
   assert.match(prom, /^nydusd_blobcache_write_errors_total\{id="\/"\} [1-9]\d*$/m);
