@@ -1,5 +1,5 @@
 // A small nydusd supervisor, the part of nydus-snapshotter that keeps a FUSE mount alive
-// across daemon restarts (nydusd-contract.md §4): it starts nydusd with --supervisor/--id,
+// across daemon restarts (docs/contract.md §4): it starts nydusd with --supervisor/--id,
 // keeps the state and /dev/fuse fd each daemon sends (sendfd), and on request replaces the
 // daemon with a new process, of the same binary or another one, with no unmount (hot
 // upgrade, the snapshotter's order), or kills it with -9 to show the recovery it also does

@@ -2,7 +2,7 @@
 // extensions), with the methods each answers. Routes, the client, nydusctl and the tests
 // all read this table, so a path is spelled once. Nothing here talks HTTP.
 
-/** Upstream v1 paths (nydus api/src/http_handler.rs; nydusd-contract.md §2.3). */
+/** Upstream v1 paths (nydus api/src/http_handler.rs; docs/contract.md §2.3). */
 export const V1 = {
   daemon: '/api/v1/daemon',
   events: '/api/v1/daemon/events',
@@ -61,7 +61,7 @@ export const ROUTES: ReadonlyArray<{ path: string; methods: readonly ApiMethod[]
   { path: EXT.prometheus, methods: ['GET'], extension: true },
 ];
 
-/** Largest request body accepted, in bytes (dbs-uhttp's limit, contract §2.1). */
+/** Largest request body accepted, in bytes (dbs-uhttp's limit, docs/contract.md §2). */
 export const MAX_BODY_BYTES = 51200;
 
 /** A path with its query string, encoded as Go's url.Values.Encode does (keys sorted). */

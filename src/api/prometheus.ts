@@ -1,5 +1,5 @@
 // GET /api/v1/metrics/prometheus (extension): the daemon's upstream-shaped metrics
-// (fs, backend, blobcache; nydusd-contract.md §6) rendered in the Prometheus text
+// (fs, backend, blobcache; docs/contract.md §6) rendered in the Prometheus text
 // exposition format 0.0.4, one sample per counter and array slot, labelled by instance
 // id. Per-file metrics and access patterns are left out: one series per inode would be
 // unbounded. Reads only; an instance that vanishes mid-scrape is skipped.

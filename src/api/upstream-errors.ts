@@ -1,6 +1,6 @@
 // Upstream nydusd's error answers, rebuilt from the project's errors: the Rust Debug
 // string of `HttpError(ApiError(kind))` that clients match on, and the status upstream's
-// `translate_status_code` gives it (nydusd-contract.md §2.2). Pure functions; the error
+// `translate_status_code` gives it (docs/contract.md §2.2). Pure functions; the error
 // middleware decides what to send.
 import { NydusError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';

@@ -1,4 +1,4 @@
-// Writes the one new data blob of a build (rafs-format.md §3.10, §7): stored chunks in
+// Writes the one new data blob of a build (docs/format.md §3.10, §7): stored chunks in
 // order of first appearance, then for v6 the chunk-info array and the 4 KiB meta header,
 // with `blob-toc` or inlined metadata each section followed by a "reverse tar" header,
 // then (blob-toc) the chunk digest array, (inline) the bootstrap `image.boot`, and
@@ -162,7 +162,7 @@ export class BlobWriter {
     let ciUncompressedSize = 0;
     if (this.tarHeaders) {
       // The entry names the data section exactly: offset 0, its digest. Upstream's points
-      // where the header starts and hashes the header too (rafs-format.md §7.6), which
+      // where the header starts and hashes the header too (docs/format.md §7.6), which
       // makes the converter's Unpack, which seeks image.blob by the ToC, copy wrong bytes.
       // The section is everything before its header, zero padding included.
       const section = this.pos;
@@ -193,7 +193,7 @@ export class BlobWriter {
         addTocEntry(this.toc, 'blob.meta.header', 'none', sha256(header), ciOffset + ciCompressedSize, header.length, header.length);
         const digests = Buffer.concat(this.digests);
         const digestOffset = this.pos;
-        // The digest array is outside the blob id (rafs-format.md §7.7).
+        // The digest array is outside the blob id (docs/format.md §7.7).
         this.write(digests, false);
         this.write(reverseTarHeader('blob.digest', digests.length));
         addTocEntry(this.toc, 'blob.digest', 'none', sha256(digests), digestOffset, digests.length, digests.length);
@@ -273,7 +273,7 @@ function sha256(b: Buffer): Buffer {
   return createHash('sha256').update(b).digest();
 }
 
-/** A v1 chunk-info entry (rafs-format.md §7.3). */
+/** A v1 chunk-info entry (docs/format.md §7.3). */
 export function encodeCiV1(compressedOffset: number, compressedSize: number, uncompressedOffset: number, uncompressedSize: number): Buffer {
   const u = BigInt(uncompressedSize - 1);
   const c = BigInt(compressedSize - 1);
@@ -285,7 +285,7 @@ export function encodeCiV1(compressedOffset: number, compressedSize: number, unc
   return buf;
 }
 
-/** The blob meta header (rafs-format.md §7.2). */
+/** The blob meta header (docs/format.md §7.2). */
 export function encodeMetaHeader(
   features: number,
   ciCompressor: Compressor,
@@ -308,7 +308,7 @@ export function encodeMetaHeader(
 
 const TOC_FLAGS: Record<Compressor, number> = { none: 0x1, zstd: 0x2, lz4_block: 0x4, gzip: 0 };
 
-/** Appends one ToC entry (rafs-format.md §7.6) to `list`. */
+/** Appends one ToC entry (docs/format.md §7.6) to `list`. */
 function addTocEntry(list: Buffer[], name: string, c: Compressor, digest: Buffer, offset: number, compressedSize: number, uncompressedSize: number): void {
   list.push(tocEntry(name, c, digest, offset, compressedSize, uncompressedSize));
 }
@@ -324,7 +324,7 @@ function tocEntry(name: string, c: Compressor, digest: Buffer, offset: number, c
   return e;
 }
 
-/** The GNU tar header upstream writes after each blob section (rafs-format.md §7.1). */
+/** The GNU tar header upstream writes after each blob section (docs/format.md §7.1). */
 export function reverseTarHeader(name: string, size: number): Buffer {
   const h = Buffer.alloc(TAR_BLOCK);
   h.write(name, 0, 100, 'latin1');

@@ -1,4 +1,4 @@
-// Writes a RAFS v5 bootstrap (rafs-format.md §3) from a build tree: inodes numbered as
+// Writes a RAFS v5 bootstrap (docs/format.md §3) from a build tree: inodes numbered as
 // upstream does (§3.8), one record per name (hard links repeat the full record with the
 // first link's i_ino), i_digest per §2, sections 8-byte aligned, records contiguous to
 // EOF. Returns the bytes; the caller writes them atomically.
@@ -143,7 +143,7 @@ export function writeV5Bootstrap(spec: ImageSpec): Buffer {
   const ext = spec.blobs.map((b) =>
     encodeV5ExtBlobEntry({
       chunkCount: b.chunkCount,
-      // The in-memory-only bit must never reach the disk (rafs-format.md §1.3).
+      // The in-memory-only bit must never reach the disk (docs/format.md §1.3).
       features: b.features & ~BlobFeatures.V5_NO_EXT_BLOB_TABLE,
       uncompressedSize: b.uncompressedSize,
       compressedSize: b.compressedSize,

@@ -1,5 +1,5 @@
 // Writes a RAFS v6 bootstrap, which is an EROFS image the Linux kernel mounts
-// (rafs-format.md §4, §5): superblocks, one device slot per blob, the blob table, the
+// (docs/format.md §4, §5): superblocks, one device slot per blob, the blob table, the
 // prefetch table, extended inodes placed by v6-layout, directory blocks, inline tails
 // and xattrs, chunk indexes, and nydus' private chunk table. Every inode is extended so
 // that mtimes (with nanoseconds), 32-bit ids and device numbers survive (decision 0003).

@@ -49,7 +49,7 @@ export interface TargzRefResult {
   contextCount: number;
 }
 
-/** Chunk-info v2 flags (rafs-format.md §7.4). */
+/** Chunk-info v2 flags (docs/format.md §7.4). */
 const CI_COMPRESSED = 0x01;
 const CI_ZRAN = 0x02;
 export const TARGZ_REF_FEATURES =

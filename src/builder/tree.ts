@@ -102,7 +102,7 @@ export interface IndexedEntry {
   parentIndex: number;
 }
 
-/** The numbering of a tree (rafs-format.md §3.8). */
+/** The numbering of a tree (docs/format.md §3.8). */
 export interface Numbering {
   /** Entries by index - 1 (the root first, with `entry` undefined). */
   entries: IndexedEntry[];

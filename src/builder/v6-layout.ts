@@ -1,4 +1,4 @@
-// Places RAFS v6 inodes in the metadata area the way nydus-image does (rafs-format.md §6):
+// Places RAFS v6 inodes in the metadata area the way nydus-image does (docs/format.md §6):
 // directories are laid out in build order, each followed by its non-directory children;
 // a bump allocator keeps the unused tails of 4 KiB blocks as holes, sized in 32-byte
 // slots, and later small inodes fill them. Directory and symlink tails are inlined after

@@ -1,4 +1,4 @@
-// The inline xattr area of a RAFS v6 (EROFS) inode (rafs-format.md §4.11): a 12-byte
+// The inline xattr area of a RAFS v6 (EROFS) inode (docs/format.md §4.11): a 12-byte
 // header with no shared xattrs, then one entry per attribute with the name's known prefix
 // replaced by its index, each padded to 4 bytes.
 import { BuildError } from '../errors.js';

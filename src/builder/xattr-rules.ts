@@ -1,4 +1,4 @@
-// Which extended attributes an image can hold (rafs-format.md §1.6, §4.11): a name with a
+// Which extended attributes an image can hold (docs/format.md §1.6, §4.11): a name with a
 // prefix EROFS can index (user., trusted., security., the two POSIX ACL names), at most
 // 255 bytes, and a value that fits v6's 16-bit size. Upstream fails the whole build on
 // any other; this builder drops it with a warning (decision 0003).

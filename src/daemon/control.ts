@@ -31,7 +31,7 @@ export interface BackendEntry {
   config: Record<string, unknown> | null;
 }
 
-/** Upstream's DaemonInfo (nydusd-contract.md §2.4), fields in upstream order. */
+/** Upstream's DaemonInfo (docs/contract.md §2.4), fields in upstream order. */
 export interface DaemonInfo {
   version: BuildInfo;
   id: string | null;

@@ -311,7 +311,7 @@ export class DaemonController implements DaemonControl {
     });
   }
 
-  /** Not a lifecycle event (upstream §7.5): works in READY, RUNNING and INTERRUPTED. */
+  /** Not a lifecycle event (docs/contract.md §7.5): works in READY, RUNNING and INTERRUPTED. */
   sendFd(): Promise<void> {
     return this.#serialise(() => this.#upgrade.save());
   }

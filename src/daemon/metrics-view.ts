@@ -1,5 +1,5 @@
 // Answers the metrics endpoints from the mounts' counters with upstream's instance rules
-// (nydusd-contract.md §6): with `id`, the key must match exactly; without, the one
+// (docs/contract.md §6): with `id`, the key must match exactly; without, the one
 // registered instance, if there is exactly one. Anything else is ERR_API_NO_COUNTER.
 // FS metrics are keyed by pseudo-fs mountpoint, backend and blobcache metrics by the
 // config id (several mounts sharing an id share a key: the latest mount wins, as in

@@ -1,5 +1,5 @@
 // How nydusd decides, at start, that a predecessor crashed and a takeover should follow
-// (upstream `create_fuse_daemon`, nydusd-contract.md §3.4): the mountpoint still carries
+// (upstream `create_fuse_daemon`, docs/contract.md §3.4): the mountpoint still carries
 // a FUSE mount, the API socket file is still there, and nobody accepts connections on it.
 // Nothing here may touch the mountpoint itself: after a crash the supervisor may hold the
 // connection alive with nobody serving it, and any stat of it would wait for ever.

@@ -2,7 +2,7 @@
 // versioned JSON naming every image mount (pseudo-fs path, bootstrap, config, fs type,
 // prefetch list, index), the FUSE session (host mountpoint, connection id, negotiated
 // INIT parameters), the daemon id and the journal position. Supervisors never look
-// inside (nydusd-contract.md §4.1). Pure encode/decode; decode trusts nothing it reads.
+// inside (docs/contract.md §4.1). Pure encode/decode; decode trusts nothing it reads.
 import { DaemonError, NydusError } from '../errors.js';
 import type { SessionState } from '../fuse/session.js';
 import { validateInitParams } from '../fuse/init.js';

@@ -22,7 +22,7 @@ import { replay, type MountEntry, type MountSpec } from './journal.js';
 import { openMount, type DaemonMount, type MountEnv } from './mounts.js';
 import { decodeDaemonState, encodeDaemonState, type DaemonState, type SavedMount } from './upgrade-state.js';
 
-/** `--failover-policy`: what a takeover does with requests a dead predecessor had read (§5.3). */
+/** `--failover-policy`: what a takeover does with requests a dead predecessor had read (docs/contract.md §5.3). */
 export type FailoverPolicy = 'none' | 'resend' | 'flush';
 
 /** How long a transfer on the supervisor socket may take (the snapshotter's listener lives 10 s). */

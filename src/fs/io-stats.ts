@@ -1,5 +1,5 @@
 // Per-mount filesystem counters in upstream's shapes (nydus utils/src/metrics.rs
-// FsIoStats; nydusd-contract.md §6.1–6.3): fop hits, errors and cumulative latency,
+// FsIoStats; docs/contract.md §6.1–6.3): fop hits, errors and cumulative latency,
 // data read with its block-size and latency distributions, open files, and, when the
 // mount's config asks for them, per-inode counters, the access pattern and the set of
 // files read since the last query. Fed by the FUSE session's completion hook.

@@ -3,7 +3,7 @@
 // root). A missing method answers ENOSYS; a thrown error answers toErrno(err).
 // Nothing here may depend on per-process state the kernel could hold on to:
 // node ids, file handles and readdir offsets must mean the same thing to a new
-// process that takes over the connection (design.md decisions 1-2).
+// process that takes over the connection (docs/decisions/0006-hot-upgrade.md).
 
 /** Returned synchronously when the answer is at hand, as a promise otherwise. */
 export type MaybePromise<T> = T | Promise<T>;

@@ -151,7 +151,7 @@ export async function unmountFuse(path: string): Promise<UnmountResult> {
 /**
  * Writes "1" to a connection control file (`abort`, and on kernels that have
  * them `flush`/`resend`), trying /proc/sys/fs/fuse/connections then
- * /sys/fs/fuse/connections as nydusd does (nydusd-contract.md §5.3).
+ * /sys/fs/fuse/connections as nydusd does (docs/contract.md §5.3).
  */
 export async function writeConnectionControl(connId: number, file: 'abort' | 'flush' | 'resend'): Promise<void> {
   const bases = ['/proc/sys/fs/fuse/connections', '/sys/fs/fuse/connections'];

@@ -1,5 +1,5 @@
 /*
- * The supervisor socket protocol of nydusd (nydusd-contract.md section 4.1),
+ * The supervisor socket protocol of nydusd (docs/contract.md §4.1),
  * byte for byte: the daemon connects; a save sends the state bytes with
  * exactly one fd (SCM_RIGHTS) in the first sendmsg, writes the rest, closes;
  * a restore receives the first segment with room for 16 fds and then reads

@@ -1,7 +1,7 @@
 // Typed face of the C addon's daemon part (build/Release/nydus_native.node): /dev/fuse
 // primitives for the session (a readability watch in the event loop's poller,
 // non-blocking reads, writev), and the supervisor socket protocol of nydusd
-// (nydusd-contract.md §4.1) for hot upgrade and failover. Every blocking call
+// (docs/contract.md §4.1) for hot upgrade and failover. Every blocking call
 // runs on the addon's own threads, never on the event loop or libuv's pool;
 // failures become DaemonError/FuseError with the OS error as cause.
 import { constants } from 'node:os';

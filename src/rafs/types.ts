@@ -25,7 +25,7 @@ export interface BlobInfo {
   uncompressedSize: number;
   compressor: Compressor;
   digester: Digester;
-  /** BlobFeatures bits (rafs-format.md §1.3). */
+  /** BlobFeatures bits (docs/format.md §1.3). */
   features: number;
   /** v5 blob-level readahead range (0/0 when none). */
   readaheadOffset: number;
@@ -100,7 +100,7 @@ export interface RafsSuper {
   readonly chunkSize: number;
   readonly compressor: Compressor;
   readonly digester: Digester;
-  /** RafsSuperFlags bits (rafs-format.md §1.2). */
+  /** RafsSuperFlags bits (docs/format.md §1.2). */
   readonly flags: number;
   /** When false, uid/gid in inodes are meaningless and the daemon reports its own. */
   readonly explicitUidGid: boolean;
@@ -137,7 +137,7 @@ export interface RafsSuper {
   /** Inode numbers the bootstrap's prefetch table lists. */
   prefetchList(): PrefetchList;
   /**
-   * The superblock as upstream's `GET /api/v1/daemon/backend` reports it (contract §7.1).
+   * The superblock as upstream's `GET /api/v1/daemon/backend` reports it (docs/contract.md §7.1).
    * `attr_timeout`/`entry_timeout` come from `opts` (seconds), else upstream's 2^32 s.
    */
   superblockJson(opts?: { attrTimeout?: number; entryTimeout?: number }): Record<string, unknown>;

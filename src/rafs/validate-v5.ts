@@ -1,7 +1,7 @@
 // RAFS v5 checks below the format-neutral view: every reachable inode record by index
 // (hard-link copies included), child ranges that never overlap, parents, sorted names,
 // hard-link copies that agree with their first record, and the `i_digest` rules of
-// rafs-format.md §2 (file: its chunk ids; symlink: its target; dir: its children's digests).
+// docs/format.md §2 (file: its chunk ids; symlink: its target; dir: its children's digests).
 import { digest } from '../storage/digest.js';
 import { corrupt, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './layout/common.js';
 import type { RafsV5Super, V5Record } from './reader/v5-super.js';

@@ -7,7 +7,7 @@ import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
 import { MAX_CHUNK_SIZE } from './codec.js';
 import { DIGEST_SIZE } from './digest.js';
 
-/** BlobFeatures whose chunk layout this reader cannot decode (rafs-format.md §1.3). */
+/** BlobFeatures whose chunk layout this reader cannot decode (docs/format.md §1.3). */
 const UNSUPPORTED_FEATURES: readonly [number, string][] = [
   [0x80, 'batch'],
   [0x100, 'encrypted'],

@@ -30,7 +30,7 @@ import { ZranBlobMeta } from './zran-meta.js';
  */
 const fetchPool = new BufferPool();
 const FETCH_POOL_LIMIT = 4 << 20;
-/** BlobFeatures.ZRAN (rafs-format.md §1.3). */
+/** BlobFeatures.ZRAN (docs/format.md §1.3). */
 const ZRAN_FEATURE = 0x08;
 
 export interface ChunkReaderOptions {

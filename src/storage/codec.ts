@@ -1,5 +1,5 @@
 // Chunk codecs: none, raw LZ4 block, zstd (one frame) and gzip (one member), as the
-// nydus builder writes them (rafs-format.md §1.1). Decoding never allocates more than
+// nydus builder writes them (docs/format.md §1.1). Decoding never allocates more than
 // the expected uncompressed size and never returns a buffer of any other length; every
 // malformed input becomes ERR_STORAGE_DECOMPRESS. Pure CPU work, synchronous.
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -8,7 +8,7 @@ import { StorageError } from '../errors.js';
 import { loadAddon } from '../util/addon.js';
 import type { Compressor } from '../rafs/types.js';
 
-/** Largest uncompressed chunk any image may hold (rafs-format.md §1.6: 16 MiB). */
+/** Largest uncompressed chunk any image may hold (docs/format.md §1.6: 16 MiB). */
 export const MAX_CHUNK_SIZE = 0x100_0000;
 /** zstd level nydus-image uses. */
 export const ZSTD_LEVEL = 3;
@@ -146,7 +146,7 @@ function decodeGzip(input: Uint8Array, size: number, out?: Buffer): Buffer {
 /**
  * Compresses one object the way nydus-image does: zstd level 3, raw LZ4 block (no size
  * prefix), or one gzip member. When the output is not smaller than the input, the input
- * is returned with `compressed: false` (rafs-format.md §1.1).
+ * is returned with `compressed: false` (docs/format.md §1.1).
  */
 export function compress(compressor: Compressor, input: Uint8Array): Compressed {
   const raw = toBuffer(input);

@@ -5,7 +5,7 @@
 // user needs is fetched by the user's read at once (never queued here). The
 // `bandwidth_limit` caps prefetch bytes per second (a token bucket). stop() (umount,
 // exit) aborts the queue and waits for the workers. Counters go to the cache's
-// `prefetch_*` metrics (nydusd-contract.md §6.5).
+// `prefetch_*` metrics (docs/contract.md §6.5).
 import type { PrefetchCounters } from './cache/cache.js';
 import type { ChunkInfo } from '../rafs/types.js';
 import type { ChunkReader } from './chunk-reader.js';

@@ -1,6 +1,6 @@
 // The blob meta of a zran blob (a targz-ref image's view of an original .tar.gz layer):
 // the v2 chunk-info array, whose `data` word names each chunk's inflate context and its
-// offset in that context's output, followed by the context table (rafs-format.md §7.2,
+// offset in that context's output, followed by the context table (docs/format.md §7.2,
 // §7.4). It lives in a separate meta blob, fetched once per blob through the backend.
 // Decoding a batch inflates each context once from its checkpoint through the last
 // chunk the batch needs from it.

@@ -1,5 +1,5 @@
 // Zran (gzip random access) as upstream lays it out in the blob meta
-// (rafs-format.md §7.4): a table of 40-byte inflate contexts, then their windows. A
+// (docs/format.md §7.4): a table of 40-byte inflate contexts, then their windows. A
 // context is a checkpoint at a deflate block boundary of the original gzip stream
 // (compressed offset, the pending bits of the byte before it, the 32 KiB window) and
 // the span of stream that its chunks' bytes come from. Decoding inflates from the

@@ -1,6 +1,6 @@
 // The file type bits of st_mode (<sys/stat.h>), shared by every layer that looks at a
 // mode: the RAFS layouts store them, the FUSE ABI reports them, storage walks by them.
-// One home below both rafs and fuse, since fuse may not import rafs (style-anchors §6.1).
+// One home below both rafs and fuse, since fuse may not import rafs (docs/architecture.md, "Layers").
 
 /** Mask of the file type bits. */
 export const S_IFMT = 0o170000;

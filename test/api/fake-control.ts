@@ -279,7 +279,7 @@ export class FakeControl implements DaemonControl {
   }
 }
 
-/** A RafsSuperMeta-shaped object (nydusd-contract.md §7.1). */
+/** A RafsSuperMeta-shaped object (docs/contract.md §7.1). */
 export function fakeSuperblock(): Record<string, unknown> {
   return {
     magic: 0x5241_4653,

@@ -1,6 +1,6 @@
 // Runs the real nydusd as a supervisor does: spawn it on a fixture image with --apisock,
 // wait for the socket to appear and for RUNNING by polling GET /api/v1/daemon
-// (nydus-snapshotter's WaitUntilSocketExisted and WaitUntilState, contract §3.3), and
+// (nydus-snapshotter's WaitUntilSocketExisted and WaitUntilState, docs/contract.md §3.3), and
 // stop it with SIGTERM, lazily unmounting whatever a failure left behind.
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

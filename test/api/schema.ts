@@ -1,5 +1,5 @@
 // Checks API bodies against the JSON schemas in test/api/schemas (draft-07, derived from
-// upstream's OpenAPI files, corrected per nydusd-contract.md §2.7), with Ajv.
+// upstream's OpenAPI files, corrected per docs/contract.md §2.7), with Ajv.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

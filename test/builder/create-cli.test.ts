@@ -1,4 +1,4 @@
-// `nydus-image create` as a user meets it: blob files named by their id (rafs-format.md
+// `nydus-image create` as a user meets it: blob files named by their id (docs/format.md
 // §7.7), byte-identical --repeatable builds, atomic outputs when a build is killed or
 // interrupted, prefetch lists from stdin, flag validation, and a progress bar only on a
 // terminal.

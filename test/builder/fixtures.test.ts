@@ -1,6 +1,6 @@
 // The upstream fixtures rebuilt from their unpacked trees. v5 (sha256, no compression,
 // repeatable): the data blob is byte-identical (same blob id) and the bootstrap too,
-// except two fields where nydus-image 2.2 and HEAD differ (rafs-format.md §8: the root
+// except two fields where nydus-image 2.2 and HEAD differ (docs/format.md §8: the root
 // counted in s_inodes_count, the CAP_TAR_TOC blob feature). v6 (zstd, blob-toc): the
 // bootstrap matches byte for byte outside what depends on zstd's exact output and on
 // HEAD's layout choices (blob id, sizes, ToC digest, device mapping, root i_ino).

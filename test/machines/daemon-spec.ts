@@ -1,5 +1,5 @@
 // The lifecycle as the contract and the issue state it, written out by hand
-// (nydusd-contract.md §3.1 plus UPGRADING/INTERRUPTED): for every leaf state and
+// (docs/contract.md §3.1 plus UPGRADING/INTERRUPTED): for every leaf state and
 // every event, where it goes or that it is refused. Tests hold the machine, its
 // computed table and its diagrams against this, never against themselves.
 import type { DaemonActorName, DaemonEventType } from '../../machines/daemon.js';

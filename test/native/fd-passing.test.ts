@@ -1,4 +1,4 @@
-// The supervisor socket protocol (nydusd-contract.md §4.1) through the addon:
+// The supervisor socket protocol (docs/contract.md §4.1) through the addon:
 // bytes and an fd across processes (the received fd is the same open file),
 // states larger than nydusd's 32 KiB first segment, peers that send no fd or
 // close early, timeouts and cancellation, and dup/close.

@@ -9,7 +9,7 @@ import { parseBootstrap, RafsV6Super } from '../../src/rafs/index.js';
 import { haveFixtures, need } from '../helpers/env.js';
 import { readV5, readV6 } from './helpers/fixtures.js';
 
-test('struct sizes match rafs-format.md', () => {
+test('struct sizes match docs/format.md', () => {
   assert.equal(L.encodeV5Superblock(L.decodeV5Superblock(Buffer.alloc(8192))).length, L.V5_SUPERBLOCK_SIZE);
   assert.equal(L.V5_SUPERBLOCK_SIZE, 8192);
   assert.equal(L.encodeV5Inode(L.decodeV5Inode(Buffer.alloc(128), 0)).length, 128);

@@ -1,5 +1,5 @@
 // The upstream v5 fixture (sha256, uncompressed) read through RafsSuper: the tree equals
-// tree.json, the values of rafs-format.md §9.3 hold, chunk records map every file onto
+// tree.json, the values of docs/format.md §9.3 hold, chunk records map every file onto
 // its blob (file md5s from tree.json and chunk sha256s are recomputed from the blob).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // The upstream v6 fixture (zstd, blake3) read through RafsSuper: exactly lib.rs and
-// sync_io.rs with the values of rafs-format.md §9.3; chunk indexes resolve through the
+// sync_io.rs with the values of docs/format.md §9.3; chunk indexes resolve through the
 // chunk table to the right blob ranges (decompressed and hashed here as a cross-check).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

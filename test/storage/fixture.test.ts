@@ -1,5 +1,5 @@
 // The upstream v6 fixture blob read through localfs + chunk reader (+ blobcache), with
-// ChunkInfos built from the blob's own chunk-info and digest arrays (rafs-format.md §7).
+// ChunkInfos built from the blob's own chunk-info and digest arrays (docs/format.md §7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -13,7 +13,7 @@ import { haveFixtures, need } from '../helpers/env.js';
 import { V6_BLOB_ID, V6_BLOB_INFO, V6_BLOBS } from '../rafs/helpers/fixtures.js';
 import { chunksFromBlobMeta, readToc, tmpDir } from './helpers.js';
 
-// rafs-format.md §9.3: lib.rs and sync_io.rs are one chunk each.
+// docs/format.md §9.3: lib.rs and sync_io.rs are one chunk each.
 const FILES = [
   { name: 'lib.rs', size: 16931, sha256: '1810eba864521293bb0d6b55a3c82318d4d89f294ed761c456d9088a17de0c69', chunkDigest: 'f7e2735f1c6ae9cde91e537416b09d8bb71b306a421d19cc1012a51f93a7fe69' },
   { name: 'sync_io.rs', size: 13400, sha256: 'e629ab260ff0dc02a24648a3e0dd8c13a5daf233d535c330e3201925f5eeff96', chunkDigest: '812465bcc9e88393598311dc5fc93abaeccef0185bcd99f9701d17ebdf9adc3f' },
@@ -24,7 +24,7 @@ function fixtureChunks() {
   return { bytes, chunks: chunksFromBlobMeta(bytes) };
 }
 
-test('the v6 blob carries the chunk-info and digest arrays rafs-format.md describes', (t) => {
+test('the v6 blob carries the chunk-info and digest arrays docs/format.md describes', (t) => {
   if (!need(t, haveFixtures() && existsSync(join(V6_BLOBS, V6_BLOB_ID)), 'shared fixtures')) return;
   const { bytes, chunks } = fixtureChunks();
   const toc = readToc(bytes);

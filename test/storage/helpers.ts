@@ -1,6 +1,6 @@
 // Storage test helpers: temp dirs, a builder of real blob files (chunks compressed with
 // the builder's rule, named by sha256 like nydus-image names them), and a reader of the
-// chunk-info and digest arrays a v6 blob-toc blob carries (rafs-format.md §7.1–7.6).
+// chunk-info and digest arrays a v6 blob-toc blob carries (docs/format.md §7.1–7.6).
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-// Crash detection at start (upstream's check, nydusd-contract.md §3.4) on real mounts and
+// Crash detection at start (upstream's check, docs/contract.md §3.4) on real mounts and
 // sockets: only a FUSE mount at the mountpoint plus an API socket file that refuses
 // connections is a crash; the check never touches the mount (it completes while nobody
 // serves it). And the journal lock of a daemon killed with -9 is recognised as stale even

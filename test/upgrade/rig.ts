@@ -2,7 +2,7 @@
 // the v6 fixture at /v6 (mounted through the API) (with `--fs-driver erofs`, which serves
 // v6 only: the v6 fixture at /v6 from --bootstrap), with the three sequences real
 // supervisors drive: nydus-snapshotter's hot upgrade, upstream's smoke-test hot upgrade,
-// and failover after kill -9 (nydusd-contract.md §4.2–4.4). Each step is timed.
+// and failover after kill -9 (docs/contract.md §4.2–4.4). Each step is timed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

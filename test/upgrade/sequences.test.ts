@@ -1,4 +1,4 @@
-// The sequences real supervisors drive (nydusd-contract.md §4), each on real nydusd
+// The sequences real supervisors drive (docs/contract.md §4), each on real nydusd
 // processes under the test supervisor: nydus-snapshotter's hot upgrade, upstream's
 // smoke-test hot upgrade, and failover after kill -9, including the cases where the
 // journal knows more than the saved state (mount changes after the last sendfd) or less

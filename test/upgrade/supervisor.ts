@@ -1,4 +1,4 @@
-// The test suite's own supervisor, written from the contract (nydusd-contract.md §4), not
+// The test suite's own supervisor, written from the contract (docs/contract.md §4), not
 // from examples/supervisor.ts: it keeps the last state and /dev/fuse fd a daemon sent,
 // offers them to the next daemon's takeover, and spawns nydusd processes the way
 // nydus-snapshotter does (same arguments; --upgrade and a new API socket for an upgrade;

@@ -1,4 +1,4 @@
-// Upstream's v1 endpoints (nydusd-contract.md §2.3): daemon info and log level, error
+// Upstream's v1 endpoints (docs/contract.md §2.3): daemon info and log level, error
 // events, the RAFS superblock of a mount, lifecycle (start, exit, sendfd, takeover),
 // image mounts, metrics and the registry-auth config store. Each handler only decodes
 // the request, calls DaemonControl and encodes its answer.

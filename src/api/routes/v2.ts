@@ -1,5 +1,5 @@
 // Upstream's v2 endpoints: daemon info without the mount table, log level, and the
-// blob cache entries of fscache-style daemons (nydusd-contract.md §2.3, §2.6).
+// blob cache entries of fscache-style daemons (docs/contract.md §2.3, §2.6).
 // GET /api/v2/blobs is `todo!()` upstream (it panics the API thread); here it lists the
 // blob views of an image served with the erofs fs driver, and answers 501 on a fusedev
 // daemon (docs/api.md).

@@ -1,4 +1,4 @@
-// `nydusctl metrics`: one metrics set of the daemon (nydusd-contract.md §6) as tables,
+// `nydusctl metrics`: one metrics set of the daemon (docs/contract.md §6) as tables,
 // or its JSON with --json. Without --id the daemon picks its only instance. Upstream's
 // form `metrics CATEGORY [-I SECS]` (backend, cache, fsstats) prints upstream's layout.
 import type { Command } from 'commander';

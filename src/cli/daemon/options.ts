@@ -1,4 +1,4 @@
-// nydusd's command line, with upstream's flag names (nydusd-contract.md §1): the global
+// nydusd's command line, with upstream's flag names (docs/contract.md §1): the global
 // flags, the fuse flags (top level or under the optional `fuse` subcommand, not both),
 // and two of ours (--fuse-impl, --state-dir). Turns commander's parse into DaemonArgs,
 // refusing what clap would refuse (exit 2) and what this daemon cannot do.

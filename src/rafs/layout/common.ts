@@ -1,5 +1,5 @@
 // Enumerations, flag bits, limits and byte helpers shared by the v5 and v6 layouts
-// (rafs-format.md §1). Bytes only: nothing here does I/O or knows about inodes.
+// (docs/format.md §1). Bytes only: nothing here does I/O or knows about inodes.
 // Every reader of an on-disk integer goes through these helpers so that a field
 // beyond the buffer is a RafsFormatError, never a RangeError.
 import { RafsFormatError } from '../../errors.js';
@@ -84,7 +84,7 @@ export function isValidFileType(mode: number): boolean {
   }
 }
 
-/** Limits and constants of rafs-format.md §1.6. */
+/** Limits and constants of docs/format.md §1.6. */
 export const RAFS_DEFAULT_CHUNK_SIZE = 0x100000;
 export const RAFS_MIN_CHUNK_SIZE = 0x1000;
 export const RAFS_MAX_CHUNK_SIZE = 0x1000000;

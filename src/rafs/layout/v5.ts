@@ -1,4 +1,4 @@
-// RAFS v5 on-disk structures (rafs-format.md §3): superblock, inode and prefetch tables,
+// RAFS v5 on-disk structures (docs/format.md §3): superblock, inode and prefetch tables,
 // blob table and extended blob table, inode record, xattr table, chunk info.
 // Bytes only: each fixed struct is a field table (struct.ts) that drives its encoder (the
 // builder's) and its decoder, except where the read path decodes per request: those

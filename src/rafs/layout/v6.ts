@@ -1,4 +1,4 @@
-// RAFS v6 on-disk structures (rafs-format.md §4): the EROFS superblock, nydus' extended
+// RAFS v6 on-disk structures (docs/format.md §4): the EROFS superblock, nydus' extended
 // superblock, device slots, blob table entries, compact/extended inodes, dirents and
 // directory blocks, inline xattr headers and entries, chunk indexes.
 // Bytes only; every fixed struct is a field table (struct.ts) driving its encoder (the
@@ -146,7 +146,7 @@ export function encodeV6Superblock(sb: V6Superblock): Buffer {
   return V6SuperblockStruct.encode(sb);
 }
 
-/** Upstream's checks of the EROFS superblock of a RAFS v6 image (rafs-format.md §4.2). */
+/** Upstream's checks of the EROFS superblock of a RAFS v6 image (docs/format.md §4.2). */
 export function validateV6Superblock(sb: V6Superblock, fileSize: number): void {
   if (sb.magic !== EROFS_SUPER_MAGIC) throw badSuper(`EROFS magic 0x${sb.magic.toString(16)} is wrong`);
   if (fileSize < EROFS_BLOCK_SIZE || fileSize % EROFS_BLOCK_SIZE !== 0 || fileSize > RAFS_MAX_METADATA_SIZE) {

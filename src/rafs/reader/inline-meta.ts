@@ -1,6 +1,6 @@
 // Blobs with inlined metadata (`nydus-image create --blob-inline-meta`): the bootstrap
 // `image.boot` sits near the end of the data blob, every section followed by a 512-byte
-// tar header (rafs-format.md §7.1). It is found the way upstream's converter finds it:
+// tar header (docs/format.md §7.1). It is found the way upstream's converter finds it:
 // through the ToC entry when the blob ends with a ToC, else by walking the tar headers
 // back from the end. Such a blob's table entry names it "x" * 64; readers take the id
 // from the file name instead (upstream `BlobInfo::get_blob_id_from_meta_path`).

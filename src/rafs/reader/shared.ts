@@ -1,7 +1,7 @@
 // Pieces both readers share: error constructors that say which inode, the chunk
 // sanity checks that keep a corrupt record from turning into wrong file bytes, the
 // argument rules of fileChunks and blobChunks, and the RafsSuperMeta JSON shape nydusd
-// reports (nydusd-contract.md §7.1).
+// reports (docs/contract.md §7.1).
 import { RafsFormatError } from '../../errors.js';
 import { ChunkFlags, corrupt, RAFS_DEFAULT_TIMEOUT_SECS, S_IFMT, S_IFREG } from '../layout/common.js';
 import type { V5ChunkInfo } from '../layout/v5.js';

@@ -1,6 +1,6 @@
 // The storage backend contract: where blob bytes come from (a local directory today, a
 // registry or HTTP proxy later), plus the per-backend read counters nydusd reports at
-// GET /api/v1/metrics/backend (nydusd-contract.md §6.4). A backend only moves bytes; it
+// GET /api/v1/metrics/backend (docs/contract.md §6.4). A backend only moves bytes; it
 // knows nothing about chunks, codecs, digests or caches.
 import { performance } from 'node:perf_hooks';
 

@@ -1,6 +1,6 @@
 // Diagnostics channels of the network backends. The daemon subscribes to turn them into
 // log lines and into the ring of backend errors that GET /api/v1/daemon/events reports
-// (nydusd-contract.md §6.7); tests subscribe to observe retries and fallbacks. Messages
+// (docs/contract.md §6.7); tests subscribe to observe retries and fallbacks. Messages
 // published here never carry credentials or query strings.
 import { channel } from 'node:diagnostics_channel';
 

@@ -1,5 +1,5 @@
 // The contract between the chunk reader and a chunk cache, plus the counters nydusd
-// reports at GET /api/v1/metrics/blobcache (nydusd-contract.md §6.5). A cache holds
+// reports at GET /api/v1/metrics/blobcache (docs/contract.md §6.5). A cache holds
 // uncompressed chunk bytes by blob; it never fetches, decodes or verifies anything
 // itself: the reader does that and tells the cache what to keep or forget.
 import type { BlobInfo, ChunkInfo } from '../../rafs/types.js';

@@ -15,7 +15,7 @@ export const V6_BLOBS = join(V6_FIXTURE, 'blobs');
 export const V5_BLOB_ID = '7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00';
 export const V6_BLOB_ID = 'be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef';
 
-/** The v6 fixture's one blob as its blob table describes it (rafs-format.md §9.3). */
+/** The v6 fixture's one blob as its blob table describes it (docs/format.md §9.3). */
 export const V6_BLOB_INFO: BlobInfo = {
   index: 0,
   blobId: V6_BLOB_ID,

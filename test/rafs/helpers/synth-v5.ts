@@ -1,6 +1,6 @@
 // Writes a synthetic RAFS v5 bootstrap (sha256, uncompressed, one blob) from a SynthNode
 // tree with the layout encoders: superblock, inode table, prefetch table, blob tables,
-// then the records in index order with the i_digest rules of rafs-format.md §2.
+// then the records in index order with the i_digest rules of docs/format.md §2.
 import { align8, RafsSuperFlags, V5InodeFlags } from '../../../src/rafs/layout/common.js';
 import {
   encodeV5BlobTable,

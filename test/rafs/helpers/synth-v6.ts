@@ -1,4 +1,4 @@
-// Writes a synthetic RAFS v6 bootstrap (a mountable EROFS image, rafs-format.md §5) from
+// Writes a synthetic RAFS v6 bootstrap (a mountable EROFS image, docs/format.md §5) from
 // a SynthNode tree with the layout encoders: superblocks, one device slot and blob entry,
 // inodes from block 3 (root nid 128), inline tails or separate directory/symlink blocks,
 // chunk indexes (holes as NULL block addresses), then the chunk table.

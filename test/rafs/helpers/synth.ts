@@ -1,5 +1,5 @@
 // Synthetic images for tests: a small tree description, numbered the way nydus-image
-// numbers nodes (rafs-format.md §3.8: a directory's children get consecutive indexes,
+// numbers nodes (docs/format.md §3.8: a directory's children get consecutive indexes,
 // sorted by name, then each child directory in turn), with hard-link groups and
 // invented chunk layouts. The v5 and v6 writers beside this file turn it into bytes
 // with the project's own layout encoders, so tests can reach what the fixtures lack.
