@@ -10,18 +10,24 @@
 
 #include "common.h"
 
+/* The (src, dst) byte arguments of both calls; non-zero when they are not two Uint8Arrays. */
+static int src_dst_args(napi_env env, napi_callback_info info, uint8_t **src, size_t *src_len, uint8_t **dst,
+                        size_t *dst_len) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return -1;
+  return nn_get_bytes(env, argv[0], src, src_len) || nn_get_bytes(env, argv[1], dst, dst_len);
+}
+
 /*
- * decodeBlock(src: Uint8Array, dst: Uint8Array): number of bytes written to dst, or -1
+ * lz4DecodeBlock(src: Uint8Array, dst: Uint8Array): number of bytes written to dst, or -1
  * when src is not a valid block or does not fit dst. Never writes past dst.
  */
 static napi_value decode_block(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
   uint8_t *src, *dst;
   size_t src_len, dst_len;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || nn_get_bytes(env, argv[0], &src, &src_len) || nn_get_bytes(env, argv[1], &dst, &dst_len)) {
-    return nn_throw_type(env, "decodeBlock(src: Uint8Array, dst: Uint8Array) expected");
+  if (src_dst_args(env, info, &src, &src_len, &dst, &dst_len)) {
+    return nn_throw_type(env, "lz4DecodeBlock(src: Uint8Array, dst: Uint8Array) expected");
   }
   int n = -1;
   if (src_len <= INT32_MAX && dst_len <= INT32_MAX && src_len > 0) {
@@ -30,31 +36,28 @@ static napi_value decode_block(napi_env env, napi_callback_info info) {
   return nn_int(env, n < 0 ? -1 : n);
 }
 
-/* compressBound(size): the largest block `size` bytes can compress to; 0 when too large. */
+/* lz4CompressBound(size): the largest block `size` bytes can compress to; 0 when too large. */
 static napi_value compress_bound(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   double size;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1 || nn_get_double(env, argv[0], &size) || !(size >= 0)) {
-    return nn_throw_type(env, "compressBound(size >= 0) expected");
+    return nn_throw_type(env, "lz4CompressBound(size >= 0) expected");
   }
   return nn_int(env, size > LZ4_MAX_INPUT_SIZE ? 0 : LZ4_compressBound((int)size));
 }
 
 /*
- * compressBlock(src: Uint8Array, dst: Uint8Array): bytes of the block written to dst, or
- * 0 when src is too large or the block does not fit dst (a dst of compressBound(src)
+ * lz4CompressBlock(src: Uint8Array, dst: Uint8Array): bytes of the block written to dst, or
+ * 0 when src is too large or the block does not fit dst (a dst of lz4CompressBound(src)
  * bytes always fits).
  */
 static napi_value compress_block(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
   uint8_t *src, *dst;
   size_t src_len, dst_len;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || nn_get_bytes(env, argv[0], &src, &src_len) || nn_get_bytes(env, argv[1], &dst, &dst_len)) {
-    return nn_throw_type(env, "compressBlock(src: Uint8Array, dst: Uint8Array) expected");
+  if (src_dst_args(env, info, &src, &src_len, &dst, &dst_len)) {
+    return nn_throw_type(env, "lz4CompressBlock(src: Uint8Array, dst: Uint8Array) expected");
   }
   if (src_len > LZ4_MAX_INPUT_SIZE) return nn_int(env, 0);
   int cap = dst_len > INT32_MAX ? INT32_MAX : (int)dst_len;
