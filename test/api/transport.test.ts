@@ -11,6 +11,7 @@ import { ApiClient } from '../../src/api/client.js';
 import { MAX_BODY_BYTES, V1 } from '../../src/api/paths.js';
 import { startApiServer } from '../../src/api/server.js';
 import { NydusError } from '../../src/errors.js';
+import { waitUntil } from '../helpers/wait.js';
 import { FakeControl } from './fake-control.js';
 import { checked, failed, RawConnection, rawRequest, serveFake, tmpDir } from './helpers.js';
 
@@ -193,7 +194,7 @@ describe('the socket file', () => {
     // Its own client: s.close() destroys s.client's connections first.
     const client = new ApiClient(s.sock);
     const pending = client.request('PUT', V1.exit);
-    while (!s.control.calls.includes('exit')) await new Promise((r) => setTimeout(r, 5));
+    await waitUntil(() => s.control.calls.includes('exit'), 'the exit reached the daemon', { everyMs: 5 });
     const closing = s.close();
     release();
     checked(await pending, 204);
@@ -245,7 +246,7 @@ describe('concurrency', () => {
       let mounted = false;
       const mount = s.client.mount('/slow', MOUNT).then(() => (mounted = true));
       const umount = s.client.umount('/slow');
-      while (!s.control.calls.includes('mount /slow')) await new Promise((r) => setTimeout(r, 5));
+      await waitUntil(() => s.control.calls.includes('mount /slow'), 'the mount reached the daemon', { everyMs: 5 });
       const reader = new ApiClient(s.sock);
       for (let i = 0; i < 20; i++) {
         const info = await reader.info();

@@ -16,6 +16,7 @@ import { HttpProxyBackend } from '../../src/storage/backend/http-proxy.js';
 import { RegistryBackend } from '../../src/storage/backend/registry.js';
 import { normalizeConfig } from '../../src/config/parse.js';
 import { need } from '../helpers/env.js';
+import { waitUntil } from '../helpers/wait.js';
 import { startBlobStore } from '../helpers/registry-blobstore.js';
 import { startFaultProxy } from '../helpers/registry-fault-proxy.js';
 import { collectEvents, random, registryConfig } from '../helpers/registry-images.js';
@@ -48,14 +49,6 @@ function registryBackend(t: TestContext, host: string, registry: Record<string, 
   const b = new RegistryBackend(c.backend.registry, { id: 'routes' });
   t.after(() => b.close());
   return b;
-}
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test('connections to the registry are kept alive and reused across reads', async (t) => {
@@ -98,14 +91,14 @@ test('a caching mirror serves blob ranges with its headers; failing, it is skipp
   assert.equal(first.connection.stats.viaOrigin, 0);
   // nginx writes its access log after the answer is sent: wait for the lines.
   const blobHitsOf = () => mirror.hits().filter((h) => h.uri.includes('/blobs/'));
-  await until(() => blobHitsOf().length >= 3);
+  await waitUntil(() => blobHitsOf().length >= 3, 'the mirror logged three blob requests');
   let blobHits = blobHitsOf();
   assert.equal(blobHits.length, 3);
   assert.ok(blobHits.every((h) => h.mirrorHeader === 'yes' && h.status === 206));
   // A second client reading the same ranges is served from the mirror's cache.
   const second = registryBackend(t, reg.host, { mirrors });
   for (const off of [0, 1_500_000]) await second.read(id, buf, off);
-  await until(() => blobHitsOf().length >= 5);
+  await waitUntil(() => blobHitsOf().length >= 5, 'the mirror logged five blob requests');
   blobHits = blobHitsOf();
   assert.deepEqual(blobHits.slice(3).map((h) => h.cache), ['HIT', 'HIT']);
 
@@ -119,7 +112,7 @@ test('a caching mirror serves blob ranges with its headers; failing, it is skipp
   const viaOrigin = first.connection.stats.viaOrigin;
   assert.equal(viaOrigin, 3);
   await mirror.start();
-  await until(() => first.connection.mirrors[0].healthy);
+  await waitUntil(() => first.connection.mirrors[0].healthy, 'the mirror is healthy again');
   assert.ok(events.some((e) => /recovered/.test(e.message)));
   await first.read(id, buf, 40);
   assert.equal(first.connection.stats.viaOrigin, viaOrigin, 'back on the mirror');
@@ -138,7 +131,7 @@ test('a forward proxy (Dragonfly peer) carries reads; when it fails, fallback re
   await b.read(id, buf, 1000);
   assert.deepEqual(buf, data.subarray(1000, 51_000));
   assert.equal(b.connection.stats.viaProxy, 1);
-  await until(() => peer.hits().some((h) => h.uri.includes(`/blobs/sha256:${id}`) && h.status === 206));
+  await waitUntil(() => peer.hits().some((h) => h.uri.includes(`/blobs/sha256:${id}`) && h.status === 206), 'the peer served a range of the blob');
 
   // Without ping_url a proxy is always tried: its failures show as fallbacks (or errors).
   const unpinged = registryBackend(t, reg.host, { proxy: { ...proxy, ping_url: '' } });
@@ -152,7 +145,7 @@ test('a forward proxy (Dragonfly peer) carries reads; when it fails, fallback re
   assert.equal(unpinged.connection.stats.proxyFallbacks, 1, 'the failed proxy request fell back to the origin');
   await assert.rejects(strict.read(id, buf, 0), (err) => codeOf(err) === 'ERR_STORAGE_BACKEND');
   // With ping_url the health check marks it unhealthy, and it is not tried at all.
-  await until(() => b.connection.proxy?.healthy === false);
+  await waitUntil(() => b.connection.proxy?.healthy === false, 'the proxy is marked unhealthy');
   const fallbacks = b.connection.stats.proxyFallbacks;
   await b.read(id, buf, 3000);
   assert.deepEqual(buf, data.subarray(3000, 53_000));
@@ -160,7 +153,7 @@ test('a forward proxy (Dragonfly peer) carries reads; when it fails, fallback re
   assert.equal(b.connection.stats.viaOrigin, 1);
 
   await peer.start();
-  await until(() => b.connection.proxy?.healthy === true);
+  await waitUntil(() => b.connection.proxy?.healthy === true, 'the proxy is healthy again');
   const before = b.connection.stats.viaProxy;
   await b.read(id, buf, 4000);
   assert.equal(b.connection.stats.viaProxy, before + 1);
