@@ -124,11 +124,10 @@ test('random byte and word flips of fixtures and synthetic images never escape a
         stats.parsed += Number(r.parsed);
         stats.valid += Number(r.valid);
       }),
-      { numRuns: 4000, interruptAfterTimeLimit: 18_000 },
+      { numRuns: 4000 },
     );
   });
   t.diagnostic(`flip runs ${JSON.stringify(stats)} in ${Date.now() - started} ms`);
-  assert.ok(stats.runs >= 200, `only ${stats.runs} runs`);
   assert.ok(stats.parsed > 0 && stats.valid < stats.runs, JSON.stringify(stats));
   assert.ok(max <= Math.max(...Object.values(images).map((b) => b.length)) + SLACK, `largest allocation ${max}`);
 });
