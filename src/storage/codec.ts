@@ -109,10 +109,9 @@ function decodeLz4(input: Uint8Array, size: number, out?: Buffer): Buffer {
 /** A raw block as upstream's nydus-image writes it: LZ4_compress_default into a buffer of LZ4_compressBound bytes. */
 function compressLz4(raw: Buffer): Buffer {
   const lz4 = lz4Addon();
-  const bound = lz4.lz4CompressBound(raw.length);
-  const dst = bound > 0 ? Buffer.allocUnsafe(bound) : undefined;
-  const n = dst === undefined ? 0 : lz4.lz4CompressBlock(raw, dst);
-  if (dst === undefined || n <= 0) throw new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to compress ${raw.length} bytes with lz4_block: the input is too large`);
+  const dst = Buffer.allocUnsafe(lz4.lz4CompressBound(raw.length));
+  const n = dst.length > 0 ? lz4.lz4CompressBlock(raw, dst) : 0;
+  if (n <= 0) throw new StorageError('ERR_STORAGE_UNSUPPORTED', `failed to compress ${raw.length} bytes with lz4_block: the input is too large`);
   return dst.subarray(0, n);
 }
 

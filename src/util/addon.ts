@@ -1,8 +1,8 @@
 // Finds the project's C addon (binding.gyp's one target, build/Release/nydus_native.node)
 // in the nearest `build/Release` above this module, whether it runs from the TypeScript
 // sources or from dist/, and loads it. Each layer types the functions it uses
-// (src/native/index.ts, storage/codec.ts, storage/zran.ts, builder/xattr.ts); Node loads
-// the shared object once per thread however many of them ask.
+// (src/native/index.ts, storage/codec.ts, storage/zran.ts, builder/xattr.ts); Node opens
+// the shared object once and initialises it once per thread, however many of them ask.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
