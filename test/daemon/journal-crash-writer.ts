@@ -1,7 +1,8 @@
 // Child process of journal-crash.test.ts: opens the journal in argv[2] and appends
 // random mount/remount/umount records for ever, `inflight` (argv[4]) at a time, until
 // it is SIGKILLed. It prints `SEND <json>` before an append and `ACK <seq>` once the
-// append resolved, so the parent knows what was acknowledged and what was in flight.
+// append resolved, so the parent knows what was acknowledged and what was in flight (an
+// ACK lost with the process only makes its record look in flight).
 import { Journal } from '../../src/daemon/journal.js';
 import type { JournalEntry } from '../../src/daemon/journal.js';
 
@@ -45,12 +46,21 @@ function nextEntry(): JournalEntry {
   };
 }
 
-process.stdout.write('READY\n');
+/**
+ * Resolves once the line is in the pipe. A write to a full pipe is queued in this process,
+ * where SIGKILL would lose it: an append whose SEND line never reached the parent would
+ * look like a record from nowhere.
+ */
+function say(line: string): Promise<void> {
+  return new Promise((resolve) => process.stdout.write(`${line}\n`, () => resolve()));
+}
+
+await say('READY');
 for (;;) {
   const batch: Array<Promise<void>> = [];
   for (let i = 0; i < inflight; i++) {
     const entry = nextEntry();
-    process.stdout.write(`SEND ${JSON.stringify(entry)}\n`);
+    await say(`SEND ${JSON.stringify(entry)}`);
     batch.push(journal.append(entry).then((r) => void process.stdout.write(`ACK ${r.seq}\n`)));
   }
   await Promise.all(batch);
