@@ -57,7 +57,7 @@ export function errorMiddleware(logger?: ApiLogger) {
       }
       ctx.status = f.status;
       const body: ErrorBody = { code: 'UNDEFINED', message: f.message, error_code: f.errorCode, description: f.description };
-      ctx.body = body;
+      ctx.body = JSON.stringify(body); // text, as sendJson does (routes/endpoint.ts)
     }
     send(ctx);
   };
