@@ -1,4 +1,5 @@
-// Public entry of the pure machine definitions: the daemon lifecycle and the
-// questions answered from it (accepts, outcomes, composite trigger plans).
+// Public entry of the pure machine definitions: the daemon lifecycle, the questions
+// answered from it (accepts, outcomes, trigger paths), and the replay of its journal.
 export * from './daemon.js';
 export * from './daemon-table.js';
+export * from './daemon-replay.js';

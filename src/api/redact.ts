@@ -3,6 +3,7 @@
 // failover can rebuild mounts); a journal reader such as `nydusctl events` needs the
 // shape of the config, never its credentials.
 import { redactUrlPasswords } from '../config/derive.js';
+import type { MachineView } from '../daemon/control.js';
 import type { JournalRecord } from '../daemon/journal-records.js';
 
 /** Keys whose values are credentials in nydusd configs (registry auth, tokens, OSS/S3 keys). */
@@ -36,15 +37,29 @@ export function redactConfigValues(values: Record<string, string>): Record<strin
   return out;
 }
 
-/** A journal record safe to answer with: mount configs (also inside snapshots) redacted. */
+/** A journal record safe to answer with: mount configs and config store values (also inside snapshots and takeover outputs) redacted. */
 export function redactRecord(r: JournalRecord): JournalRecord {
   switch (r.type) {
     case 'mount':
     case 'remount':
       return { ...r, config: redactConfig(r.config) };
-    case 'snapshot':
-      return { ...r, state: { ...r.state, mounts: r.state.mounts.map((m) => ({ ...m, config: redactConfig(m.config) })) } };
+    case 'snapshot': {
+      const state = { ...r.state, mounts: r.state.mounts.map((m) => ({ ...m, config: redactConfig(m.config) })) };
+      return { ...r, state: r.state.config === undefined ? state : { ...state, config: redactConfigValues(r.state.config) } };
+    }
+    case 'event':
+      return r.data?.values === undefined ? r : { ...r, data: { ...r.data, values: redactConfigValues(r.data.values) } };
+    case 'actor': {
+      if (!r.ok) return r;
+      const out = r.output as { config?: Record<string, string> } | undefined;
+      return out?.config === undefined ? r : { ...r, output: { ...out, config: redactConfigValues(out.config) } };
+    }
     default:
       return r;
   }
+}
+
+/** The machine view as GET /api/v1/daemon/machine answers it: the config store in its context redacted. */
+export function redactMachineView(v: MachineView): MachineView {
+  return { ...v, context: { ...v.context, config: redactConfigValues(v.context.config) } };
 }

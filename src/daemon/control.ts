@@ -7,6 +7,7 @@
 // codes and message strings: `detail.event` names a refused lifecycle event (`Start`,
 // `Takeover`, ...) and `detail.upstream` replaces the text inside upstream's `Other("...")`
 // where clients match on it (e.g. `blob_cache: cache entry not found`).
+import type { DaemonContext } from '../../machines/daemon.js';
 import type { BuildInfo } from '../util/build-info.js';
 import type { JournalRecord } from './journal-records.js';
 
@@ -66,6 +67,8 @@ export interface MachineView {
   /** Reported state and the leaf state key (e.g. "READY.starting"). */
   state: string;
   stateKey: string;
+  /** The machine's context (`DaemonContext`); the API redacts `config` values before answering. */
+  context: DaemonContext;
   /** Recent transitions from the journal, oldest first. */
   transitions: Array<{ seq: number; time: string; from: string; to: string; event: string }>;
 }

@@ -1,12 +1,13 @@
 // The daemon: owns the lifecycle machine (run by lifecycle.ts with the FUSE effects of
 // fuse-service.ts), the pseudo filesystem and its image mounts, and the journal, and
-// implements DaemonControl for the admin API. State-changing requests run one at a time
-// and are journaled (fsync'd) before they resolve; reads answer from memory at once.
-// nydusd drives it: startup() walks INIT→READY→RUNNING, shutdown() is SIGTERM's
-// trigger_stop, exit() the API's trigger_exit, and `ended` resolves at STOPPED.
+// implements DaemonControl for the admin API. Every state-changing request is a machine
+// event (the machine alone decides whether it may run now), sent one at a time and
+// journaled (fsync'd) before it resolves; reads answer from memory at once. nydusd drives
+// it: startup() walks INIT→READY→RUNNING, shutdown() is SIGTERM's TRIGGER_STOP, exit()
+// the API's TRIGGER_EXIT, and `ended` resolves at STOPPED with the machine's end reason.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DaemonTag, type EventReason } from '../../machines/daemon.js';
+import { DaemonTag, type DaemonActorInput, type DaemonContext, type EndReason, type EventReason } from '../../machines/daemon.js';
 import type { FsDriver } from '../config/types.js';
 import { withoutObjectStorageKeys } from '../config/derive.js';
 import { ApiError, ConfigError, DaemonError } from '../errors.js';
@@ -27,10 +28,10 @@ import { ErrorRing } from './error-ring.js';
 import { FuseService } from './fuse-service.js';
 import { JournalSink } from './journal-sink.js';
 import type { JournalOptions, JournalRecord } from './journal.js';
-import { Lifecycle } from './lifecycle.js';
+import { Lifecycle, type ActorEffects } from './lifecycle.js';
 import { metricIdsOf, metricsOf } from './metrics-view.js';
 import { openMount, publicConfig, type DaemonMount, type MountEnv } from './mounts.js';
-import { UpgradeManager, type FailoverPolicy } from './upgrade.js';
+import { UpgradeManager, type FailoverPolicy, type MountTable } from './upgrade.js';
 
 export type { FailoverPolicy } from './upgrade.js';
 
@@ -59,8 +60,7 @@ export interface DaemonOptions {
   journal?: JournalOptions;
 }
 
-/** Why the daemon reached STOPPED. */
-export type EndReason = EventReason | 'exit';
+export type { EndReason } from '../../machines/daemon.js';
 
 /** Kernel cache lifetimes: an image never changes, so as long as upstream's (2^32 s) where invalidations reach the kernel. */
 const LONG_TIMEOUT = 2 ** 32;
@@ -78,15 +78,14 @@ export class DaemonController implements DaemonControl {
   readonly #upgrade: UpgradeManager;
   readonly #lifecycle: Lifecycle;
   readonly #errors = new ErrorRing();
-  readonly #config = new Map<string, string>();
   readonly #env: MountEnv;
   readonly #timeouts: { entry: number; attr: number; negative: number };
   /** Set with the erofs fs driver. */
   readonly #erofs: ErofsDriver | undefined;
   #serial: Promise<unknown> = Promise.resolve();
-  #endReason: EndReason = 'signal';
 
-  private constructor(options: DaemonOptions, sink: JournalSink) {
+  /** `seqAtStart`: the journal's last record before this daemon's own (null while its predecessor holds it). */
+  private constructor(options: DaemonOptions, sink: JournalSink, journalDeferred: boolean, seqAtStart: number | null) {
     this.options = options;
     this.logger = options.logger ?? silentLogger;
     this.#sink = sink;
@@ -138,21 +137,50 @@ export class DaemonController implements DaemonControl {
       onNotifier: (n) => this.pseudoFs.setNotifier(fsDriver === 'erofs' ? undefined : n),
     });
     const { supervisor = null, id = null, failoverPolicy = 'resend' } = options;
-    const upgradeHost = { mountpoint: fuseMountpoint, supervisor, id, failoverPolicy, fuseImpl: impl, pseudoFs: this.pseudoFs, fuse: this.#fuse, sink, env: this.#env, logger: this.logger };
-    this.#upgrade = new UpgradeManager({ ...upgradeHost, serialise: (fn) => this.#serialise(fn) }, options.upgrade === true);
-    const effects = this.#fuse.effects();
+    const sessionEffects = this.#fuse.effects();
     const erofs = this.#erofs;
     if (erofs !== undefined) {
       // SIGTERM: the erofs mounts go first (their loop devices then detach), then the views.
-      const unmountViews = effects.unmountSession;
-      effects.unmountSession = async (input) => {
+      const unmountViews = sessionEffects.unmountSession;
+      sessionEffects.unmountSession = async (input, signal) => {
         for (const m of this.pseudoFs.mounts()) await erofs.detach(m);
-        await unmountViews(input);
+        await unmountViews(input, signal);
       };
     }
-    this.#lifecycle = new Lifecycle({ ...effects, restoreState: () => this.#upgrade.restore() }, sink);
+    const effects: ActorEffects = {
+      ...sessionEffects,
+      restoreState: async (_input, signal) => {
+        const out = await this.#upgrade.restore(signal);
+        // Credentials set through the predecessor's API reach the rebuilt mounts.
+        for (const m of this.pseudoFs.mounts()) this.#applyAuth(m, out.config);
+        return out;
+      },
+      changeImage: (input, signal) => this.#changeImage(input, signal),
+      sendFd: (_input, signal) => this.#upgrade.save(signal),
+    };
+    this.#lifecycle = new Lifecycle(effects, { applyConfig: (ctx, configId, values) => this.#applyConfig(ctx, configId, values) }, sink, {
+      awaitingTakeover: options.upgrade === true,
+      journalDeferred,
+    });
+    const pseudoFs = this.pseudoFs;
+    const mounts: MountTable = pseudoFs;
+    this.#upgrade = new UpgradeManager(
+      { mountpoint: fuseMountpoint, supervisor, id, failoverPolicy, fuseImpl: impl, logger: this.logger },
+      {
+        mounts,
+        fuse: this.#fuse,
+        journal: sink,
+        env: this.#env,
+        machine: {
+          context: () => this.#lifecycle.context,
+          journalAttached: () => this.#lifecycle.notify({ type: 'JOURNAL_ATTACHED', reason: 'startup' }),
+          serialise: (fn) => this.#serialise(fn),
+        },
+      },
+      seqAtStart,
+    );
     this.ended = new Promise((resolve) => {
-      this.#lifecycle.actor.subscribe({ complete: () => resolve(this.#endReason) });
+      this.#lifecycle.actor.subscribe({ complete: () => resolve(this.#lifecycle.context.endReason ?? 'signal') });
     });
   }
 
@@ -167,7 +195,11 @@ export class DaemonController implements DaemonControl {
     if (options.upgrade !== true) {
       for (const mountpoint of sink.state.mounts.keys()) await sink.append({ type: 'umount', mountpoint });
     }
-    return new DaemonController(options, sink);
+    // The machine's input, journaled first: a replay of this process's records starts here.
+    const journalDeferred = sink.deferred;
+    const seqAtStart = journalDeferred ? null : sink.state.lastSeq;
+    await sink.append({ type: 'start', pid: process.pid, input: { awaitingTakeover: options.upgrade === true, journalDeferred } });
+    return new DaemonController(options, sink, journalDeferred, seqAtStart);
   }
 
   /** The reported state. */
@@ -185,8 +217,8 @@ export class DaemonController implements DaemonControl {
   /** MOUNT then START (reason `startup`): INIT → READY → RUNNING. */
   startup(): Promise<void> {
     return this.#serialise(async () => {
-      await this.#lifecycle.send('MOUNT', 'startup');
-      await this.#lifecycle.send('START', 'startup');
+      await this.#lifecycle.send({ type: 'MOUNT', reason: 'startup' });
+      await this.#lifecycle.send({ type: 'START', reason: 'startup' });
       await this.#attachKernel();
     });
   }
@@ -194,8 +226,7 @@ export class DaemonController implements DaemonControl {
   /** After a failed startup: unmount whatever was mounted and stop (INIT/READY → STOPPED). */
   abortStartup(): Promise<void> {
     return this.#serialise(async () => {
-      this.#endReason = 'startup';
-      if (this.#lifecycle.state !== 'STOPPED') await this.#lifecycle.trigger('stop', 'startup').catch(() => this.#forceStop('startup'));
+      await this.#lifecycle.trigger('TRIGGER_STOP', 'startup').catch(() => this.#forceStop('startup'));
       for (const m of this.pseudoFs.mounts()) await this.#umount(m.mountpoint).catch(() => undefined);
     });
   }
@@ -203,10 +234,8 @@ export class DaemonController implements DaemonControl {
   /** Upstream trigger_stop (SIGTERM/SIGINT, or the kernel ended the connection): stop serving and unmount. */
   shutdown(reason: EventReason): Promise<void> {
     return this.#serialise(async () => {
-      if (this.#lifecycle.state === 'STOPPED') return;
-      this.#endReason = reason;
       try {
-        await this.#lifecycle.trigger('stop', reason);
+        await this.#lifecycle.trigger('TRIGGER_STOP', reason);
       } catch (err) {
         this.logger.error(`daemon: failed to stop cleanly (${(err as Error).message}); leaving the mount in place`);
         await this.#forceStop(reason);
@@ -256,6 +285,7 @@ export class DaemonController implements DaemonControl {
       definition: machineGraph(),
       state: this.#lifecycle.state,
       stateKey: this.#lifecycle.stateKey,
+      context: structuredClone(this.#lifecycle.context),
       transitions: this.#sink.state.transitions.map((t) => ({ ...t })),
     };
   }
@@ -274,7 +304,7 @@ export class DaemonController implements DaemonControl {
 
   getConfig(id: string | undefined): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [k, v] of this.#config) {
+    for (const [k, v] of Object.entries(this.#lifecycle.context.config)) {
       if (id === undefined) out[k] = v;
       else if (k.startsWith(`${id}:`)) out[k.slice(id.length + 1)] = v;
     }
@@ -298,85 +328,89 @@ export class DaemonController implements DaemonControl {
 
   start(): Promise<void> {
     return this.#serialise(async () => {
-      await this.#lifecycle.send('START', 'api');
+      await this.#lifecycle.send({ type: 'START', reason: 'api' });
       await this.#upgrade.claimJournal();
       await this.#attachKernel();
     });
   }
 
   exit(): Promise<void> {
-    return this.#serialise(async () => {
-      this.#endReason = 'exit';
-      await this.#lifecycle.trigger('exit', 'api');
-    });
+    return this.#serialise(() => this.#lifecycle.trigger('TRIGGER_EXIT', 'api'));
   }
 
-  /** Not a lifecycle event (docs/contract.md §7.5): works in READY, RUNNING and INTERRUPTED. */
+  /** SEND_FD: accepted where the daemon holds a FUSE connection (READY, RUNNING, INTERRUPTED; docs/contract.md §7.5), else 503. */
   sendFd(): Promise<void> {
-    return this.#serialise(() => this.#upgrade.save());
+    return this.#serialise(() => this.#lifecycle.send({ type: 'SEND_FD', reason: 'api' }));
   }
 
   takeover(): Promise<void> {
-    return this.#serialise(() => this.#lifecycle.send('TAKEOVER', 'api'));
+    return this.#serialise(() => this.#lifecycle.send({ type: 'TAKEOVER', reason: 'api' }));
   }
 
   mount(mountpoint: string, cmd: MountCmd): Promise<void> {
-    return this.#serialise(async () => {
-      this.#checkMountsAllowed();
-      const mp = normalizeMountpoint(mountpoint);
-      this.pseudoFs.checkAttach(mp);
-      this.#erofs?.checkPlacement(mp, this.pseudoFs.mounts());
-      const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env);
-      this.#applyAuth(m);
-      try {
-        await this.#sink.append({ type: 'mount', ...this.#spec(m) });
-      } catch (err) {
-        await m.storage.close();
-        throw err;
-      }
-      await this.pseudoFs.attach(m);
-      try {
-        await this.#attachKernel([m]);
-      } catch (err) {
-        await this.#sink.append({ type: 'umount', mountpoint: mp }).catch(() => undefined);
-        await this.pseudoFs.detach(mp).invalidated;
-        await m.storage.close().catch(() => undefined);
-        throw err;
-      }
-      this.logger.info(`daemon: mounted ${m.source} at ${mp} (index ${m.index})`);
-    });
+    return this.#serialise(() => this.#lifecycle.send({ type: 'MOUNT_IMAGE', reason: 'api', mountpoint: normalizeMountpoint(mountpoint), cmd }));
   }
 
   remount(mountpoint: string, cmd: MountCmd): Promise<void> {
-    return this.#serialise(async () => {
-      this.#checkMountsAllowed();
-      const mp = normalizeMountpoint(mountpoint);
-      const old = this.pseudoFs.get(mp);
-      if (old === undefined) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to remount ${mp}: nothing is mounted there`);
-      const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env, old);
-      this.#applyAuth(m);
-      try {
-        await this.#sink.append({ type: 'remount', ...this.#spec(m) });
-      } catch (err) {
-        await m.storage.close();
-        throw err;
-      }
-      if (this.#erofs !== undefined) await this.#erofs.detach(old);
-      const { invalidated } = this.pseudoFs.replace(m);
-      await invalidated;
-      await this.#attachKernel([m]);
-      await old.storage.close();
-      this.logger.info(`daemon: remounted ${mp} from ${m.source} (index ${m.index})`);
-    });
+    return this.#serialise(() => this.#lifecycle.send({ type: 'REMOUNT_IMAGE', reason: 'api', mountpoint: normalizeMountpoint(mountpoint), cmd }));
   }
 
   umount(mountpoint: string): Promise<void> {
-    return this.#serialise(async () => {
-      this.#checkMountsAllowed();
-      await this.#umount(normalizeMountpoint(mountpoint));
-    });
+    return this.#serialise(() => this.#lifecycle.send({ type: 'UMOUNT_IMAGE', reason: 'api', mountpoint: normalizeMountpoint(mountpoint) }));
   }
 
+  /** The changeImage actor: one image mount, remount or unmount, journaled before the table changes. */
+  async #changeImage(input: DaemonActorInput, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const mp = input.mountpoint!;
+    if (input.op === 'umount') return this.#umount(mp);
+    if (input.op === 'remount') return this.#remount(mp, input.cmd!);
+    return this.#mount(mp, input.cmd!);
+  }
+
+  async #mount(mp: string, cmd: MountCmd): Promise<void> {
+    this.pseudoFs.checkAttach(mp);
+    this.#erofs?.checkPlacement(mp, this.pseudoFs.mounts());
+    const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env);
+    this.#applyAuth(m, this.#lifecycle.context.config);
+    try {
+      await this.#sink.append({ type: 'mount', ...this.#spec(m) });
+    } catch (err) {
+      await m.storage.close();
+      throw err;
+    }
+    await this.pseudoFs.attach(m);
+    try {
+      await this.#attachKernel([m]);
+    } catch (err) {
+      await this.#sink.append({ type: 'umount', mountpoint: mp }).catch(() => undefined);
+      await this.pseudoFs.detach(mp).invalidated;
+      await m.storage.close().catch(() => undefined);
+      throw err;
+    }
+    this.logger.info(`daemon: mounted ${m.source} at ${mp} (index ${m.index})`);
+  }
+
+  async #remount(mp: string, cmd: MountCmd): Promise<void> {
+    const old = this.pseudoFs.get(mp);
+    if (old === undefined) throw new DaemonError('ERR_DAEMON_MOUNT_NOT_FOUND', `failed to remount ${mp}: nothing is mounted there`);
+    const m = await openMount(mp, this.pseudoFs.allocateIndex(), cmd, this.#env, old);
+    this.#applyAuth(m, this.#lifecycle.context.config);
+    try {
+      await this.#sink.append({ type: 'remount', ...this.#spec(m) });
+    } catch (err) {
+      await m.storage.close();
+      throw err;
+    }
+    if (this.#erofs !== undefined) await this.#erofs.detach(old);
+    const { invalidated } = this.pseudoFs.replace(m);
+    await invalidated;
+    await this.#attachKernel([m]);
+    await old.storage.close();
+    this.logger.info(`daemon: remounted ${mp} from ${m.source} (index ${m.index})`);
+  }
+
+  /** SET_CONFIG, journaled with its values (the journal is 0600; every answer redacts them). */
   putConfig(id: string, values: Record<string, string>): Promise<void> {
     return this.#serialise(async () => {
       for (const [k, v] of Object.entries(values)) {
@@ -391,10 +425,14 @@ export class DaemonController implements DaemonControl {
           throw new ConfigError('ERR_CONFIG_INVALID', `failed to set config: registry_auth is not base64 of "user:password"`, { cause: err });
         }
       }
-      for (const [k, v] of Object.entries(values)) this.#config.set(`${id}:${k}`, v);
-      // Upstream's registry backend reads "<its id>:registry_auth" on its next request.
-      if (auth !== undefined) for (const m of this.pseudoFs.mounts()) if (m.metricsId === id) this.#applyAuth(m);
+      await this.#lifecycle.send({ type: 'SET_CONFIG', reason: 'api', id, values: { ...values } });
     });
+  }
+
+  /** The machine's applyConfig action: upstream's registry backend reads "<its id>:registry_auth" on its next request. */
+  #applyConfig(ctx: DaemonContext, id: string, values: Record<string, string>): void {
+    if (values.registry_auth === undefined) return;
+    for (const m of this.pseudoFs.mounts()) if (m.metricsId === id) this.#applyAuth(m, ctx.config);
   }
 
   async addBlob(_entry: BlobCacheEntry): Promise<void> {
@@ -488,25 +526,12 @@ export class DaemonController implements DaemonControl {
     this.logger.info(`daemon: unmounted ${mp}`);
   }
 
-  /** Hands the mount's backend the credentials stored for its id by PUT /api/v1/config, if any. */
-  #applyAuth(m: DaemonMount): void {
-    const auth = this.#config.get(`${m.metricsId}:registry_auth`);
+  /** Hands the mount's backend the credentials stored in `config` (PUT /api/v1/config) for its id, if any. */
+  #applyAuth(m: DaemonMount, config: Readonly<Record<string, string>>): void {
+    const auth = config[`${m.metricsId}:registry_auth`];
     if (auth === undefined || m.storage.backend.setAuth === undefined) return;
     m.storage.backend.setAuth(auth);
     this.logger.info(`daemon: ${m.storage.backend.type} credentials of ${m.mountpoint} replaced (config id ${JSON.stringify(m.metricsId)})`);
-  }
-
-  #checkMountsAllowed(): void {
-    if (this.#upgrade.awaitingTakeover) {
-      throw new DaemonError('ERR_DAEMON_NOT_READY', 'failed to change mounts: this daemon waits for a takeover; its mounts come from its predecessor');
-    }
-    // Until then the predecessor may still allocate mount indexes this daemon cannot see.
-    if (this.#sink.deferred) {
-      throw new DaemonError('ERR_DAEMON_NOT_READY', `failed to change mounts: the predecessor still holds the journal in ${this.#sink.dir}; retry once it has exited`);
-    }
-    if (!this.#lifecycle.snapshot.hasTag(DaemonTag.acceptsMounts)) {
-      throw new DaemonError('ERR_DAEMON_NOT_READY', `failed to change mounts: the daemon is ${this.#lifecycle.stateKey}`);
-    }
   }
 
   /** A mount as journaled: object storage keys stay in memory only (upgrade.ts hands them over). */
@@ -516,7 +541,7 @@ export class DaemonController implements DaemonControl {
 
   /** Reaches STOPPED without unmounting, whatever state a failed stop left. */
   async #forceStop(reason: EventReason): Promise<void> {
-    await this.#lifecycle.trigger('exit', reason).catch((err: Error) => this.logger.error(`daemon: failed to exit: ${err.message}`));
+    await this.#lifecycle.trigger('TRIGGER_EXIT', reason).catch((err: Error) => this.logger.error(`daemon: failed to exit: ${err.message}`));
   }
 
   #onComplete(opcode: number, nodeId: number, errno: number, latencyNs: number, bytes: number): void {

@@ -3,9 +3,9 @@
 // current state and a path taken (transitions from the journal). Also renders
 // docs/lifecycle.{mmd,md}, whose state × event table is computed from the machine.
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
-import { DAEMON_ACTORS, DAEMON_EVENT_TYPES, ACTOR_DEFAULT_CODES, daemonMachine } from '../../machines/daemon.js';
-import type { DaemonStateName } from '../../machines/daemon.js';
-import { lifecycleTable, planTrigger, snapshotAt } from '../../machines/daemon-table.js';
+import { DAEMON_ACTORS, DAEMON_EVENT_TYPES, ACTOR_DEFAULT_CODES, UPSTREAM_EVENT_TYPES, daemonMachine } from '../../machines/daemon.js';
+import type { DaemonEventType, DaemonStateName } from '../../machines/daemon.js';
+import { lifecycleTable, triggerPath } from '../../machines/daemon-table.js';
 import type { EventOutcome, LifecycleRow } from '../../machines/daemon-table.js';
 
 /** A state node of the graph; `id` is the dotted state key. */
@@ -45,6 +45,8 @@ export interface LifecycleGraph {
   events: string[];
   states: GraphState[];
   transitions: GraphTransition[];
+  /** Events every active state accepts without leaving it (the machine's root handlers). */
+  anywhere: Array<{ event: string; actions: string[]; description: string | null }>;
 }
 
 /** A step of a path to mark, as the journal's transition records give it. */
@@ -108,11 +110,15 @@ export function machineGraph(machine: AnyStateMachine = daemonMachine): Lifecycl
       }
     }
   }
+  const anywhere = [...machine.root.transitions].flatMap(([event, defs]) =>
+    defs.map((d) => ({ event, actions: d.actions.map((a) => (typeof a === 'string' ? a : ((a as { type?: string }).type ?? '?'))), description: d.description ?? null })),
+  );
   return {
     id: machine.id,
+    anywhere,
     initial: key(leafOf(machine.root)),
     finals: states.filter((s) => s.type === 'final').map((s) => s.id),
-    events: [...new Set(transitions.filter((t) => t.kind === 'event').map((t) => t.event))],
+    events: [...new Set([...transitions.filter((t) => t.kind === 'event').map((t) => t.event), ...anywhere.map((a) => a.event)])],
     states,
     transitions,
   };
@@ -237,10 +243,11 @@ export function toJson(g: LifecycleGraph): string {
 
 const REGENERATE = 'node --import tsx scripts/gen-lifecycle-docs.mjs';
 
-function cell(o: EventOutcome): string {
-  if (!o.accepted) return 'refused: UnexpectedEvent';
-  if (o.actor === undefined) return `→ ${o.next}`;
-  return `→ ${o.next} (${o.actor}); ok → ${o.onDone}; error → ${o.onError}`;
+function cell(state: string, type: DaemonEventType, o: EventOutcome): string {
+  if (!o.accepted) return UPSTREAM_EVENT_TYPES.has(type) ? 'refused: UnexpectedEvent' : 'refused: NotReady';
+  const guard = o.guard === undefined ? '' : `if ${o.guard}: `;
+  if (o.actor === undefined) return o.next === state ? `${guard}stays` : `${guard}→ ${o.next}`;
+  return `${guard}→ ${o.next} (${o.actor}); ok → ${o.onDone}; error → ${o.onError}`;
 }
 
 const md = (s: string | null) => (s ?? '').replace(/\|/g, '\\|');
@@ -257,7 +264,9 @@ export function renderLifecycleDocs(): { mmd: string; md: string } {
     '',
     'The daemon\'s lifecycle machine (`machines/daemon.ts`), drawn from the definition the daemon runs.',
     'The reported state (`GET /api/v1/daemon`) is the top-level state; sub-states are where an actor',
-    'runs, and every event is refused there. Decisions: `docs/decisions/0001-lifecycle-machine.md`.',
+    'runs, and every event but the ones accepted anywhere is refused there. What the daemon may do',
+    'now is `snapshot.can(event)`. Decisions: `docs/decisions/0001-lifecycle-machine.md`,',
+    '`docs/decisions/0016-machine-owns-the-lifecycle.md`.',
     '',
     '```mermaid',
     mmd.trimEnd(),
@@ -276,11 +285,19 @@ export function renderLifecycleDocs(): { mmd: string; md: string } {
     '## Events',
     '',
     'What each event gets in each state: the state entered at once, and for an actor state where its',
-    'success and failure lead. A refused event changes nothing and the API answers 400 UnexpectedEvent.',
+    'success and failure lead. A refused event changes nothing; the API answers 400 UnexpectedEvent for',
+    'upstream\'s events and 503 NotReady for the others. `if <guard>`: refused while the guard is false',
+    '(`imagesWritable`: not while awaiting a takeover or while the predecessor holds the journal).',
     '',
     `| state | ${DAEMON_EVENT_TYPES.join(' | ')} |`,
     `| --- |${DAEMON_EVENT_TYPES.map(() => ' --- |').join('')}`,
-    ...table.map((r) => `| \`${r.state}\` | ${DAEMON_EVENT_TYPES.map((e) => cell(r.events[e])).join(' | ')} |`),
+    ...table.map((r) => `| \`${r.state}\` | ${DAEMON_EVENT_TYPES.map((e) => cell(r.state, e, r.events[e])).join(' | ')} |`),
+    '',
+    '## Accepted in every state until STOPPED',
+    '',
+    '| event | actions | description |',
+    '| --- | --- | --- |',
+    ...g.anywhere.map((a) => `| ${a.event} | ${a.actions.join(', ')} | ${md(a.description)} |`),
     '',
     '## Actors (provided by the controller)',
     '',
@@ -288,16 +305,19 @@ export function renderLifecycleDocs(): { mmd: string; md: string } {
     '| --- | --- | --- | --- | --- |',
     ...DAEMON_ACTORS.map((a) => actorRow(g, a)),
     '',
-    '## Composite triggers (sent by the controller, one event after another)',
+    '## Composite triggers (one event each; the machine carries it through its actors)',
     '',
-    '| reported state | API exit (`trigger_exit`) | SIGTERM/SIGINT (`trigger_stop`) |',
+    'The states each trigger passes through from a resting state when every actor succeeds, computed',
+    'from the definition. While an actor runs the controller waits for it to settle, then sends the trigger.',
+    '',
+    '| reported state | API exit (`TRIGGER_EXIT`) | SIGTERM/SIGINT (`TRIGGER_STOP`) |',
     '| --- | --- | --- |',
     ...restingStates(table).map(([name, k]) => {
-      const plan = (t: 'exit' | 'stop') => {
-        const p = planTrigger(t, snapshotAt(k), 'api');
-        return p === null ? 'wait until the actor settles' : p.length === 0 ? 'nothing' : p.map((e) => e.type).join(', then ');
+      const path = (t: 'TRIGGER_EXIT' | 'TRIGGER_STOP') => {
+        const p = triggerPath(t, k);
+        return p === null ? 'wait until the actor settles' : p.length === 0 ? 'nothing' : p.map((s) => (s.actor === undefined ? s.state : `${s.state} (${s.actor})`)).join(' → ');
       };
-      return `| ${name} | ${plan('exit')} | ${plan('stop')} |`;
+      return `| ${name} | ${path('TRIGGER_EXIT')} | ${path('TRIGGER_STOP')} |`;
     }),
     '',
   ];

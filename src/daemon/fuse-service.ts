@@ -63,17 +63,19 @@ export class FuseService {
     return this.#transport?.inflight() ?? [];
   }
 
-  /** The machine's effects for this transport (restoreState is the upgrade manager's, which calls resume()). */
-  effects(): Omit<ActorEffects, 'restoreState'> {
+  /** The machine's session effects for this transport (restoreState is the upgrade manager's, which calls resume()). */
+  effects(): Pick<ActorEffects, 'mountSession' | 'startService' | 'stopService' | 'interruptService' | 'unmountSession'> {
     const pausable = (): FuseTransport | undefined => (this.#ended || !this.#transport?.canHandOver ? undefined : this.#transport);
     return {
-      mountSession: async () => {
+      mountSession: async (_input, signal) => {
+        signal.throwIfAborted();
         const t = await mountTransport(this.#opts.impl, this.#opts.fs, this.#opts.mountpoint, this.#opts.session);
         this.#install(t);
         if (t.canHandOver) await t.stopReading();
         return { connId: t.connId ?? null };
       },
-      startService: async () => {
+      startService: async (_input, signal) => {
+        signal.throwIfAborted();
         const drain = this.#drain;
         this.#drain = undefined;
         const t = pausable();

@@ -22,10 +22,25 @@ export interface MountSpec {
   index: number | null;
 }
 
+/**
+ * What an event record carries besides its type and reason: the image's mountpoint for
+ * image events, the config id and values (secrets included) for SET_CONFIG.
+ */
+export interface EventData {
+  mountpoint?: string;
+  id?: string;
+  values?: Record<string, string>;
+}
+
 /** One journal record without its header: what callers append. */
 export type JournalEntry =
+  /** A daemon process started its lifecycle machine with this input: replays of its records start here. */
+  | { type: 'start'; pid: number; input: { awaitingTakeover: boolean; journalDeferred: boolean } }
   /** An event the lifecycle machine accepted; `state` is the state key it was accepted in. */
-  | { type: 'event'; event: string; reason: string; state: string }
+  | { type: 'event'; event: string; reason: string; state: string; data?: EventData }
+  /** An actor of the machine finished: its output (e.g. `{connId}`) or its error, as the machine received it. */
+  | { type: 'actor'; actor: string; ok: true; output?: unknown }
+  | { type: 'actor'; actor: string; ok: false; error: { code: string; message: string } }
   /** How the event with seq `of` ended. */
   | { type: 'outcome'; of: number; event: string; ok: true }
   | { type: 'outcome'; of: number; event: string; ok: false; error: { code: string; message: string } }
@@ -72,6 +87,8 @@ export interface JournalState {
   transitions: readonly TransitionEntry[];
   /** One above the highest mount index ever recorded: where a successor resumes allocating. */
   nextIndex: number;
+  /** The PUT /api/v1/config store (`"<id>:<key>"` → value, secrets included) of the daemon that wrote last. */
+  config: Readonly<Record<string, string>>;
 }
 
 /** JournalState as it is written in a snapshot record. */
@@ -83,11 +100,13 @@ export interface SerializedJournalState {
   transitions: TransitionEntry[];
   /** Absent in snapshots written before it existed (then derived from `mounts`). */
   nextIndex?: number;
+  /** Absent in snapshots written before config changes were journaled. */
+  config?: Record<string, string>;
 }
 
 /** The state before any record. */
 export function emptyJournalState(): JournalState {
-  return { mounts: new Map(), logLevel: null, lastState: null, lastSeq: 0, transitions: [], nextIndex: 1 };
+  return { mounts: new Map(), logLevel: null, lastState: null, lastSeq: 0, transitions: [], nextIndex: 1, config: {} };
 }
 
 /**
@@ -125,10 +144,30 @@ export function reduce(state: JournalState, record: JournalRecord): JournalState
     }
     case 'snapshot':
       return { ...deserializeState(record.state), lastSeq: record.seq };
+    case 'start':
+      // A fresh daemon starts with an empty config store; an upgrade or failover inherits it.
+      return record.input.awaitingTakeover ? next : { ...next, config: {} };
     case 'event':
+      return record.event === 'SET_CONFIG' && record.data?.values !== undefined ? { ...next, config: withConfig(state.config, record.data.id ?? '', record.data.values) } : next;
+    case 'actor':
+      // A takeover's store: whichever of state and journal the successor restored from.
+      return record.actor === 'restoreState' && record.ok && isStringMap((record.output as { config?: unknown } | undefined)?.config)
+        ? { ...next, config: { ...(record.output as { config: Record<string, string> }).config } }
+        : next;
     case 'outcome':
       return next;
   }
+}
+
+/** The config store after PUT /api/v1/config?id=`id` with `values`. */
+export function withConfig(config: Readonly<Record<string, string>>, id: string, values: Readonly<Record<string, string>>): Record<string, string> {
+  const out = { ...config };
+  for (const [k, v] of Object.entries(values)) out[`${id}:${k}`] = v;
+  return out;
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 }
 
 function nextIndexAfter(state: JournalState, index: number | null): number {
@@ -155,6 +194,7 @@ export function serializeState(state: JournalState): SerializedJournalState {
     lastSeq: state.lastSeq,
     transitions: [...state.transitions],
     nextIndex: state.nextIndex,
+    config: { ...state.config },
   };
 }
 
@@ -167,7 +207,7 @@ export function deserializeState(s: SerializedJournalState): JournalState {
     if (m.index !== null) derived = Math.max(derived, m.index + 1);
   }
   const nextIndex = s.nextIndex ?? derived;
-  return { mounts, logLevel: s.logLevel, lastState: s.lastState, lastSeq: s.lastSeq, transitions: [...s.transitions], nextIndex };
+  return { mounts, logLevel: s.logLevel, lastState: s.lastState, lastSeq: s.lastSeq, transitions: [...s.transitions], nextIndex, config: { ...s.config } };
 }
 
 // ---- parsing --------------------------------------------------------------
@@ -180,6 +220,12 @@ const intOrNull: Check = (v) => v === null || int(v);
 const strList: Check = (v) => Array.isArray(v) && v.every(str);
 const strListOrNull: Check = (v) => v === null || strList(v);
 const errBody: Check = (v) => typeof v === 'object' && v !== null && str((v as { code?: unknown }).code) && str((v as { message?: unknown }).message);
+
+function eventDataOk(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const d = v as Record<string, unknown>;
+  return (d.mountpoint === undefined || str(d.mountpoint)) && (d.id === undefined || str(d.id)) && (d.values === undefined || isStringMap(d.values));
+}
 
 const mountFields = { mountpoint: str, source: str, config: str, fsType: str, prefetchFiles: strListOrNull, index: intOrNull };
 const transitionFields = { seq: int, time: str, from: str, to: str, event: str };
@@ -198,13 +244,21 @@ function serializedStateOk(v: unknown): boolean {
     strOrNull(s.lastState) &&
     int(s.lastSeq) &&
     (s.nextIndex === undefined || int(s.nextIndex)) &&
+    (s.config === undefined || isStringMap(s.config)) &&
     Array.isArray(s.transitions) &&
     s.transitions.every((t) => typeof t === 'object' && t !== null && fieldsOk(t, transitionFields))
   );
 }
 
 const RECORD_FIELDS: Record<JournalEntry['type'], (o: Record<string, unknown>) => boolean> = {
-  event: (o) => fieldsOk(o, { event: str, reason: str, state: str }),
+  start: (o) =>
+    int(o.pid) &&
+    typeof o.input === 'object' &&
+    o.input !== null &&
+    typeof (o.input as Record<string, unknown>).awaitingTakeover === 'boolean' &&
+    typeof (o.input as Record<string, unknown>).journalDeferred === 'boolean',
+  event: (o) => fieldsOk(o, { event: str, reason: str, state: str }) && (o.data === undefined || eventDataOk(o.data)),
+  actor: (o) => str(o.actor) && (o.ok === true || (o.ok === false && errBody(o.error))),
   outcome: (o) => fieldsOk(o, { of: int, event: str }) && (o.ok === true || (o.ok === false && errBody(o.error))),
   transition: (o) => fieldsOk(o, { from: str, to: str, event: str }),
   mount: (o) => fieldsOk(o, mountFields),

@@ -52,6 +52,11 @@ export interface DaemonState {
    * when the writer's journal was not open yet (a successor before its predecessor left).
    */
   journal: { dir: string; seq: number | null };
+  /**
+   * The PUT /api/v1/config store (`"<id>:<key>"` → value, registry auth included), so a
+   * successor keeps credentials set through the API. Absent from older writers: empty.
+   */
+  config?: Record<string, string>;
 }
 
 const bad = (what: string): DaemonError => new DaemonError('ERR_DAEMON_UPGRADE', `failed to read the daemon state: ${what}`);
@@ -102,6 +107,13 @@ function decodeMount(v: unknown, i: number): SavedMount {
     prefetchFiles: prefetch === null ? null : [...(prefetch as string[])],
     index: uint(v.index, `${name}.index`, 1, MAX_INDEX),
   };
+}
+
+function decodeConfig(v: unknown): Record<string, string> {
+  if (!isObject(v)) throw bad('config is not an object');
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = str(x, `config[${JSON.stringify(k)}]`);
+  return out;
 }
 
 function decodeSession(v: unknown): SessionState {
@@ -163,5 +175,6 @@ export function decodeDaemonState(bytes: Uint8Array): DaemonState {
     mounts,
     nextIndex: uint(v.nextIndex, 'nextIndex', 1, MAX_INDEX + 1),
     journal: { dir: str(j.dir, 'journal.dir'), seq: j.seq === null ? null : uint(j.seq, 'journal.seq') },
+    ...(v.config === undefined ? {} : { config: decodeConfig(v.config) }),
   };
 }

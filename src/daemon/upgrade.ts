@@ -1,16 +1,18 @@
 // Hot upgrade and failover of one daemon (upstream's UpgradeManager, service/src/upgrade.rs):
-// `save` sends the daemon state and a dup of the /dev/fuse fd to the supervisor (sendfd);
-// `restore` (the restoreState actor of a takeover) receives them, rebuilds the image mounts
-// at the same indexes, so every node id the kernel holds stays valid, and holds the
-// inherited connection until START, which first drains it by the failover policy.
+// `save` (the sendFd actor) sends the daemon state and a dup of the /dev/fuse fd to the
+// supervisor; `restore` (the restoreState actor of a takeover) receives them, rebuilds the
+// image mounts at the same indexes, so every node id the kernel holds stays valid, and the
+// config store, and holds the inherited connection until START, which first drains it by
+// the failover policy. Whether the journal is still the predecessor's and whether this
+// daemon restored are the lifecycle machine's (UpgradeMachine); the parts it works on come
+// through narrow interfaces.
 // Supervisor socket bytes are the addon's (src/native); the state format is upgrade-state.ts.
 import { fstat, stat } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { SessionOutput } from '../../machines/daemon.js';
+import type { DaemonContext, RestoreOutput } from '../../machines/daemon.js';
 import { withoutObjectStorageKeys } from '../config/derive.js';
 import { DaemonError, FuseError, type NydusError } from '../errors.js';
-import type { PseudoFs } from '../fs/pseudo-fs.js';
 import { connectionId, findMount, writeConnectionControl } from '../fuse/mount-linux.js';
 import type { FuseImpl, FuseTransport } from '../fuse/transport.js';
 import { closeFd, receiveStateWithFd, sendStateWithFd } from '../native/index.js';
@@ -30,21 +32,51 @@ const SUPERVISOR_TIMEOUT_MS = 10_000;
 /** How often a successor tries to take the journal over once it has taken over the connection. */
 const ATTACH_RETRY_MS = 200;
 
-/** What the upgrade manager works on: the controller's parts. */
-export interface UpgradeHost {
+/** Who this daemon is and how it hands over. */
+export interface UpgradeSettings {
   /** Host path of the FUSE mount. */
   readonly mountpoint: string;
   readonly supervisor: string | null;
   readonly id: string | null;
   readonly failoverPolicy: FailoverPolicy;
   readonly fuseImpl: FuseImpl;
-  readonly pseudoFs: PseudoFs<DaemonMount>;
-  readonly fuse: FuseService;
-  readonly sink: JournalSink;
-  readonly env: MountEnv;
   readonly logger: Logger;
+}
+
+/** The image mount table a takeover rebuilds (the pseudo filesystem's). */
+export interface MountTable {
+  mounts(): DaemonMount[];
+  attach(m: DaemonMount): Promise<void>;
+  detach(mountpoint: string): unknown;
+  allocateIndex(): number;
+  readonly nextIndex: number;
+  /** Allocates from `n` on unless allocation is past it already. */
+  reserveIndexesBelow(n: number): void;
+}
+
+/** The FUSE connection as it is handed over and taken over. */
+export type FuseHandover = Pick<FuseService, 'handOver' | 'resume'>;
+
+/** The journal as a takeover reads and writes it. */
+export type UpgradeJournal = Pick<JournalSink, 'dir' | 'state' | 'append' | 'attach'>;
+
+/** What the lifecycle machine knows that hand-overs depend on, and what it is told. */
+export interface UpgradeMachine {
+  /** The machine's context now (`journalDeferred`, `restored`, `config`). */
+  context(): Readonly<Pick<DaemonContext, 'journalDeferred' | 'restored' | 'config'>>;
+  /** Sends JOURNAL_ATTACHED: the journal is this daemon's from now on. */
+  journalAttached(): Promise<void>;
   /** Runs `fn` in the controller's one-at-a-time chain of state changes. */
   serialise<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+/** The parts an upgrade manager works on. */
+export interface UpgradeParts {
+  readonly mounts: MountTable;
+  readonly fuse: FuseHandover;
+  readonly journal: UpgradeJournal;
+  readonly machine: UpgradeMachine;
+  readonly env: MountEnv;
 }
 
 /** A mount table to rebuild, and where it came from. */
@@ -52,6 +84,8 @@ interface Table {
   from: 'state' | 'journal';
   mounts: MountSpec[];
   nextIndex: number;
+  /** The config store to restore. */
+  config: Record<string, string>;
 }
 
 const upgradeError = (what: string, options?: { cause?: unknown }) => new DaemonError('ERR_DAEMON_UPGRADE', what, options);
@@ -120,25 +154,18 @@ async function checkFuseDevice(fd: number): Promise<void> {
 
 /** Save and restore for one daemon. */
 export class UpgradeManager {
-  readonly #host: UpgradeHost;
-  #awaiting: boolean;
-  /** A restore rebuilt mounts the journal does not describe yet (written once the journal is ours). */
-  #reconcile = false;
+  readonly #settings: UpgradeSettings;
+  readonly #parts: UpgradeParts;
   #attachTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  /** Where the journal stood when this daemon opened it: the predecessor's last record. */
+  /** Where the journal stood when this daemon opened it: the predecessor's last record (null while held elsewhere). */
   readonly #seqAtStart: number | null;
 
-  /** `awaitingTakeover`: started with --upgrade, or after a crashed predecessor. Create before anything is journaled. */
-  constructor(host: UpgradeHost, awaitingTakeover: boolean) {
-    this.#host = host;
-    this.#awaiting = awaitingTakeover;
-    this.#seqAtStart = host.sink.deferred ? null : host.sink.state.lastSeq;
-  }
-
-  /** True from an upgrade or failover start until a takeover succeeded: the mounts will come from the predecessor. */
-  get awaitingTakeover(): boolean {
-    return this.#awaiting;
+  /** `seqAtStart`: the journal's last seq when this daemon opened it, null when the predecessor held it. */
+  constructor(settings: UpgradeSettings, parts: UpgradeParts, seqAtStart: number | null) {
+    this.#settings = settings;
+    this.#parts = parts;
+    this.#seqAtStart = seqAtStart;
   }
 
   /**
@@ -146,20 +173,24 @@ export class UpgradeManager {
    * (503) before FUSE INIT; ERR_DAEMON_UPGRADE (500) without --supervisor or when the
    * transfer fails. Call inside the controller's chain, so the mount table holds still.
    */
-  async save(): Promise<void> {
-    const { fuse, sink, pseudoFs, logger } = this.#host;
+  async save(signal?: AbortSignal): Promise<void> {
+    const { fuse, journal, mounts: table, machine } = this.#parts;
+    const { logger } = this.#settings;
     const { session, fd } = fuse.handOver();
     try {
       const sock = this.#supervisor('send the daemon state');
       // A successor writes the journal once its predecessor let go: the position is then real.
-      if (sink.deferred) await this.#tryAttach();
-      const mounts = pseudoFs.mounts().map(savedMount);
+      if (machine.context().journalDeferred) await this.#tryAttach(machine.context().restored);
+      signal?.throwIfAborted();
+      const mounts = table.mounts().map(savedMount);
+      const deferred = machine.context().journalDeferred;
       const bytes = encodeDaemonState({
-        daemon: { id: this.#host.id, pid: process.pid, build: `${buildInfo().package_ver} (${buildInfo().git_commit})`, savedAt: new Date().toISOString() },
+        daemon: { id: this.#settings.id, pid: process.pid, build: `${buildInfo().package_ver} (${buildInfo().git_commit})`, savedAt: new Date().toISOString() },
         fuse: session,
         mounts,
-        nextIndex: pseudoFs.nextIndex,
-        journal: { dir: resolve(sink.dir), seq: sink.deferred ? null : sink.state.lastSeq },
+        nextIndex: table.nextIndex,
+        journal: { dir: resolve(journal.dir), seq: deferred ? null : journal.state.lastSeq },
+        config: { ...machine.context().config },
       });
       await sendStateWithFd(sock, bytes, fd, { timeoutMs: SUPERVISOR_TIMEOUT_MS });
       logger.info(`upgrade: sent the state (${mounts.length} mounts, ${bytes.length} bytes) and the FUSE fd of connection ${session.connId} to ${sock}`);
@@ -173,15 +204,17 @@ export class UpgradeManager {
    * hold the connection (READY; read from START). Any failure leaves nothing behind: the fd
    * is closed, no mount stays, the daemon returns to INIT, and whoever serves goes on.
    */
-  async restore(): Promise<SessionOutput> {
-    const { fuse, pseudoFs, logger } = this.#host;
+  async restore(signal?: AbortSignal): Promise<RestoreOutput> {
+    const { fuse, mounts: table } = this.#parts;
+    const { logger } = this.#settings;
     const sock = this.#supervisor('take over');
     // Refused before the supervisor's one transfer is spent on a daemon that cannot use it.
-    if (this.#host.fuseImpl !== 'fusedev') {
-      throw new FuseError('ERR_FUSE_NOT_IMPLEMENTED', `failed to take over: the ${this.#host.fuseImpl} transport cannot serve an inherited FUSE connection; use --fuse-impl fusedev`);
+    if (this.#settings.fuseImpl !== 'fusedev') {
+      throw new FuseError('ERR_FUSE_NOT_IMPLEMENTED', `failed to take over: the ${this.#settings.fuseImpl} transport cannot serve an inherited FUSE connection; use --fuse-impl fusedev`);
     }
-    if (pseudoFs.mounts().length > 0) throw upgradeError(`failed to take over: ${pseudoFs.mounts().length} image mounts exist already; a takeover rebuilds the predecessor's`);
+    if (table.mounts().length > 0) throw upgradeError(`failed to take over: ${table.mounts().length} image mounts exist already; a takeover rebuilds the predecessor's`);
     const started = performance.now();
+    signal?.throwIfAborted();
     const got = await receiveStateWithFd(sock, { timeoutMs: SUPERVISOR_TIMEOUT_MS });
     const [fd, ...extra] = got.fds;
     for (const e of extra) closeFd(e);
@@ -191,26 +224,28 @@ export class UpgradeManager {
       const state = decodeDaemonState(got.data);
       await checkFuseDevice(fd);
       await this.#checkConnection(state);
-      const table = await this.#chooseTable(state);
-      const mounts = await this.#openAll(table);
+      const chosen = await this.#chooseTable(state);
+      signal?.throwIfAborted();
+      const mounts = await this.#openAll(chosen);
       try {
-        await fuse.resume(fd, state.fuse, (t) => drainRequests(t, this.#host.failoverPolicy, logger));
+        // The last point where giving up leaves nothing behind: past it the connection is ours.
+        signal?.throwIfAborted();
+        await fuse.resume(fd, state.fuse, (t) => drainRequests(t, this.#settings.failoverPolicy, logger));
         owned = false;
       } catch (err) {
         for (const m of mounts) {
-          pseudoFs.detach(m.mountpoint);
+          table.detach(m.mountpoint);
           await m.storage.close().catch(() => undefined);
         }
         throw err;
       }
-      this.#awaiting = false;
-      this.#reconcile = true;
       logger.info(
         `upgrade: took over FUSE connection ${state.fuse.connId} at ${state.fuse.mountpoint} in ${Math.round(performance.now() - started)} ms from pid ${state.daemon.pid} ` +
-          `(${state.daemon.build}, saved ${state.daemon.savedAt}); ${mounts.length} mounts from the ${table.from}: ${mounts.map((m) => `${m.mountpoint} (index ${m.index})`).join(', ')}`,
+          `(${state.daemon.build}, saved ${state.daemon.savedAt}); ${mounts.length} mounts from the ${chosen.from}: ${mounts.map((m) => `${m.mountpoint} (index ${m.index})`).join(', ')}`,
       );
-      if (!(await this.#tryAttach())) this.#retryAttach();
-      return { connId: state.fuse.connId };
+      // The rebuilt table is journaled once the journal is ours: now, or when the retry gets it.
+      if (!(await this.#tryAttach(true))) this.#retryAttach();
+      return { connId: state.fuse.connId, config: chosen.config };
     } finally {
       if (owned) closeFd(fd);
     }
@@ -222,7 +257,8 @@ export class UpgradeManager {
    * Call inside the controller's chain.
    */
   async claimJournal(): Promise<void> {
-    if (this.#host.sink.deferred && !this.#closed && (await this.#tryAttach())) clearTimeout(this.#attachTimer);
+    const ctx = this.#parts.machine.context();
+    if (ctx.journalDeferred && !this.#closed && (await this.#tryAttach(ctx.restored))) clearTimeout(this.#attachTimer);
   }
 
   /** Stops retrying to take the journal over (the daemon is closing). */
@@ -232,14 +268,14 @@ export class UpgradeManager {
   }
 
   #supervisor(what: string): string {
-    const sock = this.#host.supervisor;
+    const sock = this.#settings.supervisor;
     if (sock === null) throw upgradeError(`failed to ${what}: no supervisor socket (start nydusd with --supervisor and --id)`);
     return sock;
   }
 
   /** The state must be for this daemon's mount, and that mount must carry the state's connection. */
   async #checkConnection(state: DaemonState): Promise<void> {
-    const mp = this.#host.mountpoint;
+    const mp = this.#settings.mountpoint;
     if (state.fuse.mountpoint !== mp) throw upgradeError(`failed to take over: the state is for the FUSE mount at ${state.fuse.mountpoint}, this daemon serves ${mp}`);
     const m = await findMount(mp);
     if (m === undefined || !m.fstype.startsWith('fuse')) throw upgradeError(`failed to take over: ${mp} carries no FUSE mount any more`);
@@ -255,18 +291,20 @@ export class UpgradeManager {
    * loses to the state.
    */
   async #chooseTable(state: DaemonState): Promise<Table> {
-    const { sink, logger } = this.#host;
-    const fromState: Table = { from: 'state', mounts: state.mounts, nextIndex: state.nextIndex };
+    const { journal: sink, machine } = this.#parts;
+    const { logger } = this.#settings;
+    const fromState: Table = { from: 'state', mounts: state.mounts, nextIndex: state.nextIndex, config: state.config ?? {} };
     if (state.journal.seq === null || resolve(state.journal.dir) !== resolve(sink.dir)) return fromState;
+    const deferred = machine.context().journalDeferred;
     let journal;
     try {
-      journal = sink.deferred ? await replay(sink.dir) : sink.state;
+      journal = deferred ? await replay(sink.dir) : sink.state;
     } catch (err) {
       logger.warn(`upgrade: cannot read the journal in ${sink.dir} (${(err as NydusError).message}); using the supervisor's state`);
       return fromState;
     }
     // Records this daemon appended since (the TAKEOVER event) say nothing of the predecessor.
-    const seq = sink.deferred ? journal.lastSeq : (this.#seqAtStart ?? 0);
+    const seq = deferred ? journal.lastSeq : (this.#seqAtStart ?? 0);
     if (seq < state.journal.seq) {
       logger.warn(`upgrade: the journal in ${sink.dir} ends at seq ${seq}, before the state's ${state.journal.seq}; using the supervisor's state`);
       return fromState;
@@ -281,16 +319,17 @@ export class UpgradeManager {
     }));
     const changed = JSON.stringify(mounts.map((m) => [m.mountpoint, m.index]).sort()) !== JSON.stringify(state.mounts.map((m) => [m.mountpoint, m.index]).sort());
     if (changed) logger.info(`upgrade: the journal (seq ${seq}) has mount changes made after the state was saved (seq ${state.journal.seq}); using the journal`);
-    return { from: 'journal', mounts, nextIndex: Math.max(journal.nextIndex, state.nextIndex) };
+    // The journal has every config change the predecessor made, also those after the state was saved.
+    return { from: 'journal', mounts, nextIndex: Math.max(journal.nextIndex, state.nextIndex), config: { ...journal.config } };
   }
 
   /** Opens and attaches every mount of `table` (saved indexes first); on failure nothing stays. */
   async #openAll(table: Table): Promise<DaemonMount[]> {
-    const { pseudoFs, env } = this.#host;
+    const { mounts: pseudoFs, env } = this.#parts;
     const ordered = [...table.mounts.filter((m) => m.index !== null), ...table.mounts.filter((m) => m.index === null)];
     const done: DaemonMount[] = [];
     try {
-      pseudoFs.nextIndex = table.nextIndex;
+      pseudoFs.reserveIndexesBelow(table.nextIndex);
       for (const spec of ordered) {
         const cmd = { source: spec.source, fs_type: spec.fsType, config: spec.config, prefetch_files: spec.prefetchFiles };
         let m: DaemonMount;
@@ -307,7 +346,7 @@ export class UpgradeManager {
         }
         done.push(m);
       }
-      pseudoFs.nextIndex = Math.max(pseudoFs.nextIndex, table.nextIndex);
+      pseudoFs.reserveIndexesBelow(table.nextIndex);
       return done;
     } catch (err) {
       for (const m of done) {
@@ -319,12 +358,14 @@ export class UpgradeManager {
   }
 
   /**
-   * Takes the journal over once the predecessor released it, then records the mount table
-   * this daemon serves where the journal says otherwise. False while the predecessor lives.
+   * Takes the journal over once the predecessor released it; with `reconcile` (this daemon
+   * rebuilt its mounts by a takeover), then records the mount table it serves where the
+   * journal says otherwise. False while the predecessor lives.
    */
-  async #attach(): Promise<boolean> {
-    const { sink, pseudoFs, logger } = this.#host;
-    if (sink.deferred) {
+  async #attach(reconcile: boolean): Promise<boolean> {
+    const { journal: sink, mounts: pseudoFs, machine } = this.#parts;
+    const { logger } = this.#settings;
+    if (machine.context().journalDeferred) {
       try {
         await sink.attach();
       } catch (err) {
@@ -334,11 +375,11 @@ export class UpgradeManager {
         return false;
       }
       // Indexes the predecessor allocated after the state was taken are journaled: never reuse them.
-      pseudoFs.nextIndex = Math.max(pseudoFs.nextIndex, sink.state.nextIndex);
+      pseudoFs.reserveIndexesBelow(sink.state.nextIndex);
+      await machine.journalAttached();
       logger.info(`upgrade: the predecessor released the journal in ${sink.dir}; writing it from now on`);
     }
-    if (!this.#reconcile) return true;
-    this.#reconcile = false;
+    if (!reconcile) return true;
     const served = new Map(pseudoFs.mounts().map((m) => [m.mountpoint, m]));
     for (const [mp, e] of sink.state.mounts) {
       const m = served.get(mp);
@@ -351,11 +392,11 @@ export class UpgradeManager {
   }
 
   /** #attach that never throws: a journal that fails must not undo a takeover that worked. True: stop trying. */
-  async #tryAttach(): Promise<boolean> {
+  async #tryAttach(reconcile: boolean): Promise<boolean> {
     try {
-      return await this.#attach();
+      return await this.#attach(reconcile);
     } catch (err) {
-      this.#host.logger.error(`upgrade: failed to journal the mount table after the takeover: ${(err as Error).message}`);
+      this.#settings.logger.error(`upgrade: failed to journal the mount table after the takeover: ${(err as Error).message}`);
       return true;
     }
   }
@@ -363,7 +404,8 @@ export class UpgradeManager {
   #retryAttach(): void {
     if (this.#closed) return;
     this.#attachTimer = setTimeout(() => {
-      void this.#host.serialise(() => this.#tryAttach()).then((done) => done || this.#retryAttach());
+      const { machine } = this.#parts;
+      void machine.serialise(() => this.#tryAttach(machine.context().restored)).then((done) => done || this.#retryAttach());
     }, ATTACH_RETRY_MS);
     this.#attachTimer.unref();
   }

@@ -136,6 +136,11 @@ export class PseudoFs<M extends ImageMount = ImageMount> implements FileSystem {
     this.#nextIndex = n > MAX_INDEX ? 1 : n;
   }
 
+  /** Allocates from `n` on unless that is below where allocation stands (indexes another daemon used stay unused). */
+  reserveIndexesBelow(n: number): void {
+    if (n > this.#nextIndex) this.nextIndex = n;
+  }
+
   /**
    * A fresh index: the next one not in use, counting up and wrapping after MAX_INDEX
    * (a million mounts later), so an index comes back only long after its mount is gone.

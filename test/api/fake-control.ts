@@ -18,8 +18,8 @@ import { machineGraph } from '../../src/daemon/diagram.js';
 import { Journal, readRecords } from '../../src/daemon/journal.js';
 import type { JournalEntry, JournalRecord } from '../../src/daemon/journal.js';
 import { ApiError, DaemonError } from '../../src/errors.js';
-import { eventOutcome, planTrigger, snapshotAt } from '../../machines/daemon-table.js';
-import type { DaemonEventType } from '../../machines/daemon.js';
+import { eventOutcome, triggerPath } from '../../machines/daemon-table.js';
+import { initialContext, type DaemonEventType } from '../../machines/daemon.js';
 import { buildInfo } from '../../src/util/build-info.js';
 
 /** Options of the fake. */
@@ -133,7 +133,7 @@ export class FakeControl implements DaemonControl {
     return fakeSuperblock();
   }
   machine(): MachineView {
-    return { definition: machineGraph(), state: this.state, stateKey: this.stateKey, transitions: [...this.transitions] };
+    return { definition: machineGraph(), state: this.state, stateKey: this.stateKey, context: { ...initialContext(), config: Object.fromEntries(this.configStore) }, transitions: [...this.transitions] };
   }
   #instance(id: string | undefined): string {
     const ids = [...this.mounts.keys()];
@@ -220,7 +220,8 @@ export class FakeControl implements DaemonControl {
   }
   exit(): Promise<void> {
     return this.#write('exit', async () => {
-      for (const e of planTrigger('exit', snapshotAt(this.stateKey), 'api') ?? []) await this.#send(e.type);
+      // The machine carries the trigger through its actors; nothing to do once STOPPED.
+      if ((triggerPath('TRIGGER_EXIT', this.stateKey) ?? []).length > 0) await this.#send('TRIGGER_EXIT');
     });
   }
   sendFd(): Promise<void> {

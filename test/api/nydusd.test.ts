@@ -5,10 +5,12 @@
 // shared fixtures.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
+import { replayDaemon, type ReplayRecord } from '../../machines/daemon-replay.js';
+import { stateKey, type DaemonContext } from '../../machines/daemon.js';
 import { V1, V2, EXT } from '../../src/api/paths.js';
 import { haveFixtures, isRoot, need, V5_FIXTURE, V6_FIXTURE } from '../helpers/env.js';
 import { runProgram } from '../helpers/run.js';
@@ -103,12 +105,24 @@ describe('real nydusd over its API socket', () => {
       assert.deepEqual(await d.client.getConfig('/sub'), { registry_auth: '<redacted>' });
       failed(await d.client.request('PUT', V1.start), 400, 'Configure(DaemonAbnormal(UnexpectedEvent("Start")))');
 
-      const view = checked(await d.client.request('GET', EXT.machine), 200) as { stateKey: string };
+      const view = checked(await d.client.request('GET', EXT.machine), 200) as { stateKey: string; context: DaemonContext };
       assertSchema('ext', 'MachineView', view);
       assert.equal(view.stateKey, 'RUNNING.idle');
-      const page = checked(await d.client.request('GET', EXT.journal), 200) as { records: Array<{ type: string; mountpoint?: string }> };
+      assert.deepEqual(view.context.config, { '/sub:registry_auth': '<redacted>' });
+      const page = checked(await d.client.request('GET', EXT.journal), 200) as { records: Array<{ type: string; mountpoint?: string }>; more: boolean };
       assertSchema('ext', 'JournalPage', page);
       assert.ok(page.records.some((r) => r.type === 'mount' && r.mountpoint === '/sub'));
+      // Event sourcing, checked from outside: the journal the API hands out replays, through
+      // the pure machine, to the state and context the daemon reports (secrets redacted in both).
+      assert.equal(page.more, false);
+      const replayed = replayDaemon(page.records as ReplayRecord[]);
+      assert.equal(stateKey(replayed), view.stateKey);
+      assert.deepEqual(replayed.context, view.context);
+      assert.doesNotMatch(JSON.stringify(page) + JSON.stringify(view), /dXNlcjpwYXNz/, 'the API never hands out the credentials');
+      // The journal keeps them (mode 0600), so a failover can restore them.
+      const segment = readdirSync(join(d.dir, 'state')).find((f) => f.endsWith('.jsonl'))!;
+      assert.equal(statSync(join(d.dir, 'state', segment)).mode & 0o777, 0o600);
+      assert.match(readFileSync(join(d.dir, 'state', segment), 'utf8'), /"values":\{"registry_auth":"dXNlcjpwYXNz"\}/);
 
       // nydusctl against the same daemon.
       const ctlInfo = await runProgram('nydusctl', ['--sock', d.sock, '--json', 'info']);

@@ -93,14 +93,14 @@ describe('v1 lifecycle endpoints', () => {
     }
   });
 
-  test('exit: RUNNING -> INTERRUPTED -> STOPPED, 204', async () => {
+  test('exit: RUNNING -> STOPPED through interrupting (the connection kept), 204', async () => {
     const s = await serveFake({ stateKey: 'RUNNING.idle' });
     try {
       checked(await s.client.request('PUT', V1.exit), 204);
       assert.equal(s.control.state, 'STOPPED');
       assert.deepEqual(
         s.control.transitions.map((t) => t.to),
-        ['RUNNING.interrupting', 'INTERRUPTED', 'STOPPED'],
+        ['RUNNING.interrupting', 'STOPPED'],
       );
       failed(await s.client.request('PUT', V1.exit, { body: 'x' }), 400, 'BadRequest');
     } finally {

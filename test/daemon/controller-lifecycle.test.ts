@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { replayDaemon } from '../../machines/daemon-replay.js';
+import { stateKey } from '../../machines/daemon.js';
 import { NydusError } from '../../src/errors.js';
 import { findMount } from '../../src/fuse/mount-linux.js';
 import { readTreeJson } from '../rafs/helpers/fixtures.js';
@@ -32,12 +34,22 @@ test('startup, reads, refused events, reads of DaemonControl, and SIGTERM stop',
 
   const records = await c.journal({ sinceSeq: 0, limit: 1000 });
   const shape = records.filter((r) => r.type !== 'log-level').map((r) =>
-    r.type === 'event' ? `event ${r.event} ${r.reason}` : r.type === 'transition' ? `${r.from}>${r.to}` : r.type === 'outcome' ? `outcome ${r.event} ${r.ok}` : r.type,
+    r.type === 'event'
+      ? `event ${r.event} ${r.reason}`
+      : r.type === 'transition'
+        ? `${r.from}>${r.to}`
+        : r.type === 'outcome'
+          ? `outcome ${r.event} ${r.ok}`
+          : r.type === 'actor'
+            ? `${r.actor} ${r.ok ? 'done' : 'failed'}`
+            : r.type,
   );
   assert.deepEqual(shape, [
-    'mount',
-    'event MOUNT startup', 'INIT.idle>INIT.mounting', 'INIT.mounting>READY.idle', 'outcome MOUNT true',
-    'event START startup', 'READY.idle>READY.starting', 'READY.starting>RUNNING.idle', 'outcome START true',
+    'start',
+    // The image mount is an event too, with its actor; the mount record is written inside it.
+    'event MOUNT_IMAGE api', 'INIT.idle>INIT.changingImage', 'mount', 'changeImage done', 'INIT.changingImage>INIT.idle', 'outcome MOUNT_IMAGE true',
+    'event MOUNT startup', 'INIT.idle>INIT.mounting', 'mountSession done', 'INIT.mounting>READY.idle', 'outcome MOUNT true',
+    'event START startup', 'READY.idle>READY.starting', 'startService done', 'READY.starting>RUNNING.idle', 'outcome START true',
   ]);
 
   await assert.rejects(c.start(), (e: unknown) => code(e) === 'ERR_DAEMON_UNEXPECTED_EVENT' && (e as NydusError).detail?.event === 'Start');
@@ -89,12 +101,25 @@ test('startup, reads, refused events, reads of DaemonControl, and SIGTERM stop',
   assert.deepEqual(c.getConfig(undefined), { '/:registry_auth': 'dTpw' });
   assert.equal(c.errorEvents().total_errors, 0);
 
+  // A failing image change is recorded as the machine's last error, and replays so.
+  await assert.rejects(c.umount('/nothing'), (e: unknown) => code(e) === 'ERR_DAEMON_MOUNT_NOT_FOUND');
+  assert.equal(c.machine().context.lastError?.code, 'ERR_DAEMON_MOUNT_NOT_FOUND');
+  const replayed = replayDaemon(await c.journal({ sinceSeq: 0, limit: 1000 }));
+  assert.equal(stateKey(replayed), c.machine().stateKey, 'the journal replays to the state the daemon reports');
+  assert.deepEqual(replayed.context, c.machine().context, 'and to its context, config store included');
+
   await c.shutdown('signal');
   assert.equal(await c.ended, 'signal');
   assert.equal(c.state, 'STOPPED');
   assert.equal(await findMount(d.mnt), undefined, 'SIGTERM unmounts');
-  const tail = (await c.journal({ sinceSeq: 0, limit: 1000 })).filter((r) => r.type === 'transition').map((r) => (r.type === 'transition' ? r.to : ''));
-  assert.deepEqual(tail.slice(-4), ['RUNNING.stopping', 'READY.idle', 'READY.unmounting', 'STOPPED']);
+  const all = await c.journal({ sinceSeq: 0, limit: 1000 });
+  const tail = all.filter((r) => r.type === 'transition').map((r) => (r.type === 'transition' ? r.to : ''));
+  // One TRIGGER_STOP event: the machine goes on to the unmount by itself.
+  assert.deepEqual(tail.slice(-3), ['RUNNING.stopping', 'READY.unmounting', 'STOPPED']);
+  assert.deepEqual(all.filter((r) => r.type === 'event').map((r) => (r.type === 'event' ? r.event : '')).slice(-1), ['TRIGGER_STOP']);
+  const final = replayDaemon(all);
+  assert.equal(final.status, 'done');
+  assert.deepEqual(final.context, c.machine().context);
 });
 
 test('API exit stops serving but keeps the mount (ENOTCONN once the fd is gone)', async (t) => {

@@ -9,21 +9,25 @@ import { machineGraph, renderLifecycleDocs, toDot, toJson, toMermaid } from '../
 import type { GraphTransition } from '../../src/daemon/diagram.js';
 import { REPO_ROOT } from '../helpers/env.js';
 import { EXPECTED } from '../machines/daemon-spec.js';
+import { DAEMON_EVENT_TYPES, UPSTREAM_EVENT_TYPES } from '../../machines/daemon.js';
 
-/** The spec's edges as [source, event type, target]. */
+/** Events every state takes without leaving it: drawn as a list, not as edges. */
+const ANYWHERE = ['SET_CONFIG', 'JOURNAL_ATTACHED'];
+
+/** The spec's edges as [source, event type, target], each once. */
 function specEdges(): Array<[string, string, string]> {
-  const out: Array<[string, string, string]> = [];
+  const out = new Set<string>();
   for (const [from, row] of Object.entries(EXPECTED)) {
     for (const [type, want] of Object.entries(row)) {
-      if (want === null) continue;
-      out.push([from, type, want.next]);
+      if (want === null || ANYWHERE.includes(type)) continue;
+      out.add(JSON.stringify([from, type, want.next]));
       if (want.actor) {
-        out.push([want.next, `xstate.done.actor.${want.actor}`, want.onDone!]);
-        out.push([want.next, `xstate.error.actor.${want.actor}`, want.onError!]);
+        out.add(JSON.stringify([want.next, `xstate.done.actor.${want.actor}`, want.onDone!]));
+        out.add(JSON.stringify([want.next, `xstate.error.actor.${want.actor}`, want.onError!]));
       }
     }
   }
-  return out;
+  return [...out].map((e) => JSON.parse(e) as [string, string, string]);
 }
 
 const label = (event: string) => {
@@ -37,13 +41,16 @@ test('the JSON graph has every state and exactly the spec transitions', () => {
   assert.equal(g.id, 'daemon');
   assert.equal(g.initial, 'INIT.idle');
   assert.deepEqual(g.finals, ['STOPPED']);
-  assert.deepEqual([...g.events].sort(), ['EXIT', 'MOUNT', 'START', 'STOP', 'TAKEOVER']);
+  assert.deepEqual([...g.events].sort(), [...DAEMON_EVENT_TYPES].sort());
+  assert.deepEqual(g.anywhere.map((a) => a.event), ANYWHERE);
+  for (const a of g.anywhere) assert.ok(a.description && a.actions.length > 0, a.event);
   const leaves = g.states.filter((s) => s.type !== 'compound').map((s) => s.id);
   assert.deepEqual(leaves.sort(), Object.keys(EXPECTED).sort());
   assert.deepEqual(g.states.filter((s) => s.type === 'compound').map((s) => [s.id, s.initial]), [
     ['INIT', 'INIT.idle'],
     ['READY', 'READY.idle'],
     ['RUNNING', 'RUNNING.idle'],
+    ['INTERRUPTED', 'INTERRUPTED.idle'],
   ]);
   const got = g.transitions.map((t) => [t.source, t.event, t.target]);
   assert.deepEqual(got.map((e) => JSON.stringify(e)).sort(), specEdges().map((e) => JSON.stringify(e)).sort());
@@ -57,7 +64,7 @@ test('Mermaid has every state and every transition', () => {
   const text = toMermaid(machineGraph());
   assert.ok(text.startsWith('stateDiagram-v2\n'));
   for (const key of Object.keys(EXPECTED)) assert.ok(text.includes(` as ${mid(key)}\n`), `state ${key}`);
-  for (const c of ['INIT', 'READY', 'RUNNING']) assert.ok(text.includes(`state ${c} {`), `composite ${c}`);
+  for (const c of ['INIT', 'READY', 'RUNNING', 'INTERRUPTED']) assert.ok(text.includes(`state ${c} {`), `composite ${c}`);
   for (const [from, ev, to] of specEdges()) assert.ok(text.includes(`  ${mid(from)} --> ${mid(to)} : ${label(ev)}\n`), `${from} ${ev} ${to}`);
   assert.ok(text.includes('  [*] --> INIT\n'));
   assert.ok(text.includes('  STOPPED --> [*]\n'));
@@ -70,7 +77,7 @@ test('dot has every state as a node, clusters for compound states, every transit
   assert.ok(text.startsWith('digraph "daemon" {'));
   assert.ok(text.trimEnd().endsWith('}'));
   for (const key of Object.keys(EXPECTED)) assert.match(text, new RegExp(`^\\s+"${key.replace('.', '\\.')}" \\[label=`, 'm'), key);
-  for (const c of ['INIT', 'READY', 'RUNNING']) assert.ok(text.includes(`subgraph "cluster_${c}" {`));
+  for (const c of ['INIT', 'READY', 'RUNNING', 'INTERRUPTED']) assert.ok(text.includes(`subgraph "cluster_${c}" {`));
   for (const [from, ev, to] of specEdges()) assert.ok(text.includes(`  "${from}" -> "${to}" [label="${label(ev)}`), `${from} ${ev} ${to}`);
   assert.ok(text.includes('"__initial" -> "INIT.idle";'));
   assert.match(text, /"STOPPED" \[label="STOPPED", shape=doublecircle\]/);
@@ -119,14 +126,18 @@ test('docs/lifecycle.{mmd,md} are what the machine generates now (regenerate: no
   assert.equal(readFileSync(join(REPO_ROOT, 'docs', 'lifecycle.mmd'), 'utf8'), mmd, 'docs/lifecycle.mmd is stale');
   assert.equal(readFileSync(join(REPO_ROOT, 'docs', 'lifecycle.md'), 'utf8'), md, 'docs/lifecycle.md is stale');
   assert.ok(md.includes(mmd.trimEnd()), 'the page embeds the diagram');
-  // Every refused pair of the spec reads "refused" in the table, every accepted one names its target.
+  // Every refused pair of the spec reads "refused" in the table (UnexpectedEvent for upstream's
+  // events, NotReady for the others), every accepted one names its target and guard.
+  const n = DAEMON_EVENT_TYPES.length;
   for (const [state, row] of Object.entries(EXPECTED)) {
-    const line = md.split('\n').find((l) => l.startsWith(`| \`${state}\` | `) && l.split('|').length === 8)!;
+    const line = md.split('\n').find((l) => l.startsWith(`| \`${state}\` | `) && l.split('|').length === n + 3)!;
     assert.ok(line, `table row for ${state}`);
-    const cells = line.split('|').slice(2, 7).map((c) => c.trim());
-    Object.values(row).forEach((want, i) => {
-      if (want === null) assert.equal(cells[i], 'refused: UnexpectedEvent', `${state} col ${i}`);
-      else assert.ok(cells[i].startsWith(`→ ${want.next}`), `${state} col ${i}: ${cells[i]}`);
+    const cells = line.split('|').slice(2, n + 2).map((c) => c.trim());
+    DAEMON_EVENT_TYPES.forEach((type, i) => {
+      const want = row[type];
+      if (want === null) assert.equal(cells[i], UPSTREAM_EVENT_TYPES.has(type) ? 'refused: UnexpectedEvent' : 'refused: NotReady', `${state} ${type}`);
+      else if (want.next === state) assert.equal(cells[i], 'stays', `${state} ${type}`);
+      else assert.ok(cells[i].startsWith(`${want.guard ? `if ${want.guard}: ` : ''}→ ${want.next}`), `${state} ${type}: ${cells[i]}`);
     });
   }
 });

@@ -34,8 +34,9 @@ test('paused between mount and start; invalidations wait for START; unmount', as
   });
   const fx = svc.effects();
   const input = { reason: 'api' as const, connId: null };
+  const signal = new AbortController().signal;
   await fs.attach({ mountpoint: '/img', index: fs.allocateIndex(), fs: v5.fs });
-  const { connId } = await fx.mountSession(input);
+  const { connId } = await fx.mountSession(input, signal);
   assert.ok(typeof connId === 'number' && connId > 0);
   if (!need(t, haveFusectl(connId), 'fusectl is mounted at /sys/fs/fuse/connections')) return;
   const waiting = () => waitingRequests(connId);
@@ -44,10 +45,10 @@ test('paused between mount and start; invalidations wait for START; unmount', as
   // /dev/fuse is read on this event loop: a started reader would have answered by now.
   await loopTurns(20);
   assert.ok(waiting() > 0, 'nobody reads /dev/fuse before START');
-  await fx.startService(input);
+  await fx.startService(input, signal);
   assert.equal((await early).stdout.toString().trim().split('\n').join(' '), 'hardlink-test normal-file-test symlink-test');
 
-  await fx.stopService(input);
+  await fx.stopService(input, signal);
   // A lookup queued in the root holds the root's inode lock, which invalidating a name
   // in the root needs: sent now, that write would wait for START.
   const queued = run('stat', [join(mnt, 'no-such-name')]);
@@ -58,11 +59,11 @@ test('paused between mount and start; invalidations wait for START; unmount', as
   // Settles before START: an invalidation sent while paused would never return.
   await invalidated;
   assert.ok(waiting() > 0, 'still paused: the stat is unanswered');
-  await fx.startService(input);
+  await fx.startService(input, signal);
   assert.notEqual((await queued).code, 0);
   assert.equal((await runOk('ls', [join(mnt, 'img')])).trim().split('\n').join(' '), 'lib.rs sync_io.rs', 'held invalidations went out on START');
 
-  await fx.unmountSession(input);
+  await fx.unmountSession(input, signal);
   assert.equal(await findMount(mnt), undefined);
   assert.deepEqual(lost, [], 'an unmount we asked for is not a lost connection');
 });

@@ -5,9 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromPromise, waitFor } from 'xstate';
 import type { Actor } from 'xstate';
-import { DAEMON_ACTORS, daemonMachine, reportedState, stateKey } from '../../machines/daemon.js';
+import { DAEMON_ACTORS, daemonMachine, initialContext, reportedState, stateKey } from '../../machines/daemon.js';
 import type { DaemonActorInput, DaemonActorName, DaemonEvent, DaemonMachine, SessionOutput } from '../../machines/daemon.js';
-import { planTrigger } from '../../machines/daemon-table.js';
 import { FuseError } from '../../src/errors.js';
 
 interface Call {
@@ -19,7 +18,7 @@ interface Call {
 }
 
 /** Fake actors that park each call until the test settles it (or settle at once with `auto`). */
-function fakes(auto?: Partial<Record<DaemonActorName, 'ok' | Error>>) {
+function fakes(auto?: Partial<Record<DaemonActorName, 'ok' | Error | undefined>>) {
   const calls: Call[] = [];
   const make = (actor: DaemonActorName) =>
     fromPromise<SessionOutput & void, DaemonActorInput>(
@@ -27,7 +26,7 @@ function fakes(auto?: Partial<Record<DaemonActorName, 'ok' | Error>>) {
         new Promise((resolve, reject) => {
           calls.push({ actor, input, signal, resolve: resolve as (v: unknown) => void, reject });
           const a = auto?.[actor];
-          if (a === 'ok') resolve({ connId: 41 } as SessionOutput & void);
+          if (a === 'ok') resolve({ connId: 41, config: {} } as unknown as SessionOutput & void);
           else if (a instanceof Error) reject(a);
         }),
     );
@@ -63,14 +62,17 @@ test('normal start: INIT until mounted, READY until serving, RUNNING after; SIGT
   assert.equal(reportedState(actor.getSnapshot()), 'RUNNING');
   assert.ok(actor.getSnapshot().hasTag('serving'));
 
-  for (const ev of planTrigger('stop', actor.getSnapshot(), 'signal')!) {
-    actor.send(ev);
-    calls.at(-1)!.resolve(undefined);
-    await settled(actor);
-  }
+  actor.send({ type: 'TRIGGER_STOP', reason: 'signal' });
+  assert.equal(stateKey(actor.getSnapshot()), 'RUNNING.stopping');
+  calls[2].resolve(undefined);
+  await waitFor(actor, () => calls.length === 4);
+  assert.equal(stateKey(actor.getSnapshot()), 'READY.unmounting', 'SIGTERM goes on to unmount by itself');
+  assert.deepEqual(calls[3].input, { reason: 'signal', connId: 0x2a00005 }, 'the trigger reason reaches the chained actor');
+  calls[3].resolve(undefined);
+  await settled(actor);
   assert.deepEqual(calls.map((c) => c.actor), ['mountSession', 'startService', 'stopService', 'unmountSession']);
   assert.equal(actor.getSnapshot().status, 'done');
-  assert.deepEqual(actor.getSnapshot().output, { stopReason: 'signal', lastError: null });
+  assert.deepEqual(actor.getSnapshot().output, { endReason: 'signal', lastError: null });
 });
 
 test('hot upgrade, new daemon: TAKEOVER reports UPGRADING, then READY; START serves the inherited connection', async () => {
@@ -83,7 +85,7 @@ test('hot upgrade, new daemon: TAKEOVER reports UPGRADING, then READY; START ser
   await settled(actor);
   const s = actor.getSnapshot();
   assert.equal(reportedState(s), 'READY');
-  assert.deepEqual(s.context, { connId: 77, lastError: null, stopReason: null, restored: true });
+  assert.deepEqual(s.context, { ...initialContext(), connId: 77, restored: true, reason: 'api' });
   actor.send({ type: 'START', reason: 'api' });
   calls[1].resolve(undefined);
   await settled(actor);
@@ -100,16 +102,16 @@ test('hot upgrade, old daemon: API exit stops reading /dev/fuse and leaves witho
   await settled(actor);
   const seen: string[] = [];
   actor.subscribe((s) => seen.push(stateKey(s)));
-  for (const ev of planTrigger('exit', actor.getSnapshot(), 'api')!) {
-    actor.send(ev);
-    await settled(actor);
-  }
-  assert.ok(seen.includes('INTERRUPTED'));
+  actor.send({ type: 'TRIGGER_EXIT', reason: 'api' });
+  await settled(actor);
+  assert.ok(seen.includes('RUNNING.interrupting'));
+  assert.ok(!seen.includes('INTERRUPTED.idle'), 'API exit leaves straight from interrupting');
   assert.ok(!calls.some((c) => c.actor === 'unmountSession'));
   assert.deepEqual(calls.map((c) => c.actor), ['mountSession', 'startService', 'interruptService']);
   assert.equal(reportedState(actor.getSnapshot()), 'STOPPED');
-  // A SIGTERM that follows (upstream's self-SIGTERM after exit) has nothing left to do.
-  assert.deepEqual(planTrigger('stop', actor.getSnapshot(), 'signal'), []);
+  assert.equal(actor.getSnapshot().context.endReason, 'exit');
+  // A SIGTERM that follows (upstream's self-SIGTERM after exit) is refused: nothing left to do.
+  assert.equal(actor.getSnapshot().can({ type: 'TRIGGER_STOP', reason: 'signal' }), false);
 });
 
 test('each failing actor moves back with {code, message, actor} recorded', async () => {
@@ -120,6 +122,8 @@ test('each failing actor moves back with {code, message, actor} recorded', async
     { actor: 'unmountSession', prelude: ['MOUNT'], trigger: 'STOP', back: 'READY.idle' },
     { actor: 'stopService', prelude: ['MOUNT', 'START'], trigger: 'STOP', back: 'RUNNING.idle' },
     { actor: 'interruptService', prelude: ['MOUNT', 'START'], trigger: 'EXIT', back: 'RUNNING.idle' },
+    { actor: 'changeImage', prelude: ['MOUNT'], trigger: 'MOUNT_IMAGE', back: 'READY.idle' },
+    { actor: 'sendFd', prelude: ['MOUNT', 'START'], trigger: 'SEND_FD', back: 'RUNNING.idle' },
   ];
   for (const p of paths) {
     const err = new FuseError('ERR_FUSE_SESSION', `failed to ${p.actor}: injected`);
@@ -143,18 +147,18 @@ test('each failing actor moves back with {code, message, actor} recorded', async
   }
 });
 
-test('SIGTERM whose unmount fails: the plan stops there, then EXIT still reaches STOPPED', async () => {
+test('SIGTERM whose unmount fails: the trigger stops there, then EXIT still reaches STOPPED', async () => {
   const { machine } = fakes({ ...allOk, unmountSession: new Error('umount: target is busy') });
   const actor = createActor(machine).start();
   actor.send({ type: 'MOUNT', reason: 'startup' });
   await settled(actor);
-  for (const ev of planTrigger('stop', actor.getSnapshot(), 'signal')!) {
-    actor.send(ev);
-    await settled(actor);
-    if (actor.getSnapshot().context.lastError) break;
-  }
+  actor.send({ type: 'START', reason: 'startup' });
+  await settled(actor);
+  actor.send({ type: 'TRIGGER_STOP', reason: 'signal' });
+  await settled(actor);
   const s = actor.getSnapshot();
   assert.equal(stateKey(s), 'READY.idle');
+  assert.equal(s.context.pending, null);
   assert.deepEqual(s.context.lastError, { code: 'ERR_FUSE_MOUNT', message: 'umount: target is busy', actor: 'unmountSession' });
   actor.send({ type: 'EXIT', reason: 'signal' });
   assert.equal(actor.getSnapshot().status, 'done');
@@ -171,6 +175,22 @@ test('the unprovided definition rejects every actor with ERR_DAEMON_UNSUPPORTED'
   actor.send({ type: 'TAKEOVER', reason: 'api' });
   await settled(actor);
   assert.equal(actor.getSnapshot().context.lastError?.actor, 'restoreState');
+});
+
+test('an image change carries its event to the actor; a config change runs the provided applyConfig action', async () => {
+  const { calls, machine } = fakes({ ...allOk, changeImage: undefined });
+  const applied: Array<[string, Record<string, string>]> = [];
+  const actor = createActor(machine.provide({ actions: { applyConfig: ({ context, event }) => void applied.push([event.id ?? '', { ...context.config }]) } })).start();
+  actor.send({ type: 'MOUNT', reason: 'startup' });
+  await settled(actor);
+  const cmd = { source: '/b', fs_type: 'rafs', config: '{}', prefetch_files: null };
+  actor.send({ type: 'MOUNT_IMAGE', reason: 'api', mountpoint: '/sub', cmd });
+  assert.deepEqual(calls.at(-1)!.input, { reason: 'api', connId: 41, op: 'mount', mountpoint: '/sub', cmd });
+  actor.send({ type: 'SET_CONFIG', reason: 'api', id: '/sub', values: { registry_auth: 'dTpw' } });
+  assert.deepEqual(applied, [['/sub', { '/sub:registry_auth': 'dTpw' }]], 'the action sees the stored config, even while an actor runs');
+  calls.at(-1)!.resolve(undefined);
+  await settled(actor);
+  assert.equal(stateKey(actor.getSnapshot()), 'READY.idle');
 });
 
 test('stopping the machine aborts the running actor through its AbortSignal', async () => {

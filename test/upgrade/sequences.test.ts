@@ -134,3 +134,26 @@ for (const policy of ['resend', 'flush', 'none'] as const) {
     await checkFiles(rig.mnt);
   });
 }
+
+test('failover restores config set through the API: from the journal, else from the saved state', async (t) => {
+  if (!canRun(t)) return;
+  const rig = await Rig.start(t);
+  const stateDir = join(rig.dir, 'state');
+  // Set after the last sendfd: only the journal has it.
+  await rig.current.client.putConfig('/v6', { registry_auth: 'dXNlcjpwYXNz', proxy_url: 'http://proxy.example:3128' });
+  await rig.failover();
+  assert.deepEqual(await rig.current.client.getConfig('/v6'), { registry_auth: '<redacted>', proxy_url: 'http://proxy.example:3128' });
+  assert.equal((await replay(stateDir)).config['/v6:registry_auth'], 'dXNlcjpwYXNz', 'the successor keeps the credentials in its journal');
+  // Set on the successor and sent to the supervisor, then the journal is lost: the state has it.
+  await rig.current.client.putConfig('/v5', { proxy_url: 'http://second.example:3128' });
+  await rig.sup.fetch(rig.current.client);
+  await rig.failover({ afterKill: () => rmSync(stateDir, { recursive: true, force: true }) });
+  assert.match(rig.current.stderr, /using the supervisor's state/);
+  assert.deepEqual(await rig.current.client.getConfig(undefined), {
+    '/v6:registry_auth': '<redacted>',
+    '/v6:proxy_url': 'http://proxy.example:3128',
+    '/v5:proxy_url': 'http://second.example:3128',
+  });
+  assert.equal((await replay(stateDir)).config['/v6:registry_auth'], 'dXNlcjpwYXNz', 'the new journal records what the state restored');
+  await checkFiles(rig.mnt);
+});

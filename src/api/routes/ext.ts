@@ -6,7 +6,7 @@ import type { DaemonControl } from '../../daemon/control.js';
 import type { JournalRecord } from '../../daemon/journal-records.js';
 import { EXT } from '../paths.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../prometheus.js';
-import { redactRecord } from '../redact.js';
+import { redactMachineView, redactRecord } from '../redact.js';
 import { badRequest, queryParam } from '../request.js';
 import type { ApiContext } from '../request.js';
 import { sendJson } from './endpoint.js';
@@ -38,7 +38,7 @@ export function extEndpoints(control: DaemonControl): Endpoint[] {
   return [
     {
       path: EXT.machine,
-      methods: { GET: { wrapper: 'DaemonInfo', body: 'none', run: (ctx) => sendJson(ctx, control.machine()) } },
+      methods: { GET: { wrapper: 'DaemonInfo', body: 'none', run: (ctx) => sendJson(ctx, redactMachineView(control.machine())) } },
     },
     {
       path: EXT.journal,

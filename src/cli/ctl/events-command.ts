@@ -10,8 +10,12 @@ import { print, withClient } from './context.js';
 /** One line of the timeline for a journal record. */
 function describeRecord(r: JournalRecord): string {
   switch (r.type) {
+    case 'start':
+      return `daemon pid ${r.pid} started${r.input.awaitingTakeover ? ', waiting for a takeover' : ''}${r.input.journalDeferred ? ', journal held by its predecessor' : ''}`;
     case 'event':
-      return `event ${r.event} (${r.reason}) in ${r.state}`;
+      return `event ${r.event} (${r.reason}) in ${r.state}${r.data?.mountpoint === undefined ? '' : ` for ${r.data.mountpoint}`}${r.data?.id === undefined ? '' : ` for id ${JSON.stringify(r.data.id)}`}`;
+    case 'actor':
+      return r.ok ? `${r.actor} done` : `${r.actor} failed: ${r.error.code}: ${r.error.message}`;
     case 'outcome':
       return r.ok ? `${r.event} (#${r.of}) done` : `${r.event} (#${r.of}) failed: ${r.error.code}: ${r.error.message}`;
     case 'transition':
