@@ -26,7 +26,9 @@ test('lifecycle-diagram draws the running daemon with its current state and path
     for (const t of view.transitions) assert.ok(r.stdout.includes(`  #${t.seq} ${t.from} -> ${t.to} on ${t.event}\n`));
     const mmd = readFileSync(join(out, 'lifecycle.mmd'), 'utf8');
     assert.match(mmd, /^ {2}class RUNNING_idle current$/m);
-    assert.match(mmd, /INIT_idle --> INIT_mounting : MOUNT #1/);
+    // The --bootstrap image is mounted first (an image change), then the session (MOUNT).
+    assert.match(mmd, /INIT_idle --> INIT_changingImage : MOUNT_IMAGE #1\n/);
+    assert.match(mmd, /INIT_idle --> INIT_mounting : MOUNT #3\n/);
     const svg = readFileSync(join(out, 'lifecycle.svg'), 'utf8');
     assert.match(svg, /<svg/);
     assert.match(svg, /#ffd8a8/, 'the current state is filled');
