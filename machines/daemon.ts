@@ -1,8 +1,10 @@
-// The daemon lifecycle as a pure XState definition: states, events, tags and the
-// names and types of the actors that do the work. Nothing here touches FUSE, files
-// or the network: the placeholder actors reject, and src/daemon/controller.ts
-// supplies the real ones with `daemonMachine.provide({ actors })`. The diagram
-// tools and the tests read this same object.
+// The daemon lifecycle as a pure XState definition: states, events, tags, the named
+// guards and actions that decide and record, and the names and types of the actors
+// that do the work. Everything that decides what the daemon may do next is state or
+// context here, so `snapshot.can(event)` is the one answer. Nothing here touches FUSE,
+// files or the network: the placeholder actors reject, and src/daemon/controller.ts
+// supplies the real ones (and the applyConfig action) with `daemonMachine.provide()`.
+// The diagram tools, the journal replay and the tests read this same object.
 import { assign, fromPromise, setup } from 'xstate';
 import type { SnapshotFrom } from 'xstate';
 
@@ -482,32 +484,29 @@ function imageEvents(why: string) {
   };
 }
 
-function changingImage(parent: 'INIT' | 'READY' | 'RUNNING') {
+/** A sub-state where `actor` runs and returns to the parent's `idle` whatever its outcome. */
+function returningActor(actor: 'changeImage' | 'sendFd', description: string, done: string, failed: string) {
   return {
-    description: `changeImage runs: one image is mounted, remounted or unmounted and journaled; still reported ${parent}.`,
+    description,
     tags: ['busy' as const],
     invoke: {
-      id: 'changeImage',
-      src: 'changeImage' as const,
+      id: actor,
+      src: actor,
       input: actorInput,
-      onDone: { target: 'idle', description: 'The image table changed.' },
-      onError: { target: 'idle', actions: recordError('changeImage'), description: 'Nothing changed; the error is recorded.' },
+      onDone: { target: 'idle', description: done },
+      onError: { target: 'idle', actions: recordError(actor), description: failed },
     },
   };
 }
 
+function changingImage(parent: 'INIT' | 'READY' | 'RUNNING') {
+  const what = `changeImage runs: one image is mounted, remounted or unmounted and journaled; still reported ${parent}.`;
+  return returningActor('changeImage', what, 'The image table changed.', 'Nothing changed; the error is recorded.');
+}
+
 function sendingFd(parent: 'READY' | 'RUNNING' | 'INTERRUPTED') {
-  return {
-    description: `sendFd runs: state and fd go to the supervisor; still reported ${parent}.`,
-    tags: ['busy' as const],
-    invoke: {
-      id: 'sendFd',
-      src: 'sendFd' as const,
-      input: actorInput,
-      onDone: { target: 'idle', description: 'The supervisor holds state and fd.' },
-      onError: { target: 'idle', actions: recordError('sendFd'), description: 'Not sent; the error is recorded.' },
-    },
-  };
+  const what = `sendFd runs: state and fd go to the supervisor; still reported ${parent}.`;
+  return returningActor('sendFd', what, 'The supervisor holds state and fd.', 'Not sent; the error is recorded.');
 }
 
 /** The machine's type and its snapshot type. */
