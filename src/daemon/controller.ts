@@ -7,7 +7,7 @@
 // the API's TRIGGER_EXIT, and `ended` resolves at STOPPED with the machine's end reason.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DaemonTag, type DaemonActorInput, type DaemonContext, type EndReason, type EventReason } from '../../machines/daemon.js';
+import { DaemonTag, type DaemonActorInput, type DaemonContext, type EndReason, type EventReason, type RestoreOutput } from '../../machines/daemon.js';
 import type { FsDriver } from '../config/types.js';
 import { withoutObjectStorageKeys } from '../config/derive.js';
 import { ApiError, ConfigError, DaemonError } from '../errors.js';
@@ -27,7 +27,7 @@ import { ErofsDriver, viewsDirOf } from './erofs-driver.js';
 import { ErrorRing } from './error-ring.js';
 import { FuseService } from './fuse-service.js';
 import { JournalSink } from './journal-sink.js';
-import type { JournalOptions, JournalRecord } from './journal.js';
+import { KEPT_IN_MEMORY, type JournalOptions, type JournalRecord } from './journal.js';
 import { Lifecycle, type ActorEffects } from './lifecycle.js';
 import { metricIdsOf, metricsOf } from './metrics-view.js';
 import { openMount, publicConfig, type DaemonMount, type MountEnv } from './mounts.js';
@@ -158,7 +158,11 @@ export class DaemonController implements DaemonControl {
       changeImage: (input, signal) => this.#changeImage(input, signal),
       sendFd: (_input, signal) => this.#upgrade.save(signal),
     };
-    this.#lifecycle = new Lifecycle(effects, { applyConfig: (ctx, configId, values) => this.#applyConfig(ctx, configId, values) }, sink, {
+    const actions = {
+      applyConfig: (ctx: DaemonContext, configId: string, values: Record<string, string>) => this.#applyConfig(ctx, configId, values),
+      journalOutput: (actor: string, output: unknown) => (actor === 'restoreState' ? this.#offDisk(output as RestoreOutput) : output),
+    };
+    this.#lifecycle = new Lifecycle(effects, actions, sink, {
       awaitingTakeover: options.upgrade === true,
       journalDeferred,
     });
@@ -425,8 +429,23 @@ export class DaemonController implements DaemonControl {
           throw new ConfigError('ERR_CONFIG_INVALID', `failed to set config: registry_auth is not base64 of "user:password"`, { cause: err });
         }
       }
-      await this.#lifecycle.send({ type: 'SET_CONFIG', reason: 'api', id, values: { ...values } });
+      // Object storage keys (registry_auth of an s3/oss mount) stay off the disk (decision 0012).
+      const journalValues = auth !== undefined && auth !== '' && this.#objectStorageIds().has(id) ? { ...values, registry_auth: KEPT_IN_MEMORY } : undefined;
+      await this.#lifecycle.send({ type: 'SET_CONFIG', reason: 'api', id, values: { ...values } }, { journalValues });
     });
+  }
+
+  /** Config ids of the s3/oss mounts: their registry_auth is an object storage key pair. */
+  #objectStorageIds(): Set<string> {
+    return new Set(this.pseudoFs.mounts().filter((m) => m.storage.backend.type === 's3' || m.storage.backend.type === 'oss').map((m) => m.metricsId));
+  }
+
+  /** A takeover's output as journaled: the object storage keys it restored stay off the disk. */
+  #offDisk(out: RestoreOutput): RestoreOutput {
+    const ids = this.#objectStorageIds();
+    const config = { ...out.config };
+    for (const id of ids) if (config[`${id}:registry_auth`]) config[`${id}:registry_auth`] = KEPT_IN_MEMORY;
+    return { ...out, config };
   }
 
   /** The machine's applyConfig action: upstream's registry backend reads "<its id>:registry_auth" on its next request. */

@@ -33,6 +33,8 @@ export interface GraphTransition {
   actor: string | null;
   /** A short label: the event, or `<actor> done` / `<actor> failed`. */
   label: string;
+  /** The named guard the transition is taken under, if any. */
+  guard: string | null;
   description: string | null;
 }
 
@@ -76,6 +78,11 @@ function allNodes(n: AnyStateNode): AnyStateNode[] {
   return (Object.values(n.states) as AnyStateNode[]).flatMap((c) => [c, ...allNodes(c)]);
 }
 
+function guardName(g: unknown): string | null {
+  if (g === undefined || g === null) return null;
+  return typeof g === 'string' ? g : ((g as { type?: string }).type ?? '?');
+}
+
 /** The machine definition as a graph: every state and every transition. */
 export function machineGraph(machine: AnyStateMachine = daemonMachine): LifecycleGraph {
   const nodes = allNodes(machine.root);
@@ -104,6 +111,7 @@ export function machineGraph(machine: AnyStateMachine = daemonMachine): Lifecycl
             kind,
             actor,
             label: actor === null ? event : `${actor} ${kind === 'done' ? 'done' : 'failed'}`,
+            guard: guardName(d.guard),
             description: d.description ?? null,
           });
         }
@@ -325,11 +333,14 @@ export function renderLifecycleDocs(): { mmd: string; md: string } {
 }
 
 function actorRow(g: LifecycleGraph, actor: string): string {
-  const state = g.states.find((s) => s.invokes.includes(actor));
-  const done = g.transitions.find((t) => t.actor === actor && t.kind === 'done');
-  const failed = g.transitions.find((t) => t.actor === actor && t.kind === 'error');
+  const states = g.states.filter((s) => s.invokes.includes(actor)).map((s) => `\`${s.id}\``);
+  const targets = (kind: 'done' | 'error') =>
+    g.transitions
+      .filter((t) => t.actor === actor && t.kind === kind)
+      .map((t) => `${states.length > 1 ? `\`${t.source}\` → ` : ''}\`${t.target}\`${t.guard === null ? '' : ` if ${t.guard}`}`)
+      .join('; ');
   const code = ACTOR_DEFAULT_CODES[actor as keyof typeof ACTOR_DEFAULT_CODES];
-  return `| \`${actor}\` | \`${state?.id ?? '-'}\` | \`${done?.target ?? '-'}\` | \`${failed?.target ?? '-'}\` | \`${code}\` |`;
+  return `| \`${actor}\` | ${states.join(', ')} | ${targets('done')} | ${targets('error')} | \`${code}\` |`;
 }
 
 /** For each reported state, one leaf to plan triggers from: a resting one when there is one. */

@@ -32,6 +32,12 @@ export interface EventData {
   values?: Record<string, string>;
 }
 
+/**
+ * What a SET_CONFIG record holds instead of object storage keys (decision 0012: they stay
+ * off the disk); a takeover takes the value from the supervisor's state.
+ */
+export const KEPT_IN_MEMORY = '<kept in memory>';
+
 /** One journal record without its header: what callers append. */
 export type JournalEntry =
   /** A daemon process started its lifecycle machine with this input: replays of its records start here. */

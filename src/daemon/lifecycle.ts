@@ -37,10 +37,12 @@ export interface ActorEffects {
   sendFd(input: DaemonActorInput, signal: AbortSignal): Promise<void>;
 }
 
-/** The machine's side-effecting actions the controller provides. */
+/** The machine's side-effecting actions the controller provides, and how actor outputs are journaled. */
 export interface ActionEffects {
   /** SET_CONFIG was accepted: `context.config` is the new store, `id` the config id it changed. */
   applyConfig(context: DaemonContext, id: string, values: Record<string, string>): void;
+  /** An actor's output as its journal record keeps it (keys kept off the disk replaced). */
+  journalOutput(actor: DaemonActorName, output: unknown): unknown;
 }
 
 /** Upstream's name for an event (`START` → `Start`), what the API puts in UnexpectedEvent. */
@@ -50,8 +52,8 @@ function upstreamName(type: string): string {
 }
 
 /** What an event record keeps besides type and reason: enough for the pure machine to replay it. */
-function eventData(ev: DaemonEvent): EventData | undefined {
-  if (ev.type === 'SET_CONFIG') return { id: ev.id ?? '', values: { ...ev.values } };
+function eventData(ev: DaemonEvent, journalValues: Record<string, string> | undefined): EventData | undefined {
+  if (ev.type === 'SET_CONFIG') return { id: ev.id ?? '', values: { ...(journalValues ?? ev.values) } };
   if (ev.mountpoint !== undefined) return { mountpoint: ev.mountpoint };
   return undefined;
 }
@@ -105,7 +107,10 @@ export class Lifecycle {
           if (m === null) return;
           const actor = m[2] as DaemonActorName;
           const e = ev.event as { output?: unknown; error?: unknown };
-          if (m[1] === 'done') this.#track(this.#sink.append({ type: 'actor', actor, ok: true, ...(e.output === undefined ? {} : { output: e.output }) }));
+          if (m[1] === 'done') {
+            const output = e.output === undefined ? {} : { output: actions.journalOutput(actor, e.output) };
+            this.#track(this.#sink.append({ type: 'actor', actor, ok: true, ...output }));
+          }
           else {
             const { code, message } = toErrorInfo(actor, e.error);
             this.#track(this.#sink.append({ type: 'actor', actor, ok: false, error: { code, message } }));
@@ -163,11 +168,12 @@ export class Lifecycle {
 
   /**
    * Sends one event and waits for its actors to settle. Rejects with the actor's error
-   * when one failed (the machine then rests where its onError leads).
+   * when one failed (the machine then rests where its onError leads). `journalValues`:
+   * what a SET_CONFIG record stores instead of its values (keys kept off the disk).
    */
-  async send(event: DaemonEvent): Promise<void> {
+  async send(event: DaemonEvent, opts: { journalValues?: Record<string, string> } = {}): Promise<void> {
     this.check(event.type);
-    const data = eventData(event);
+    const data = eventData(event, opts.journalValues);
     const ev = await this.#sink.append({ type: 'event', event: event.type, reason: event.reason, state: this.stateKey, ...(data === undefined ? {} : { data }) });
     this.#lastFailure = undefined;
     // Events that start no actor (SET_CONFIG) keep an earlier error: only a new one is this event's.

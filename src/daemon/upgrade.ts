@@ -20,7 +20,7 @@ import { buildInfo } from '../util/build-info.js';
 import type { Logger } from '../util/logger.js';
 import type { FuseService } from './fuse-service.js';
 import type { JournalSink } from './journal-sink.js';
-import { replay, type MountEntry, type MountSpec } from './journal.js';
+import { KEPT_IN_MEMORY, replay, type MountEntry, type MountSpec } from './journal.js';
 import { openMount, type DaemonMount, type MountEnv } from './mounts.js';
 import { decodeDaemonState, encodeDaemonState, type DaemonState, type SavedMount } from './upgrade-state.js';
 
@@ -319,8 +319,14 @@ export class UpgradeManager {
     }));
     const changed = JSON.stringify(mounts.map((m) => [m.mountpoint, m.index]).sort()) !== JSON.stringify(state.mounts.map((m) => [m.mountpoint, m.index]).sort());
     if (changed) logger.info(`upgrade: the journal (seq ${seq}) has mount changes made after the state was saved (seq ${state.journal.seq}); using the journal`);
-    // The journal has every config change the predecessor made, also those after the state was saved.
-    return { from: 'journal', mounts, nextIndex: Math.max(journal.nextIndex, state.nextIndex), config: { ...journal.config } };
+    // The journal has every config change the predecessor made, also those after the state
+    // was saved; object storage keys it kept off the disk come from the state, if it has them.
+    const config: Record<string, string> = {};
+    for (const [k, v] of Object.entries(journal.config)) {
+      const value = v === KEPT_IN_MEMORY ? state.config?.[k] : v;
+      if (value !== undefined) config[k] = value;
+    }
+    return { from: 'journal', mounts, nextIndex: Math.max(journal.nextIndex, state.nextIndex), config };
   }
 
   /** Opens and attaches every mount of `table` (saved indexes first); on failure nothing stays. */
