@@ -7,7 +7,7 @@
 // the API's TRIGGER_EXIT, and `ended` resolves at STOPPED with the machine's end reason.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DaemonTag, type DaemonActorInput, type DaemonContext, type EndReason, type EventReason, type RestoreOutput } from '../../machines/daemon.js';
+import { DaemonTag, type DaemonActorInput, type DaemonActorName, type DaemonContext, type EndReason, type EventReason, type RestoreOutput } from '../../machines/daemon.js';
 import type { FsDriver } from '../config/types.js';
 import { withoutObjectStorageKeys } from '../config/derive.js';
 import { ApiError, ConfigError, DaemonError } from '../errors.js';
@@ -31,7 +31,7 @@ import { KEPT_IN_MEMORY, type JournalOptions, type JournalRecord } from './journ
 import { Lifecycle, type ActorEffects } from './lifecycle.js';
 import { metricIdsOf, metricsOf } from './metrics-view.js';
 import { openMount, publicConfig, type DaemonMount, type MountEnv } from './mounts.js';
-import { UpgradeManager, type FailoverPolicy, type MountTable } from './upgrade.js';
+import { UpgradeManager, type FailoverPolicy } from './upgrade.js';
 
 export type { FailoverPolicy } from './upgrade.js';
 
@@ -160,18 +160,16 @@ export class DaemonController implements DaemonControl {
     };
     const actions = {
       applyConfig: (ctx: DaemonContext, configId: string, values: Record<string, string>) => this.#applyConfig(ctx, configId, values),
-      journalOutput: (actor: string, output: unknown) => (actor === 'restoreState' ? this.#offDisk(output as RestoreOutput) : output),
+      journalOutput: (actor: DaemonActorName, output: unknown) => (actor === 'restoreState' ? this.#offDisk(output as RestoreOutput) : output),
     };
     this.#lifecycle = new Lifecycle(effects, actions, sink, {
       awaitingTakeover: options.upgrade === true,
       journalDeferred,
     });
-    const pseudoFs = this.pseudoFs;
-    const mounts: MountTable = pseudoFs;
     this.#upgrade = new UpgradeManager(
       { mountpoint: fuseMountpoint, supervisor, id, failoverPolicy, fuseImpl: impl, logger: this.logger },
       {
-        mounts,
+        mounts: this.pseudoFs,
         fuse: this.#fuse,
         journal: sink,
         env: this.#env,
