@@ -1,4 +1,5 @@
-// The issue's acceptance run: while 8 readers loop over every file of the mount checking
+// The acceptance run of hot upgrade and failover (stress-fusedev.test.ts and
+// stress-erofs.test.ts register it): while 8 readers loop over every file of the mount checking
 // digests, and a holder keeps its cwd and an open file inside it, 20 hot upgrades in a row
 // (both supervisor orders, alternating) and then 20 kill -9 failovers. No read may fail or
 // return wrong bytes, the mount may never disappear, and every reader, the holder's open
@@ -20,7 +21,8 @@ const UPGRADES = 20;
 const FAILOVERS = 20;
 const READERS = 8;
 
-for (const driver of ['fusedev', 'erofs'] as const) {
+/** Registers the acceptance run for one fs driver (one test file each: each gets the runner's whole per-file time). */
+export function stressTest(driver: 'fusedev' | 'erofs'): void {
 test(`${driver}: ${UPGRADES} hot upgrades then ${FAILOVERS} kill -9 failovers under ${READERS} readers and a holder: no failed read`, async (t) => {
   if (!canRun(t)) return;
   const erofs = driver === 'erofs';
