@@ -4,6 +4,7 @@ export * from './errors.js';
 export * as rafs from './rafs/index.js';
 export { createStorage, type Storage } from './storage/factory.js';
 export { ChunkReader } from './storage/chunk-reader.js';
+export type { BlobInfo, ChunkInfo, Compressor, Digester } from './storage/types.js';
 export { parseConfig, normalizeConfig } from './config/parse.js';
 export { localfsDirConfig, redact } from './config/derive.js';
 export type { NydusConfig } from './config/types.js';

@@ -13,7 +13,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { BuildError } from '../errors.js';
 import { BlobFeatures, compressorToId, RAFS_MAX_CHUNKS_PER_BLOB, writeU64 } from '../rafs/layout/common.js';
 import { EROFS_BLOCK_SIZE } from '../rafs/layout/v6.js';
-import type { Compressor } from '../rafs/types.js';
+import type { Compressor } from '../storage/types.js';
 import { compress } from '../storage/codec.js';
 
 export const BLOB_META_MAGIC = 0xb10b_b10b;

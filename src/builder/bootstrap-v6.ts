@@ -33,7 +33,7 @@ import {
   V6_EXT_SUPER_OFFSET,
   V6_NULL_BLKADDR,
 } from '../rafs/layout/v6.js';
-import type { ChunkInfo } from '../rafs/types.js';
+import type { ChunkInfo } from '../storage/types.js';
 import { allInlinedDigests, chunkRecord, superFlags, typeOf, type ImageSpec } from './image-spec.js';
 import { countLinks, indexOrder, sortedChildren, type BuildInode } from './tree.js';
 import { layoutV6, type Placement } from './v6-layout.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { isValidChunkSize, RAFS_DEFAULT_CHUNK_SIZE } from '../rafs/layout/common.js';
 import { parseBootstrap } from '../rafs/reader/open.js';
-import type { Compressor, Digester } from '../rafs/types.js';
+import type { Compressor, Digester } from '../storage/types.js';
 import { validateMetadata, type MetadataCounts } from '../rafs/validate.js';
 import { BlobWriter, type SealedBlob } from './blob-writer.js';
 import { writeV5Bootstrap } from './bootstrap-v5.js';

@@ -4,7 +4,7 @@
 // order. With `workers: 0` everything runs on the calling thread.
 import { Worker } from 'node:worker_threads';
 import { BuildError } from '../errors.js';
-import type { Compressor, Digester } from '../rafs/types.js';
+import type { Compressor, Digester } from '../storage/types.js';
 import { compress } from '../storage/codec.js';
 import { digest } from '../storage/digest.js';
 import type { ChunkDone, ChunkJob } from './chunk-worker.js';

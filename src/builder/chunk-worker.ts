@@ -2,7 +2,7 @@
 // Input buffers arrive transferred (zero-copy); results go back transferred, each in an
 // ArrayBuffer of its own so that no pooled allocation is ever detached.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Compressor, Digester } from '../rafs/types.js';
+import type { Compressor, Digester } from '../storage/types.js';
 import { compress } from '../storage/codec.js';
 import { digest } from '../storage/digest.js';
 

@@ -5,7 +5,7 @@
 // indexes and blob offsets come out as upstream's. Memory is bounded by the window.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { BuildError } from '../errors.js';
-import type { ChunkInfo } from '../rafs/types.js';
+import type { ChunkInfo } from '../storage/types.js';
 import type { BlobWriter } from './blob-writer.js';
 import type { ChunkPool, ProcessedChunk } from './chunk-pool.js';
 import type { BuildInode } from './tree.js';

@@ -6,7 +6,7 @@ import { BuildError, NydusError } from '../errors.js';
 import { BlobFeatures, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../rafs/layout/common.js';
 import { blobIdFromMetaPath } from '../rafs/reader/inline-meta.js';
 import { parseBootstrap, readBootstrapFile, type AnyRafsSuper } from '../rafs/reader/open.js';
-import type { Compressor, Digester } from '../rafs/types.js';
+import type { Compressor, Digester } from '../storage/types.js';
 import { walk } from '../rafs/walk.js';
 import { blobsOf, type OutBlob } from './image-spec.js';
 import { nameKey, type BuildInode } from './tree.js';

@@ -6,7 +6,7 @@ import { BlobFeatures, ChunkFlags, compressorFlag, digesterFlag, RafsSuperFlags,
 import type { V5ChunkInfo } from '../rafs/layout/v5.js';
 import { decodeV6BlobEntry, V6_BLOB_ENTRY_SIZE } from '../rafs/layout/v6.js';
 import type { AnyRafsSuper } from '../rafs/reader/open.js';
-import type { ChunkInfo, Compressor, Digester } from '../rafs/types.js';
+import type { ChunkInfo, Compressor, Digester } from '../storage/types.js';
 import type { BuildInode } from './tree.js';
 
 /** One blob table entry of the image being written. */

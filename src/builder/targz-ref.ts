@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { BlobFeatures, RAFS_DEFAULT_CHUNK_SIZE } from '../rafs/layout/common.js';
 import { parseBootstrap } from '../rafs/reader/open.js';
-import type { ChunkInfo } from '../rafs/types.js';
+import type { ChunkInfo } from '../storage/types.js';
 import { validateMetadata } from '../rafs/validate.js';
 import { compress } from '../storage/codec.js';
 import { encodeZranTable } from '../storage/zran.js';

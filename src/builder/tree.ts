@@ -6,7 +6,7 @@
 import { BuildError } from '../errors.js';
 import { RAFS_MAX_NAME, S_IFDIR, S_IFMT, S_IFREG } from '../rafs/layout/common.js';
 import type { Xattr } from '../rafs/layout/v5.js';
-import type { ChunkInfo } from '../rafs/types.js';
+import type { ChunkInfo } from '../storage/types.js';
 
 /** Where a regular file's bytes come from before they are chunked. */
 export type FileData = { kind: 'path'; path: Buffer };

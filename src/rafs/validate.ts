@@ -5,7 +5,8 @@
 import { BlobFeatures, corrupt, RAFS_MAX_XATTR_NAME, RAFS_MAX_XATTR_VALUE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './layout/common.js';
 import { RafsV5Super } from './reader/v5-super.js';
 import { RafsV6Super } from './reader/v6-super.js';
-import type { BlobInfo, ChunkInfo, RafsSuper } from './types.js';
+import type { RafsSuper } from './types.js';
+import type { BlobInfo, ChunkInfo } from '../storage/types.js';
 import { validateV5Records } from './validate-v5.js';
 import { validateV6Extras } from './validate-v6.js';
 import { walk, type WalkEntry } from './walk.js';

@@ -2,7 +2,7 @@
 // reads and extends each read to the following chunks of the blob (read amplification),
 // as long as they lie back to back (or nearly), nobody has them yet, and the read stays
 // within `amplifyIo` bytes. Pure: no I/O, no state.
-import type { ChunkInfo } from '../rafs/types.js';
+import type { ChunkInfo } from './types.js';
 
 /** Identity of a stored chunk within an image (deduplicated chunks share it). */
 export function chunkKey(c: ChunkInfo): string {

@@ -6,7 +6,7 @@
 // the blob's device. Bytes come through the mount's ChunkReader, so every read is
 // cached, amplified, verified and counted as a fusedev read is.
 import { StorageError } from '../errors.js';
-import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
+import type { BlobInfo, ChunkInfo } from './types.js';
 import type { ChunkReader } from './chunk-reader.js';
 
 /** Block size of erofs devices: views are sized and chunks aligned to it. */

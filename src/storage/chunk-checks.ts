@@ -3,7 +3,7 @@
 // layout is one this reader can decode, and whether the cache may key a blob's chunks
 // by their index. Pure: no I/O, no state.
 import { StorageError } from '../errors.js';
-import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
+import type { BlobInfo, ChunkInfo } from './types.js';
 import { MAX_CHUNK_SIZE } from './codec.js';
 import { DIGEST_SIZE } from './digest.js';
 

@@ -10,7 +10,7 @@
 // modify them. The checks before any I/O are in chunk-checks.ts, the single-flight
 // table and memory LRU in chunk-slots.ts, read planning in amplify.ts.
 import { StorageError } from '../errors.js';
-import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
+import type { BlobInfo, ChunkInfo } from './types.js';
 import { abortable } from '../util/abortable.js';
 import { BufferPool } from '../util/buffer-pool.js';
 import { backoffMs, sleep } from '../util/backoff.js';

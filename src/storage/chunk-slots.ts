@@ -3,7 +3,7 @@
 // with its bytes goes into the memory LRU, where later requests find it.
 
 import { WeightedLru } from '../util/weighted-lru.js';
-import type { ChunkInfo } from '../rafs/types.js';
+import type { ChunkInfo } from './types.js';
 
 /** The shared outcome of one chunk read in flight. */
 export interface Slot {

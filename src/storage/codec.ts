@@ -6,7 +6,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import zstd from 'zstd-napi/binding.js';
 import { StorageError } from '../errors.js';
 import { loadAddon } from '../util/addon.js';
-import type { Compressor } from '../rafs/types.js';
+import type { Compressor } from './types.js';
 
 /** Largest uncompressed chunk any image may hold (docs/format.md §1.6: 16 MiB). */
 export const MAX_CHUNK_SIZE = 0x100_0000;

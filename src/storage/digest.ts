@@ -5,7 +5,7 @@ import { createHash, hash as oneShotHash } from 'node:crypto';
 import { createBLAKE3 } from 'hash-wasm';
 import type { IHasher } from 'hash-wasm';
 import { StorageError } from '../errors.js';
-import type { Digester } from '../rafs/types.js';
+import type { Digester } from './types.js';
 
 /** Digest length of both digesters, in bytes. */
 export const DIGEST_SIZE = 32;

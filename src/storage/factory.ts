@@ -10,7 +10,6 @@ import { resolve } from 'node:path';
 import { digestValidationEnabled, withRegistryAuth } from '../config/derive.js';
 import type { BackendConfig, CacheConfig, HttpCommonConfig, NydusConfig, PrefetchConfig } from '../config/types.js';
 import { ConfigError, StorageError } from '../errors.js';
-import type { RafsSuper } from '../rafs/types.js';
 import type { BlobBackend } from './backend/backend.js';
 import { LocalFsBackend } from './backend/localfs.js';
 import { BlobCache } from './cache/blobcache.js';
@@ -19,9 +18,7 @@ import { publishCacheEvent } from './cache/events.js';
 import { ChunkReader } from './chunk-reader.js';
 import { Prefetcher } from './prefetch.js';
 import { planPrefetch, type PrefetchImage } from './prefetch-list.js';
-
-/** What the storage layer needs from an opened image. */
-export type ImageBlobs = Pick<RafsSuper, 'blobs' | 'blobChunks'>;
+import type { ImageBlobs } from './types.js';
 
 /** The storage stack of one mount. */
 export interface Storage {

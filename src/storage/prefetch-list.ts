@@ -5,12 +5,21 @@
 // Then, with `prefetch_all` or a list that is exactly ["/"], every other chunk of every
 // blob. Chunks appear once (deduplicated), hinted ones first, each group in blob order.
 import { ConfigError } from '../errors.js';
-import type { ChunkInfo, RafsSuper } from '../rafs/types.js';
 import { S_IFDIR, S_IFMT, S_IFREG } from '../util/file-mode.js';
 import { chunkKey } from './amplify.js';
+import type { ChunkInfo, ImageBlobs } from './types.js';
 
-/** What planning needs from an opened image. */
-export type PrefetchImage = Pick<RafsSuper, 'rootIno' | 'getAttr' | 'lookup' | 'readdir' | 'fileChunks' | 'prefetchList' | 'blobs' | 'blobChunks'>;
+/** What planning needs from an opened image (an image's RafsSuper has it). */
+export interface PrefetchImage extends ImageBlobs {
+  readonly rootIno: number;
+  getAttr(ino: number): { mode: number; size: number };
+  lookup(parent: number, name: Buffer): number | undefined;
+  readdir(dir: number): Iterable<{ ino: number }>;
+  /** The chunks holding `[offset, offset + size)` of a regular file, in file order. */
+  fileChunks(ino: number, offset: number, size: number): ChunkInfo[];
+  /** Inode numbers the image's prefetch table lists. */
+  prefetchList(): readonly number[];
+}
 
 /** Paths from a `--prefetch-files` file: one per line, trimmed, blanks skipped, each absolute. */
 export function parsePrefetchFiles(text: string): string[] {

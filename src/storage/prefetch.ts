@@ -7,7 +7,7 @@
 // exit) aborts the queue and waits for the workers. Counters go to the cache's
 // `prefetch_*` metrics (docs/contract.md §6.5).
 import type { PrefetchCounters } from './cache/cache.js';
-import type { ChunkInfo } from '../rafs/types.js';
+import type { ChunkInfo } from './types.js';
 import type { ChunkReader } from './chunk-reader.js';
 import { abortable } from '../util/abortable.js';
 import { sleep } from '../util/backoff.js';

@@ -5,7 +5,7 @@
 // Decoding a batch inflates each context once from its checkpoint through the last
 // chunk the batch needs from it.
 import { StorageError } from '../errors.js';
-import type { BlobInfo, ChunkInfo } from '../rafs/types.js';
+import type { BlobInfo, ChunkInfo } from './types.js';
 import { BufferPool } from '../util/buffer-pool.js';
 import type { BlobBackend } from './backend/backend.js';
 import { decompressMetadata } from './codec.js';

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileS
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
-import type { ChunkInfo } from '../../src/rafs/types.js';
+import type { ChunkInfo } from '../../src/storage/types.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { ZranBlobMeta } from '../../src/storage/zran-meta.js';
 import { need } from '../helpers/env.js';

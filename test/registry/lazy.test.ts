@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openBootstrap } from '../../src/rafs/index.js';
-import type { ChunkInfo } from '../../src/rafs/types.js';
+import type { ChunkInfo } from '../../src/storage/types.js';
 import { fetchImageBootstrap, imageConfig } from '../../src/registry/pull.js';
 import { createStorage } from '../../src/storage/factory.js';
 import { resolvePath } from '../../src/storage/prefetch-list.js';

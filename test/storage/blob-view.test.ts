@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlobView, viewLayoutProblem } from '../../src/storage/blob-view.js';
-import type { BlobInfo, ChunkInfo } from '../../src/rafs/types.js';
+import type { BlobInfo, ChunkInfo } from '../../src/storage/types.js';
 import type { ChunkReader } from '../../src/storage/chunk-reader.js';
 
 const blob = { index: 0, blobId: 'b'.repeat(64), uncompressedSize: 20_000 } as BlobInfo;

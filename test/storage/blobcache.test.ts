@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BlobInfo, ChunkInfo } from '../../src/rafs/types.js';
+import type { BlobInfo, ChunkInfo } from '../../src/storage/types.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { BlobCache } from '../../src/storage/cache/blobcache.js';
 import { ChunkMap, CHUNK_MAP_HEADER_SIZE } from '../../src/storage/cache/chunk-map.js';

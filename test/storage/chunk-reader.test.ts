@@ -3,7 +3,7 @@ import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import type { ChunkInfo, Compressor, Digester } from '../../src/rafs/types.js';
+import type { ChunkInfo, Compressor, Digester } from '../../src/storage/types.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { ChunkReader } from '../../src/storage/chunk-reader.js';
 import type { ChunkReaderOptions } from '../../src/storage/chunk-reader.js';

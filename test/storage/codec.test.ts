@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import zstd from 'zstd-napi/binding.js';
 import { compress, decompress, decompressMetadata, MAX_CHUNK_SIZE } from '../../src/storage/codec.js';
-import type { Compressor } from '../../src/rafs/types.js';
+import type { Compressor } from '../../src/storage/types.js';
 import { compressible } from './helpers.js';
 
 const COMPRESSORS: Compressor[] = ['none', 'lz4_block', 'zstd', 'gzip'];

@@ -6,7 +6,7 @@ import { ChunkMap } from '../../src/storage/cache/chunk-map.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { BlobCache } from '../../src/storage/cache/blobcache.js';
 import { ChunkReader } from '../../src/storage/chunk-reader.js';
-import type { BlobInfo, ChunkInfo } from '../../src/rafs/types.js';
+import type { BlobInfo, ChunkInfo } from '../../src/storage/types.js';
 
 interface Job {
   blobDir: string;

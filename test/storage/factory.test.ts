@@ -5,7 +5,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { localfsDirConfig } from '../../src/config/derive.js';
 import { normalizeConfig } from '../../src/config/parse.js';
 import { createStorage } from '../../src/storage/factory.js';
-import type { ImageBlobs } from '../../src/storage/factory.js';
+import type { ImageBlobs } from '../../src/storage/types.js';
 import { buildBlob, compressible, tmpDir } from './helpers.js';
 import type { TestBlob } from './helpers.js';
 

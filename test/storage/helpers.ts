@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import type { BlobInfo, ChunkInfo, Compressor, Digester } from '../../src/rafs/types.js';
+import type { BlobInfo, ChunkInfo, Compressor, Digester } from '../../src/storage/types.js';
 import { compress } from '../../src/storage/codec.js';
 import { digest } from '../../src/storage/digest.js';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTargzRefImage } from '../../src/builder/targz-ref.js';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
-import type { BlobInfo, ChunkInfo } from '../../src/rafs/types.js';
+import type { BlobInfo, ChunkInfo } from '../../src/storage/types.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { ChunkReader } from '../../src/storage/chunk-reader.js';
 import { decompress } from '../../src/storage/codec.js';

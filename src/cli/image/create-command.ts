@@ -9,7 +9,7 @@ import { WHITEOUT_SPECS, type WhiteoutSpec } from '../../builder/overlay.js';
 import { parsePrefetchPatterns, PREFETCH_POLICIES, type PrefetchPolicy } from '../../builder/prefetch.js';
 import { createProgress } from '../../builder/progress.js';
 import { buildInfo } from '../../util/build-info.js';
-import type { Compressor, Digester } from '../../rafs/types.js';
+import type { Compressor, Digester } from '../../storage/types.js';
 import { removeOutputsOnSignal, writeJson } from './shared.js';
 import { createTargzRef, TARGZ_REF } from './targz-ref-command.js';
 

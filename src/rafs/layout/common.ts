@@ -4,7 +4,7 @@
 // beyond the buffer is a RafsFormatError, never a RangeError.
 import { RafsFormatError } from '../../errors.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../../util/file-mode.js';
-import type { Compressor, Digester } from '../types.js';
+import type { Compressor, Digester } from '../../storage/types.js';
 
 /** `RafsSuperFlags` bits (v5 `s_flags`, v6 extended superblock `s_flags`). */
 export const RafsSuperFlags = {

@@ -14,7 +14,7 @@ import {
 } from '../layout/common.js';
 import { decodeV5BlobTable, decodeV5ExtBlobEntry, V5_EXT_BLOB_ENTRY_SIZE, type V5Superblock } from '../layout/v5.js';
 import { decodeV6BlobEntry, V6_BLOB_ENTRY_SIZE, V6_BLOB_ID_LEN, type V6SuperblockExt } from '../layout/v6.js';
-import type { BlobInfo, Compressor, Digester } from '../types.js';
+import type { BlobInfo, Compressor, Digester } from '../../storage/types.js';
 
 const MAX_UNCOMPRESSED_BLOB = 2 ** 44;
 const MAX_COMPRESSED_BLOB = 2 ** 40;

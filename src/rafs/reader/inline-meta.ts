@@ -9,7 +9,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { BlobFeatures, corrupt, RAFS_MAX_METADATA_SIZE } from '../layout/common.js';
 import { decompressMetadata } from '../../storage/codec.js';
-import type { BlobInfo } from '../types.js';
+import type { BlobInfo } from '../../storage/types.js';
 
 const TAR_BLOCK = 512;
 const TOC_ENTRY_SIZE = 128;

@@ -5,7 +5,7 @@
 import { RafsFormatError } from '../../errors.js';
 import { ChunkFlags, corrupt, RAFS_DEFAULT_TIMEOUT_SECS, S_IFMT, S_IFREG } from '../layout/common.js';
 import type { V5ChunkInfo } from '../layout/v5.js';
-import type { BlobInfo, ChunkInfo } from '../types.js';
+import type { BlobInfo, ChunkInfo } from '../../storage/types.js';
 
 export function noEntry(ino: number): RafsFormatError {
   return new RafsFormatError('ERR_RAFS_NO_ENTRY', `failed to find inode ${ino}: no such inode in the image`);

@@ -33,7 +33,8 @@ import {
   type V5Superblock,
   type Xattr,
 } from '../layout/v5.js';
-import type { BlobInfo, ChunkInfo, Compressor, DirEntry, Digester, InodeAttr, RafsSuper } from '../types.js';
+import type { DirEntry, InodeAttr, RafsSuper } from '../types.js';
+import type { BlobInfo, ChunkInfo, Compressor, Digester } from '../../storage/types.js';
 import { readV5Blobs } from './blobs.js';
 import {
   byCompressedOffset,

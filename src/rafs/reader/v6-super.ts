@@ -33,7 +33,8 @@ import {
   type V6Superblock,
   type V6SuperblockExt,
 } from '../layout/v6.js';
-import type { BlobInfo, ChunkInfo, Compressor, DirEntry, Digester, InodeAttr, RafsSuper } from '../types.js';
+import type { DirEntry, InodeAttr, RafsSuper } from '../types.js';
+import type { BlobInfo, ChunkInfo, Compressor, Digester } from '../../storage/types.js';
 import { readV6Blobs } from './blobs.js';
 import { WeightedLru } from '../../util/weighted-lru.js';
 import {

@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError } from '../../errors.js';
-import type { BlobInfo, ChunkInfo } from '../../rafs/types.js';
+import type { BlobInfo, ChunkInfo } from '../types.js';
 import { BlobcacheMetrics } from './cache.js';
 import type { BlobChunkCache, ChunkCache } from './cache.js';
 import { ChunkMap, MAX_BLOB_ID_BYTES } from './chunk-map.js';

@@ -2,7 +2,7 @@
 // reports at GET /api/v1/metrics/blobcache (docs/contract.md §6.5). A cache holds
 // uncompressed chunk bytes by blob; it never fetches, decodes or verifies anything
 // itself: the reader does that and tells the cache what to keep or forget.
-import type { BlobInfo, ChunkInfo } from '../../rafs/types.js';
+import type { BlobInfo, ChunkInfo } from '../types.js';
 
 /** A chunk cache covering many blobs (one per mount). */
 export interface ChunkCache {

@@ -4,7 +4,7 @@
 // holds `tree -J` output followed by an md5 list of the files' contents.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BlobInfo } from '../../../src/rafs/types.js';
+import type { BlobInfo } from '../../../src/storage/types.js';
 import { V5_FIXTURE, V6_FIXTURE } from '../../helpers/env.js';
 
 export const V5_BOOTSTRAP = join(V5_FIXTURE, 'bootstrap');
