@@ -11,7 +11,7 @@ import { DaemonTag, type DaemonActorInput, type DaemonActorName, type DaemonCont
 import type { FsDriver } from '../config/types.js';
 import { withoutObjectStorageKeys } from '../config/derive.js';
 import { ApiError, ConfigError, DaemonError } from '../errors.js';
-import { decodeAuth } from '../registry/auth.js';
+import { decodeAuth } from '../http/auth.js';
 import type { SessionEnd, SessionOptions } from '../fuse/session.js';
 import type { FuseImpl } from '../fuse/transport.js';
 import { BlobViewsFs, type ViewSet } from '../fs/blob-views-fs.js';

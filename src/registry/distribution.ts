@@ -11,9 +11,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { StorageError } from '../errors.js';
-import { Authenticator } from './auth.js';
+import { Authenticator } from '../http/auth.js';
 import { backoffMs, sleep } from '../util/backoff.js';
-import { createAgent, describeNetworkError, discard, header, isTransient, readBody, readJson, showUrl, statusError } from './http.js';
+import { createAgent, describeNetworkError, discard, header, isTransient, readBody, readJson, showUrl, statusError } from '../http/client.js';
 import { isLoopbackHost, type ImageReference } from './reference.js';
 
 /** Manifest media types a client accepts, OCI first. */

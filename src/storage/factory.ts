@@ -98,7 +98,7 @@ export async function createBackend(config: BackendConfig | undefined, id = '', 
 /** createBackend, with the extra CAs of `ca_cert_files` read first (asynchronously). */
 export async function openBackend(config: BackendConfig | undefined, id = ''): Promise<BlobBackend> {
   const files = config === undefined || config.type === 'localfs' ? [] : httpConfig(config).ca_cert_files;
-  const ca = files.length > 0 ? await (await import('../registry/http.js')).readCaCerts(files) : undefined;
+  const ca = files.length > 0 ? await (await import('../http/client.js')).readCaCerts(files) : undefined;
   return createBackend(config, id, ca);
 }
 

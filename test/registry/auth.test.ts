@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { parseChallenges, pickChallenge } from '../../src/registry/challenge.js';
-import { decodeAuth, encodeAuth } from '../../src/registry/auth.js';
+import { parseChallenges, pickChallenge } from '../../src/http/challenge.js';
+import { decodeAuth, encodeAuth } from '../../src/http/auth.js';
 import { DistributionClient } from '../../src/registry/distribution.js';
 import { RegistryBackend } from '../../src/storage/backend/registry.js';
 import { applyPullAuth, createStorage } from '../../src/storage/factory.js';

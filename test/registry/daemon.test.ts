@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openBootstrap } from '../../src/rafs/index.js';
-import { encodeAuth } from '../../src/registry/auth.js';
+import { encodeAuth } from '../../src/http/auth.js';
 import { planPrefetch } from '../../src/storage/prefetch-list.js';
 import { haveFixtures, isRoot, need } from '../helpers/env.js';
 import { startFaultProxy } from '../helpers/registry-fault-proxy.js';

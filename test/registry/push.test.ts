@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeAuth } from '../../src/registry/auth.js';
+import { encodeAuth } from '../../src/http/auth.js';
 import { DistributionClient } from '../../src/registry/distribution.js';
 import { findBootstrapLayer, pickFromIndex, OS_FEATURE_NYDUS } from '../../src/registry/nydus-manifest.js';
 import { fetchImageBootstrap, imageConfig } from '../../src/registry/pull.js';

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { encodeAuth } from '../../src/registry/auth.js';
+import { encodeAuth } from '../../src/http/auth.js';
 import { DistributionClient } from '../../src/registry/distribution.js';
 import { HttpProxyBackend } from '../../src/storage/backend/http-proxy.js';
 import { RegistryBackend } from '../../src/storage/backend/registry.js';

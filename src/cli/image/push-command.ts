@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
-import { encodeAuth } from '../../registry/auth.js';
+import { encodeAuth } from '../../http/auth.js';
 import { backendConfigText } from '../../image/open-image.js';
 import { isObjectTarget, pushBlobsToS3 } from '../../image/object-push.js';
 import { pushImage } from '../../registry/push.js';

@@ -8,7 +8,7 @@
 import type { Dispatcher } from 'undici';
 import type { HttpCommonConfig } from '../../config/types.js';
 import { StorageError } from '../../errors.js';
-import { createAgent, describeNetworkError, discard, showUrl } from '../../registry/http.js';
+import { createAgent, describeNetworkError, discard, showUrl } from '../../http/client.js';
 import { healthChannel, publish } from './events.js';
 import { ForwardProxy, Mirror, type EventSource } from './mirrors.js';
 

@@ -6,7 +6,7 @@
 // final failure.
 import type { Dispatcher } from 'undici';
 import { StorageError } from '../../errors.js';
-import { abandon, describeNetworkError, discard, header, isTransient, statusError } from '../../registry/http.js';
+import { abandon, describeNetworkError, discard, header, isTransient, statusError } from '../../http/client.js';
 import { backoffMs, sleep } from '../../util/backoff.js';
 import { errorChannel, publish, retryChannel } from './events.js';
 

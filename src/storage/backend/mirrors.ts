@@ -6,7 +6,7 @@
 // while the ping answers 2xx/3xx. Health timers are unref'd and stop on close().
 import { ProxyAgent, type Dispatcher } from 'undici';
 import type { MirrorConfig, ProxyConfig } from '../../config/types.js';
-import { describeNetworkError, discard, showUrl, trustedCas } from '../../registry/http.js';
+import { describeNetworkError, discard, showUrl, trustedCas } from '../../http/client.js';
 import { healthChannel, publish } from './events.js';
 
 /** Who the health events are about. */

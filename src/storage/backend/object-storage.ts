@@ -9,7 +9,7 @@
 import type { Dispatcher } from 'undici';
 import type { OssConfig } from '../../config/types.js';
 import { StorageError } from '../../errors.js';
-import { abandon, discard, header, readBody, statusError } from '../../registry/http.js';
+import { abandon, discard, header, readBody, statusError } from '../../http/client.js';
 import { BackendMetrics, type BlobBackend } from './backend.js';
 import { HttpConnection } from './connection.js';
 import { checkReadOffset, copyRangeBody, withRetries, type RetryContext } from './http-read.js';

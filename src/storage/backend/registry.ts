@@ -1,7 +1,7 @@
 // The `registry` backend: blob bytes from an OCI distribution registry with HTTP range
 // requests on `/v2/<repo>/blobs/sha256:<blob id>` (upstream storage/src/backend/
 // registry.rs). It authenticates as the registry's challenge asks (anonymous, Basic,
-// Bearer; see src/registry/auth.ts), follows redirects to blob storage and keeps the
+// Bearer; see src/http/auth.ts), follows redirects to blob storage and keeps the
 // redirected URL per blob until a request to it fails, goes through the proxy or mirrors
 // when configured (connection.ts), retries transient failures with backoff up to
 // `retry_limit`, and records every read in its BackendMetrics. The Authorization header
@@ -9,8 +9,8 @@
 import type { Dispatcher } from 'undici';
 import type { RegistryConfig } from '../../config/types.js';
 import { StorageError } from '../../errors.js';
-import { Authenticator } from '../../registry/auth.js';
-import { discard, header, isTransient, readJson, showUrl } from '../../registry/http.js';
+import { Authenticator } from '../../http/auth.js';
+import { discard, header, isTransient, readJson, showUrl } from '../../http/client.js';
 import { BackendMetrics, type BlobBackend } from './backend.js';
 import { HttpConnection } from './connection.js';
 import { checkReadOffset, copyRangeBody, rangeReadError, sizeFromHead, withRetries, type RetryContext } from './http-read.js';

@@ -1,4 +1,4 @@
-// What messages may show of a URL, apart from the HTTP client (http.ts) so that modules
+// What messages may show of a URL, apart from the HTTP client (client.ts) so that modules
 // naming URLs (auth challenges) do not load undici with it.
 
 /** `origin + pathname` of a URL: what messages may show of it. */
