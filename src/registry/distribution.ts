@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { StorageError } from '../errors.js';
 import { Authenticator } from '../http/auth.js';
-import { backoffMs, sleep } from '../util/backoff.js';
+import { retry } from '../util/retry.js';
 import { createAgent, describeNetworkError, discard, header, isTransient, readBody, readJson, showUrl, statusError } from '../http/client.js';
 import { isLoopbackHost, type ImageReference } from './reference.js';
 
@@ -268,19 +268,17 @@ export class DistributionClient {
     });
   }
 
-  async #retry<T>(what: string, signal: AbortSignal | undefined, op: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await op();
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason;
-        if (attempt >= this.#retryLimit || !isTransient(err)) {
-          if (err instanceof StorageError) throw err;
-          throw new StorageError('ERR_STORAGE_BACKEND', `failed to ${what}: ${describeNetworkError(err)}`, { cause: err });
-        }
-        await sleep(backoffMs(attempt), signal);
-      }
-    }
+  #retry<T>(what: string, signal: AbortSignal | undefined, op: () => Promise<T>): Promise<T> {
+    return retry(
+      {
+        retries: this.#retryLimit,
+        retryable: isTransient,
+        signal,
+        giveUp: (err) =>
+          err instanceof StorageError ? err : new StorageError('ERR_STORAGE_BACKEND', `failed to ${what}: ${describeNetworkError(err)}`, { cause: err }),
+      },
+      op,
+    );
   }
 }
 

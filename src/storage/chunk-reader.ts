@@ -13,7 +13,7 @@ import { StorageError } from '../errors.js';
 import type { BlobInfo, ChunkInfo } from './types.js';
 import { abortable } from '../util/abortable.js';
 import { BufferPool } from '../util/buffer-pool.js';
-import { backoffMs, sleep } from '../util/backoff.js';
+import { retry } from '../util/retry.js';
 import type { BlobBackend } from './backend/backend.js';
 import { publish, retryChannel } from './backend/events.js';
 import type { BlobChunkCache, ChunkCache } from './cache/cache.js';
@@ -243,7 +243,7 @@ export class ChunkReader {
           misses.push(c);
         }
       }
-      for (const batch of this.#plan(state, entry, misses, true, maxReadBytes)) this.#track(this.#fetch(state, entry, batch, true, 0));
+      for (const batch of this.#plan(state, entry, misses, true, maxReadBytes)) this.#track(this.#fetch(state, entry, batch, true));
     }
     await abortable(Promise.all(pending), signal);
     return outcome;
@@ -278,7 +278,7 @@ export class ChunkReader {
       this.cache.metrics.recordRequest(chunks.length, fromCache);
       this.cache.metrics.misses += misses.length;
     }
-    for (const batch of this.#plan(state, entry, misses, false, this.#amplifyIo)) this.#track(this.#fetch(state, entry, batch, false, 0));
+    for (const batch of this.#plan(state, entry, misses, false, this.#amplifyIo)) this.#track(this.#fetch(state, entry, batch, false));
     return out;
   }
 
@@ -332,11 +332,30 @@ export class ChunkReader {
   }
 
   /**
-   * One backend read for a batch; decodes, verifies, caches and settles every member.
-   * Requested members whose bytes fail are fetched again alone while `attempt` allows.
+   * One backend read for a batch (#fetchBatch); then each requested chunk whose bytes
+   * failed is fetched alone again while `fetchRetries` allows (#refetch).
    */
-  async #fetch(state: BlobState, entry: BlobChunkCache | undefined, batch: Member[], background: boolean, attempt: number): Promise<void> {
+  async #fetch(state: BlobState, entry: BlobChunkCache | undefined, batch: Member[], background: boolean): Promise<void> {
     if (!background) this.#foreground++;
+    try {
+      const failed = await this.#fetchBatch(state, entry, batch, background);
+      await Promise.all(failed.map(({ m, err }) => this.#refetch(state, entry, m, err, background)));
+    } finally {
+      if (!background && --this.#foreground === 0) {
+        const waiters = this.#idleWaiters;
+        this.#idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  /**
+   * One backend read for a batch; decodes, verifies, caches and settles every member,
+   * except the requested ones whose bytes failed while refetches are allowed: those are
+   * returned, unsettled, with their errors.
+   */
+  async #fetchBatch(state: BlobState, entry: BlobChunkCache | undefined, batch: Member[], background: boolean): Promise<{ m: Member; err: unknown }[]> {
+    const failed: { m: Member; err: unknown }[] = [];
     try {
       const { blob } = state;
       // A zran chunk is inflated from its context's checkpoint: the read starts there.
@@ -354,8 +373,8 @@ export class ChunkReader {
           // The neighbours may be what failed (a range past the blob's end): retry the
           // wanted chunks alone and drop the neighbours.
           for (const m of batch) if (m.amplified) this.#slots.settle(m, err);
-          await Promise.all(batch.filter((m) => !m.amplified).map((m) => this.#fetch(state, entry, [m], background, attempt)));
-          return;
+          const alone = await Promise.all(batch.filter((m) => !m.amplified).map((m) => this.#fetchBatch(state, entry, [m], background)));
+          return alone.flat();
         }
         throw err;
       }
@@ -367,7 +386,6 @@ export class ChunkReader {
         this.stats.prefetchBytes += buf.length;
       }
       const toStore: { chunk: ChunkInfo; data: Buffer }[] = [];
-      const again: Member[] = [];
       const inflated = zran?.decode(batch.map((m) => m.chunk), buf, start);
       for (const [i, m] of batch.entries()) {
         const off = m.chunk.compressedOffset - start;
@@ -377,7 +395,7 @@ export class ChunkReader {
           m.data = z !== undefined ? this.#verify(blob, m.chunk, z, true) : this.#decode(blob, m.chunk, buf.subarray(off, off + m.chunk.compressedSize));
           toStore.push({ chunk: m.chunk, data: m.data });
         } catch (err) {
-          if (!m.amplified && attempt < this.#fetchRetries) again.push(m);
+          if (!m.amplified && this.#fetchRetries > 0) failed.push({ m, err });
           else this.#slots.settle(m, err);
         }
       }
@@ -386,34 +404,48 @@ export class ChunkReader {
       // Waits only while the cache's write queue is full (backpressure).
       if (entry !== undefined && toStore.length > 0) await entry.store(toStore);
       for (const m of batch) if (m.data !== undefined) this.#slots.settle(m, undefined, m.data);
-      if (again.length > 0) await this.#refetch(state, entry, again, background, attempt);
+      return failed;
     } catch (err) {
       for (const m of batch) this.#slots.settle(m, err);
-    } finally {
-      if (!background && --this.#foreground === 0) {
-        const waiters = this.#idleWaiters;
-        this.#idleWaiters = [];
-        for (const w of waiters) w();
-      }
+      return [];
     }
   }
 
-  /** Fetches chunks whose fetched bytes failed once more, after a backoff. */
-  async #refetch(state: BlobState, entry: BlobChunkCache | undefined, members: Member[], background: boolean, attempt: number): Promise<void> {
-    const delay = backoffMs(attempt);
-    this.stats.refetches += members.length;
-    publish(retryChannel, {
-      level: 'warn',
-      backend: this.backend.type,
-      id: '',
-      blobId: state.blob.blobId,
-      attempt: attempt + 1,
-      message:
-        `failed to verify ${members.length} chunk(s) of blob ${state.blob.blobId} as fetched ` +
-        `(attempt ${attempt + 1} of ${this.#fetchRetries + 1}); fetching again in ${delay} ms`,
-    });
-    await sleep(delay);
-    await Promise.all(members.map((m) => this.#fetch(state, entry, [m], background, attempt + 1)));
+  /**
+   * Fetches a requested chunk whose fetched bytes failed (`first`) alone again, with
+   * backoff, until its bytes verify or `fetchRetries` refetches failed too.
+   */
+  async #refetch(state: BlobState, entry: BlobChunkCache | undefined, m: Member, first: unknown, background: boolean): Promise<void> {
+    const blobId = state.blob.blobId;
+    try {
+      await retry(
+        {
+          retries: this.#fetchRetries,
+          retryable: () => true,
+          onRetry: (_err, attempt, delay) => {
+            this.stats.refetches++;
+            publish(retryChannel, {
+              level: 'warn',
+              backend: this.backend.type,
+              id: '',
+              blobId,
+              attempt,
+              message:
+                `failed to verify chunk ${m.chunk.index} of blob ${blobId} as fetched ` +
+                `(attempt ${attempt} of ${this.#fetchRetries + 1}); fetching again in ${delay} ms`,
+            });
+          },
+        },
+        async (attempt) => {
+          // Attempt 0 is the batch read that already failed.
+          if (attempt === 0) throw first;
+          const [again] = await this.#fetchBatch(state, entry, [m], background);
+          if (again !== undefined) throw again.err;
+        },
+      );
+    } catch (err) {
+      this.#slots.settle(m, err);
+    }
   }
 
   async #fromCache(state: BlobState, entry: BlobChunkCache, m: Member): Promise<void> {
@@ -434,7 +466,7 @@ export class ChunkReader {
       this.#slots.settle(m, err);
       return;
     }
-    await this.#fetch(state, entry, [m], false, 0);
+    await this.#fetch(state, entry, [m], false);
   }
 
   #zranOf(state: BlobState): Promise<ZranBlobMeta> {

@@ -10,7 +10,7 @@ import type { PrefetchCounters } from './cache/cache.js';
 import type { ChunkInfo } from './types.js';
 import type { ChunkReader } from './chunk-reader.js';
 import { abortable } from '../util/abortable.js';
-import { sleep } from '../util/backoff.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export interface PrefetcherOptions {
   /** Worker count (`threads` / v1 `threads_count`). */
@@ -34,7 +34,7 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  sleep,
+  sleep: (ms, signal) => delay(ms, undefined, { signal }),
 };
 
 /** Progress of one prefetcher. */

@@ -1,13 +1,12 @@
 // What the HTTP backends share on the read path: copying a range response straight into
 // the caller's buffer (no intermediate copies; a server that ignores Range is handled by
 // skipping to the offset and hanging up once the range is in), what a HEAD or a failed
-// range GET means, and the retry loop with exponential backoff that runs one operation up
-// to `retry_limit` more times when it fails transiently, publishing each retry and the
-// final failure.
+// range GET means, and withRetries: one operation run up to `retry_limit` more times when
+// it fails transiently (util/retry.ts), each retry and the final failure published.
 import type { Dispatcher } from 'undici';
 import { StorageError } from '../../errors.js';
 import { abandon, describeNetworkError, discard, header, isTransient, statusError } from '../../http/client.js';
-import { backoffMs, sleep } from '../../util/backoff.js';
+import { retry } from '../../util/retry.js';
 import { errorChannel, publish, retryChannel } from './events.js';
 
 const CONTENT_RANGE = /^bytes (\d+)-(\d+)\/(\d+|\*)$/;
@@ -130,43 +129,36 @@ export interface RetryContext {
 
 /**
  * Runs `op` until it succeeds, fails permanently, or has failed `retryLimit + 1` times,
- * sleeping with exponential backoff between attempts. The final error is a StorageError
- * (network errors are wrapped as ERR_STORAGE_BACKEND) and is published on the error channel.
+ * with backoff between attempts (util/retry.ts), publishing each retry. The final error is a
+ * StorageError (network errors are wrapped as ERR_STORAGE_BACKEND) and is published on the
+ * error channel.
  */
-export async function withRetries<T>(ctx: RetryContext, op: (attempt: number) => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await op(attempt);
-    } catch (err) {
-      if (ctx.signal?.aborted) throw ctx.signal.reason;
-      const message = describeNetworkError(err);
-      if (attempt < ctx.retryLimit && isTransient(err)) {
-        const delay = backoffMs(attempt);
+export function withRetries<T>(ctx: RetryContext, op: (attempt: number) => Promise<T>): Promise<T> {
+  const event = { backend: ctx.backend, id: ctx.id, blobId: ctx.blobId };
+  return retry(
+    {
+      retries: ctx.retryLimit,
+      retryable: isTransient,
+      signal: ctx.signal,
+      onRetry: (err, attempt, delay) =>
         publish(retryChannel, {
           level: 'warn',
-          backend: ctx.backend,
-          id: ctx.id,
-          blobId: ctx.blobId,
-          attempt: attempt + 1,
-          message: `failed to ${ctx.what} (attempt ${attempt + 1} of ${ctx.retryLimit + 1}): ${message}; retrying in ${delay} ms`,
+          ...event,
+          attempt,
+          message: `failed to ${ctx.what} (attempt ${attempt} of ${ctx.retryLimit + 1}): ${describeNetworkError(err)}; retrying in ${delay} ms`,
+        }),
+      giveUp: (err, tries) => {
+        const final =
+          err instanceof StorageError ? err : new StorageError('ERR_STORAGE_BACKEND', `failed to ${ctx.what}: ${describeNetworkError(err)}`, { cause: err });
+        publish(errorChannel, {
+          level: 'error',
+          ...event,
+          attempt: tries,
+          message: tries > 1 ? `${final.message} (gave up after ${tries} attempts)` : final.message,
         });
-        await sleep(delay, ctx.signal);
-        continue;
-      }
-      const final =
-        err instanceof StorageError
-          ? err
-          : new StorageError('ERR_STORAGE_BACKEND', `failed to ${ctx.what}: ${message}`, { cause: err });
-      const tries = attempt + 1;
-      publish(errorChannel, {
-        level: 'error',
-        backend: ctx.backend,
-        id: ctx.id,
-        blobId: ctx.blobId,
-        attempt: tries,
-        message: tries > 1 ? `${final.message} (gave up after ${tries} attempts)` : final.message,
-      });
-      throw final;
-    }
-  }
+        return final;
+      },
+    },
+    op,
+  );
 }
