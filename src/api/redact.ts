@@ -3,8 +3,7 @@
 // failover can rebuild mounts); a journal reader such as `nydusctl events` needs the
 // shape of the config, never its credentials.
 import { redactUrlPasswords } from '../config/derive.js';
-import type { MachineView } from '../daemon/control.js';
-import type { JournalRecord } from '../daemon/journal-records.js';
+import type { JournalRecord, MachineView } from '../daemon/control.js';
 
 /** Keys whose values are credentials in nydusd configs (registry auth, tokens, OSS/S3 keys). */
 const SECRET_KEY = /auth|password|passwd|token|secret|access_key|private_key/i;

@@ -5,7 +5,7 @@
 import type { Next, ParameterizedContext } from 'koa';
 import { ApiError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import { mountpointTooLong } from '../fs/pseudo-fs.js';
+import { mountpointTooLong } from '../util/path-limits.js';
 import { MAX_BODY_BYTES } from './paths.js';
 import { rustDebugString } from './upstream-errors.js';
 import type { HttpErrorWrapper } from './upstream-errors.js';

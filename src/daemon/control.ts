@@ -11,6 +11,9 @@ import type { DaemonContext } from '../../machines/daemon.js';
 import type { BuildInfo } from '../util/build-info.js';
 import type { JournalRecord } from './journal-records.js';
 
+/** The journal's records, as `journal()` returns them (the API redacts and serves them). */
+export type { JournalRecord };
+
 /** Body of POST/PUT /api/v1/mount (upstream `ApiMountCmd`). */
 export interface MountCmd {
   source: string;

@@ -4,7 +4,7 @@
 // mount's config asks for them, per-inode counters, the access pattern and the set of
 // files read since the last query. Fed by the FUSE session's completion hook.
 import { Opcode } from '../fuse/abi.js';
-import { sizeBucket } from '../storage/backend/backend.js';
+import { sizeBucket } from '../util/size-bucket.js';
 
 /** Upstream's StatsFop order: getattr 0 .. batch_forget 14. */
 const FOP_OF_OPCODE = new Map<number, number>([

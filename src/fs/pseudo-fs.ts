@@ -18,6 +18,7 @@ import type { Attr, DirentSink, FileSystem, SeekWhence, StatFs } from '../fuse/f
 import { S_IFDIR } from '../fuse/filesystem.js';
 import type { ImageFs, ListingIds } from './image-fs.js';
 import { MAX_INDEX, PSEUDO_BASE, ROOT_ID, imageNodeId, indexOfNode, inoFits, inoOfNode, pseudoDirId } from './node-id.js';
+import { mountpointTooLong } from '../util/path-limits.js';
 
 /** An image attached to the pseudo fs. */
 export interface ImageMount {
@@ -62,11 +63,6 @@ const noXattr = new RafsFormatError('ERR_RAFS_NO_XATTR', 'failed to get xattr: n
 const isDir = new FuseError('ERR_FS_IS_DIR', 'failed to read: a directory');
 const PSEUDO_STATFS: StatFs = { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 512, namelen: 255, frsize: 0 };
 
-/** Longest name of one directory entry, in bytes (Linux NAME_MAX): the kernel refuses longer ones in READDIR. */
-const NAME_MAX = 255;
-/** Longest path, in bytes, less its NUL (Linux PATH_MAX). */
-const PATH_MAX = 4095;
-
 /**
  * Normalizes a pseudo-fs mountpoint as upstream's path walk does (`.` skipped, `..` up,
  * clamped at the root, duplicate and trailing slashes dropped). Throws unless absolute and
@@ -81,13 +77,6 @@ export function normalizeMountpoint(mountpoint: string): string {
   if (tooLong !== undefined) throw new ConfigError('ERR_CONFIG_INVALID', `failed to use mountpoint ${shown}: ${tooLong}`);
   const p = posix.normalize(mountpoint);
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
-}
-
-/** Why `mountpoint` exceeds the kernel's limits (a component over NAME_MAX, the path over PATH_MAX), or undefined. */
-export function mountpointTooLong(mountpoint: string): string | undefined {
-  if (Buffer.byteLength(mountpoint) > PATH_MAX) return `longer than ${PATH_MAX} bytes`;
-  for (const name of mountpoint.split('/')) if (Buffer.byteLength(name) > NAME_MAX) return `a component is longer than ${NAME_MAX} bytes`;
-  return undefined;
 }
 
 function components(path: string): string[] {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
-import { sizeBucket } from '../../src/storage/backend/backend.js';
+import { sizeBucket } from '../../src/util/size-bucket.js';
 import { tmpDir } from './helpers.js';
 
 function codeOf(err: unknown): string | undefined {

@@ -2,8 +2,7 @@
 // machine with the current state and recent path (for `nydusctl machine`), the event
 // journal in pages (for `nydusctl events`, `--follow` polls it) and the metrics in
 // Prometheus text format. Upstream clients never call these.
-import type { DaemonControl } from '../../daemon/control.js';
-import type { JournalRecord } from '../../daemon/journal-records.js';
+import type { DaemonControl, JournalRecord } from '../../daemon/control.js';
 import { EXT } from '../paths.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../prometheus.js';
 import { redactMachineView, redactRecord } from '../redact.js';

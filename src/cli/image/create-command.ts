@@ -10,33 +10,9 @@ import { parsePrefetchPatterns, PREFETCH_POLICIES, type PrefetchPolicy } from '.
 import { createProgress } from '../../builder/progress.js';
 import { buildInfo } from '../../util/build-info.js';
 import type { Compressor, Digester } from '../../storage/types.js';
+import type { CreateFlags } from './create-flags.js';
 import { removeOutputsOnSignal, writeJson } from './shared.js';
 import { createTargzRef, TARGZ_REF } from './targz-ref-command.js';
-
-export interface CreateFlags {
-  type: string;
-  sourceType?: string;
-  bootstrap?: string;
-  blobDir?: string;
-  blob?: string;
-  fsVersion: string;
-  compressor: string;
-  digester: string;
-  chunkSize?: string;
-  alignedChunk?: boolean;
-  repeatable?: boolean;
-  whiteoutSpec: string;
-  parentBootstrap?: string;
-  chunkDict?: string;
-  prefetchPolicy: string;
-  features?: string;
-  outputJson?: string;
-  blobInlineMeta?: boolean;
-  inlineBootstrap?: boolean;
-  blobId?: string;
-  encrypt?: boolean;
-  batchSize?: string;
-}
 
 const usage = (m: string): ConfigError => new ConfigError('ERR_CLI_USAGE', m);
 

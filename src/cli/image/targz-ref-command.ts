@@ -4,7 +4,7 @@
 import { ConfigError } from '../../errors.js';
 import { createTargzRefImage } from '../../builder/targz-ref.js';
 import { buildInfo } from '../../util/build-info.js';
-import type { CreateFlags } from './create-command.js';
+import type { CreateFlags } from './create-flags.js';
 import { removeOutputsOnSignal, writeJson } from './shared.js';
 
 export const TARGZ_REF = 'targz-ref';

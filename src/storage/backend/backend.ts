@@ -3,6 +3,7 @@
 // GET /api/v1/metrics/backend (docs/contract.md §6.4). A backend only moves bytes; it
 // knows nothing about chunks, codecs, digests or caches.
 import { performance } from 'node:perf_hooks';
+import { sizeBucket } from '../../util/size-bucket.js';
 
 /**
  * A source of blob bytes. Every method is async and takes an optional AbortSignal.
@@ -34,13 +35,6 @@ export interface BlobBackend {
 const BUCKETS = 8;
 /** Latency bucket upper bounds in ms: ≤1, ≤20, ≤50, ≤100, ≤500, ≤1000, ≤2000, >2000. */
 const LATENCY_BOUNDS_MS = [1, 20, 50, 100, 500, 1000, 2000];
-
-/** Size bucket of one request: <1K, <4K, <16K, <64K, <128K, <512K, <1M, ≥1M (upstream `request_size_index`). */
-export function sizeBucket(size: number): number {
-  const shifts = [10, 12, 14, 16, 17, 19, 20];
-  for (let i = 0; i < shifts.length; i++) if (size < 2 ** shifts[i]) return i;
-  return BUCKETS - 1;
-}
 
 function latencyBucket(ms: number): number {
   for (let i = 0; i < LATENCY_BOUNDS_MS.length; i++) if (ms <= LATENCY_BOUNDS_MS[i]) return i;
