@@ -4,8 +4,8 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { ConfigError } from '../../errors.js';
-import type { Logger } from '../../util/logger.js';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../util/logger.js';
 
 const RESERVED = 16384;
 const MIN_FILE_MAX = 32768;

@@ -6,24 +6,24 @@
 // Startup failures unmount what was mounted and throw.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { localfsDirConfig, redact } from '../../config/derive.js';
-import { parseConfig } from '../../config/parse.js';
-import type { FsDriver } from '../../config/types.js';
-import { ConfigError } from '../../errors.js';
-import type { MountCmd } from '../../daemon/control.js';
-import { DaemonController } from '../../daemon/controller.js';
-import { cleanStale, viewsDirOf } from '../../daemon/erofs-driver.js';
-import { lockHolder } from '../../daemon/journal-files.js';
-import { detectCrash, mountpointPath } from '../../daemon/upgrade-crash.js';
-import { checkMountCmd } from '../../daemon/mounts.js';
-import { checkMountpoint } from '../../fuse/mount-linux.js';
-import { parsePrefetchFiles } from '../../storage/prefetch-list.js';
-import { buildInfo } from '../../util/build-info.js';
-import { createLogger, type Logger } from '../../util/logger.js';
-import { logBackendEvents } from '../../storage/backend/log-events.js';
-import { escapeStatePath, type DaemonArgs } from './options.js';
+import { localfsDirConfig, redact } from '../config/derive.js';
+import { parseConfig } from '../config/parse.js';
+import type { FsDriver } from '../config/types.js';
+import { ConfigError } from '../errors.js';
+import type { MountCmd } from './control.js';
+import { DaemonController } from './controller.js';
+import { cleanStale, viewsDirOf } from './erofs-driver.js';
+import { lockHolder } from './journal-files.js';
+import { detectCrash, mountpointPath } from './upgrade-crash.js';
+import { checkMountCmd } from './mounts.js';
+import { checkMountpoint } from '../fuse/mount-linux.js';
+import { parsePrefetchFiles } from '../storage/prefetch-list.js';
+import { buildInfo } from '../util/build-info.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import { logBackendEvents } from '../storage/backend/log-events.js';
+import { escapeStatePath, type DaemonArgs } from '../cli/daemon/options.js';
 import { raiseNofileLimit } from './rlimit.js';
-import { answerSignals } from './signals.js';
+import { answerSignals } from '../cli/daemon/signals.js';
 
 /** The config text a --bootstrap mount uses: --config's or --localfs-dir's (IMAGE_PULL_AUTH is applied by the storage factory). */
 async function bootstrapConfig(args: DaemonArgs): Promise<string> {
@@ -105,7 +105,7 @@ async function cleanErofsLeftovers(mountpoint: string, stateDir: string, logger:
 async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
   // The API (Koa) loads while the crash check and the controller wait on I/O: after a
   // failover, the supervisor can do nothing until the socket answers.
-  const apiModule = args.apisock !== undefined ? import('../../api/server.js') : undefined;
+  const apiModule = args.apisock !== undefined ? import('../api/server.js') : undefined;
   apiModule?.catch(() => undefined);
   await raiseNofileLimit(args.rlimitNofile, logger);
   const fsDriver = await chooseFsDriver(args);
@@ -124,7 +124,7 @@ async function serve(args: DaemonArgs, logger: Logger): Promise<number> {
     // Mount by reference: fetch the bootstrap, then mount it like --bootstrap (registry/mount-image.ts).
     const configText = args.config === undefined ? undefined : await bootstrapConfig(args);
     // Loaded only here: the registry client (undici) would slow every other start.
-    const { prepareImageMount } = await import('../../registry/mount-image.js');
+    const { prepareImageMount } = await import('../registry/mount-image.js');
     const image = await prepareImageMount({ reference: args.image, configText });
     logger.info(`daemon: image ${image.reference}: bootstrap ${image.bootstrap}${image.downloaded ? ' (fetched)' : ' (cached)'}`);
     cmd = { source: image.bootstrap, fs_type: 'rafs', config: image.configText, prefetch_files: await prefetchList(args.prefetchFiles) };
