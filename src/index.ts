@@ -17,6 +17,8 @@ export * as fs from './fs/index.js';
 export { mountTransport, resumeTransport, FUSE_IMPLS, type FuseImpl, type FuseTransport } from './fuse/transport.js';
 export type { FileSystem, Attr } from './fuse/filesystem.js';
 export { DaemonController } from './daemon/controller.js';
+export { runDaemon, type RunDaemonOptions } from './daemon/run.js';
+export { createLogger, type Logger, type LoggerOptions } from './util/logger.js';
 export type { DaemonControl, DaemonInfo, MountCmd } from './daemon/control.js';
 export { startApiServer } from './api/server.js';
 export { ApiClient } from './api/client.js';

@@ -4,7 +4,7 @@
 import { Command } from 'commander';
 import { versionText } from '../../util/build-info.js';
 import { addFuseFlags, addGlobalFlags, toDaemonArgs, type ParsedOptions } from './options.js';
-import { runDaemon } from '../../daemon/run.js';
+import { runDaemon } from './run-daemon.js';
 import { runCli } from '../run.js';
 
 function parsed(cmd: Command): ParsedOptions {
