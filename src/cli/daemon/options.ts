@@ -7,32 +7,21 @@ import { FS_DRIVERS, type FsDriver } from '../../config/types.js';
 import { ConfigError } from '../../errors.js';
 import { FUSE_IMPLS, type FuseImpl } from '../../fuse/transport.js';
 import type { FailoverPolicy } from '../../daemon/controller.js';
+import type { RunDaemonOptions } from '../../daemon/run.js';
 import { parseLogLevel, type LogLevel } from '../../util/logger.js';
 
-/** Everything nydusd was asked to do. */
-export interface DaemonArgs {
-  mountpoint: string;
-  apisock?: string;
-  config?: string;
-  bootstrap?: string;
-  /** An image reference to mount (ours: fetches the bootstrap, reads blobs from the registry). */
-  image?: string;
-  localfsDir?: string;
+/** Everything nydusd was asked to do: the daemon's options (daemon/run.ts) and the process's. */
+export interface DaemonArgs extends Omit<RunDaemonOptions, 'logger' | 'stop' | 'serveApi'> {
   virtualMountpoint: string;
-  prefetchFiles?: string;
-  id?: string;
-  supervisor?: string;
   upgrade: boolean;
   failoverPolicy: FailoverPolicy;
+  rlimitNofile: number;
+  fuseImpl: FuseImpl;
   logLevel: LogLevel | 'off';
   logFile?: string;
   logRotationSizeMiB: number;
+  /** --fuse-threads: the size of libuv's threadpool. */
   threads: number;
-  rlimitNofile: number;
-  fuseImpl: FuseImpl;
-  /** --fs-driver; unset: the --config file's `fs_driver`, else fusedev. */
-  fsDriver?: FsDriver;
-  stateDir?: string;
 }
 
 const usage = (msg: string): ConfigError => new ConfigError('ERR_CLI_USAGE', msg);
