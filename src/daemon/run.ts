@@ -62,6 +62,8 @@ export interface RunDaemonOptions {
   fuseImpl?: FuseImpl;
   /** --fs-driver; unset: the config file's `fs_driver`, else fusedev. */
   fsDriver?: FsDriver;
+  /** How the erofs driver backs its mounts (default file; the CLI: NYDUSD_EROFS_BACKING=loop). */
+  erofsBacking?: 'file' | 'loop';
   /** Journal directory (--state-dir; default state-dir.ts). */
   stateDir?: string;
   /** Admin API socket (--apisock): passed to crash detection, which asks a predecessor there. */
@@ -183,7 +185,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<EndReason> {
     mountpoint,
     fuseImpl,
     fsDriver,
-    erofsBacking: process.env.NYDUSD_EROFS_BACKING === 'loop' ? 'loop' : 'file',
+    erofsBacking: o.erofsBacking ?? 'file',
     stateDir,
     id: o.id ?? null,
     supervisor: o.supervisor ?? null,

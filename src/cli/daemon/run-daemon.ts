@@ -1,6 +1,7 @@
 // nydusd's process around the daemon (daemon/run.ts): libuv's threadpool size, the
 // logger and the event log, the answers to SIGUSR1/SIGUSR2/SIGHUP, SIGTERM/SIGINT as the
-// daemon's stop, and the admin API on --apisock. What the daemon does is the library's.
+// daemon's stop, the admin API on --apisock, and NYDUSD_EROFS_BACKING from the
+// environment. What the daemon does is the library's.
 import type { DaemonControl } from '../../daemon/control.js';
 import { runDaemon as run } from '../../daemon/run.js';
 import { logBackendEvents } from '../../storage/backend/log-events.js';
@@ -25,7 +26,13 @@ export async function runDaemon(args: DaemonArgs): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
-    await run({ ...args, logger, stop: stop.signal, serveApi: apiServer(args.apisock, logger) });
+    await run({
+      ...args,
+      erofsBacking: process.env.NYDUSD_EROFS_BACKING === 'loop' ? 'loop' : 'file',
+      logger,
+      stop: stop.signal,
+      serveApi: apiServer(args.apisock, logger),
+    });
     return 0;
   } finally {
     process.off('SIGTERM', onSignal);
