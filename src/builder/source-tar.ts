@@ -47,7 +47,7 @@ export function splitTarPath(path: Buffer): Buffer[] {
 }
 
 /** The directory holding `parts`' last component, created (0755, owner 0) where missing. */
-function parentDir(root: BuildInode, parts: Buffer[], shown: string): BuildInode {
+export function parentDir(root: BuildInode, parts: Buffer[], shown: string): BuildInode {
   let dir = root;
   for (const part of parts.slice(0, -1)) {
     const key = nameKey(part);
@@ -62,7 +62,7 @@ function parentDir(root: BuildInode, parts: Buffer[], shown: string): BuildInode
   return dir;
 }
 
-function lookup(root: BuildInode, parts: Buffer[]): BuildInode | undefined {
+export function lookup(root: BuildInode, parts: Buffer[]): BuildInode | undefined {
   let cur: BuildInode | undefined = root;
   for (const part of parts) {
     if (!cur || !isDir(cur)) return undefined;
@@ -89,7 +89,7 @@ function checkFits(m: TarMember, shown: string, explicitUidGid: boolean): void {
   }
 }
 
-function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInode {
+export function inodeOf(m: TarMember, opts: TarSourceOptions, shown: string): BuildInode {
   checkFits(m, shown, opts.explicitUidGid);
   const kind = m.kind === 'hardlink' ? 'file' : m.kind;
   const inode: BuildInode = {

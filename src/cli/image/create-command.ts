@@ -13,11 +13,14 @@ import type { Compressor, Digester } from '../../storage/types.js';
 import type { CreateFlags } from './create-flags.js';
 import { removeOutputsOnSignal, writeJson } from './shared.js';
 import { createTargzRef, TARGZ_REF } from './targz-ref-command.js';
+import { createEstargzRef, ESTARGZ_REF, ESTARGZTOC_REF, STARGZ_INDEX } from './estargz-ref-command.js';
 
 const usage = (m: string): ConfigError => new ConfigError('ERR_CLI_USAGE', m);
 
 /** Upstream's other conversion types: listed so that they get a clear refusal. */
-const UNSUPPORTED_TYPES = ['tar-tarfs', 'estargz-rafs', 'estargz-ref', 'estargztoc-ref', 'stargz_index'] as const;
+const UNSUPPORTED_TYPES = ['tar-tarfs', 'estargz-rafs'] as const;
+/** Types with a builder of their own. */
+const REF_TYPES = [TARGZ_REF, ESTARGZ_REF, ESTARGZTOC_REF, STARGZ_INDEX] as const;
 
 /** `--chunk-size`: `0x`-prefixed hex or decimal, as upstream parses it. */
 export function parseSizeArg(v: string, what: string): number {
@@ -39,8 +42,8 @@ export function registerCreate(program: Command): void {
     .command('create')
     .description('Create RAFS filesystems from directories or tar files')
     .argument('<SOURCE>', 'source from which to build the RAFS filesystem')
-    .addOption(new Option('-t, --type <type>', 'conversion type').choices([...SOURCE_TYPES, 'directory', TARGZ_REF, ...UNSUPPORTED_TYPES]).default('dir-rafs'))
-    .addOption(new Option('--source-type <type>', 'alias of --type').choices([...SOURCE_TYPES, 'directory', TARGZ_REF, ...UNSUPPORTED_TYPES]).hideHelp())
+    .addOption(new Option('-t, --type <type>', 'conversion type').choices([...SOURCE_TYPES, 'directory', ...REF_TYPES, ...UNSUPPORTED_TYPES]).default('dir-rafs'))
+    .addOption(new Option('--source-type <type>', 'alias of --type').choices([...SOURCE_TYPES, 'directory', ...REF_TYPES, ...UNSUPPORTED_TYPES]).hideHelp())
     .option('-B, --bootstrap <path>', 'file path to save the generated RAFS metadata blob')
     .option('-D, --blob-dir <dir>', 'directory path to save generated RAFS metadata and data blobs')
     .option('-b, --blob <path>', 'file path to save the generated RAFS data blob')
@@ -59,15 +62,20 @@ export function registerCreate(program: Command): void {
     .option('-J, --output-json <file>', 'file path to save the operation result in JSON format')
     .option('--blob-inline-meta', 'inline RAFS metadata and blob metadata into the data blob')
     .addOption(new Option('--inline-bootstrap', 'alias of --blob-inline-meta').hideHelp())
-    .addOption(new Option('--blob-id <id>', 'not supported').hideHelp())
+    .option('--blob-id <id>', "the eStargz layer's sha256 digest (estargztoc-ref)")
+    .option('--blob-data-size <size>', "the eStargz layer's size in bytes (estargztoc-ref)")
     .addOption(new Option('--batch-size <size>', 'not supported').hideHelp())
     .addOption(new Option('-E, --encrypt', 'not supported').hideHelp())
     .action(async (source: string, flags: CreateFlags) => {
-      // targz-ref (issue 15) has its own builder: targz-ref-command.ts.
-      if ((flags.sourceType ?? flags.type) === TARGZ_REF) {
-        return createTargzRef(source, flags, flags.chunkSize === undefined ? undefined : parseSizeArg(flags.chunkSize, 'chunk size'));
+      // The ref types (issue 15) have builders of their own: targz-ref-command.ts, estargz-ref-command.ts.
+      const chunkSize = flags.chunkSize === undefined ? undefined : parseSizeArg(flags.chunkSize, 'chunk size');
+      const ref = flags.sourceType ?? flags.type;
+      if (ref === TARGZ_REF) return createTargzRef(source, flags, chunkSize);
+      if (ref === ESTARGZ_REF || ref === ESTARGZTOC_REF || ref === STARGZ_INDEX) {
+        return createEstargzRef(ref, source, flags, chunkSize, flags.blobDataSize === undefined ? undefined : parseSizeArg(flags.blobDataSize, 'blob data size'));
       }
-      if (flags.blobId !== undefined || flags.encrypt) throw usage('--blob-id and --encrypt are not supported by this nydus-image');
+      if (flags.blobDataSize !== undefined) throw usage('--blob-data-size is only for --type estargztoc-ref');
+      if (flags.blobId !== undefined || flags.encrypt) throw usage('--blob-id is only for --type estargztoc-ref, and --encrypt is not supported by this nydus-image');
       if (flags.batchSize !== undefined && parseSizeArg(flags.batchSize, 'batch size') !== 0) throw usage('--batch-size is not supported (only 0)');
       const given = flags.sourceType ?? flags.type;
       if ((UNSUPPORTED_TYPES as readonly string[]).includes(given)) throw usage(`conversion type ${given} is not supported by this nydus-image`);

@@ -24,4 +24,5 @@ export interface CreateFlags {
   blobId?: string;
   encrypt?: boolean;
   batchSize?: string;
+  blobDataSize?: string;
 }
