@@ -11,14 +11,15 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     fuse3 libfuse2 attr kmod util-linux tar \
     squashfuse squashfs-tools erofs-utils \
     docker-registry nginx-light apache2-utils openssl strace debootstrap curl ca-certificates \
-    python3 make g++ liblz4-dev zlib1g-dev graphviz libgvc6 git >/dev/null
+    python3 make g++ liblz4-dev zlib1g-dev graphviz libgvc6 git \
+    containerd stargz-snapshotter >/dev/null
   # The FUSE control filesystem: a test aborts a connection through its files.
   mountpoint -q /sys/fs/fuse/connections || mount -t fusectl fusectl /sys/fs/fuse/connections
 fi
 # Every program the tests, examples, benchmarks and scripts start, each from a package
 # installed above or from Debian's required base (test/setup/programs.test.ts holds the
 # sources and this list to that).
-programs=(cat chroot cmp cp curl dd debootstrap docker-registry dot du find fsck.erofs
+programs=(cat chroot cmp containerd cp ctr-remote curl dd debootstrap docker-registry dot du find fsck.erofs
   fusermount fusermount3 getfattr git grep gzip head htpasswd losetup ls md5sum mkdir mkfifo mv
   mkfs.erofs mknod mksquashfs mount nginx openssl prlimit python3 readlink script setfattr sh
   sha256sum sleep squashfuse_ll stat strace tar touch truncate umount)

@@ -148,6 +148,8 @@ export interface CompareOptions {
   owners?: boolean;
   /** Compare file bytes (false to look at metadata only). */
   content?: boolean;
+  /** The image keeps mtimes rounded to whole seconds (an eStargz TOC's RFC 3339 modtime). */
+  mtimeSeconds?: boolean;
 }
 
 const shaBuf = Buffer.allocUnsafe(1 << 20);
@@ -190,7 +192,8 @@ export function compareTrees(a: string, b: string, opts: CompareOptions = {}): s
       field('uid', sa.uid, sb.uid);
       field('gid', sa.gid, sb.gid);
     }
-    if (!(opts.ignoreRootMtime && rel.length === 0)) field('mtime', sa.mtimeNs, sb.mtimeNs);
+    const mtime = (st: BigIntStats): bigint => (opts.mtimeSeconds ? (st.mtimeNs + 500_000_000n) / 1_000_000_000n : st.mtimeNs);
+    if (!(opts.ignoreRootMtime && rel.length === 0)) field('mtime', mtime(sa), mtime(sb));
     const x1 = readXattrs(pa).map((x) => `${x.name.toString('latin1')}=${x.value.toString('hex')}`).join(',');
     const x2 = readXattrs(pb).map((x) => `${x.name.toString('latin1')}=${x.value.toString('hex')}`).join(',');
     field('xattrs', x1, x2);
