@@ -20,6 +20,8 @@ export const MEDIA_TYPE_DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs
 export const ANNOTATION_NYDUS_BLOB = 'containerd.io/snapshot/nydus-blob';
 export const ANNOTATION_NYDUS_BOOTSTRAP = 'containerd.io/snapshot/nydus-bootstrap';
 export const ANNOTATION_FS_VERSION = 'containerd.io/snapshot/nydus-fs-version';
+/** On an `--oci-ref` meta blob layer: the original layer it indexes (`sha256:...`). */
+export const ANNOTATION_NYDUS_REF = 'containerd.io/snapshot/nydus-ref';
 /** The bootstrap's path inside its layer tar. */
 export const BOOTSTRAP_IN_LAYER = 'image/image.boot';
 /** OS feature a Nydus manifest carries in an image index. */
@@ -68,6 +70,13 @@ export function buildImageConfig(diffIds: readonly string[], platform: { os: str
 /** A data blob layer descriptor. */
 export function blobLayer(blobId: string, size: number): Descriptor {
   return { mediaType: MEDIA_TYPE_NYDUS_BLOB, digest: `sha256:${blobId}`, size, annotations: { [ANNOTATION_NYDUS_BLOB]: 'true' } };
+}
+
+/** The meta blob layer of an `--oci-ref` image: a nydus blob naming the original layer it indexes. */
+export function refLayer(metaBlobId: string, size: number, layerId: string): Descriptor {
+  const d = blobLayer(metaBlobId, size);
+  d.annotations = { ...d.annotations, [ANNOTATION_NYDUS_REF]: `sha256:${layerId}` };
+  return d;
 }
 
 /** The bootstrap layer descriptor. */

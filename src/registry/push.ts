@@ -3,6 +3,10 @@
 // sha256, since the registry backend fetches `sha256:<blob id>`), the bootstrap packed as
 // its layer, the image config and the manifest, in the shape nydus-snapshotter expects
 // (nydus-manifest.ts). Blobs the repository already holds are not uploaded again.
+// With `ociRef` (nydusify's `--oci-ref` shape, for targz-ref and eStargz images), the
+// original layers are referenced, never uploaded: they must be in the target repository
+// already, and the manifest lists only the artifact, each meta blob annotated with the
+// layer it indexes (refLayer).
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -12,6 +16,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors.js';
 import { openBootstrap } from '../rafs/index.js';
+import type { BlobInfo } from '../rafs/types.js';
+import { isStargzBlob } from '../storage/gzip-member.js';
 import { packBootstrapLayer } from './bootstrap-layer.js';
 import { clientFor, type RegistryAccess } from './distribution.js';
 import {
@@ -22,6 +28,8 @@ import {
   MEDIA_TYPE_OCI_CONFIG,
   MEDIA_TYPE_OCI_MANIFEST,
   ociArch,
+  refLayer,
+  type Descriptor,
   type ImageManifest,
 } from './nydus-manifest.js';
 import { formatReference, manifestRef, parseReference } from './reference.js';
@@ -29,12 +37,14 @@ import { formatReference, manifestRef, parseReference } from './reference.js';
 export interface PushOptions extends RegistryAccess {
   /** The image's bootstrap. */
   bootstrap: string;
-  /** Directory holding the data blobs, each named by its blob id. */
-  blobDir: string;
+  /** Directory holding the data blobs, each named by its blob id (with `ociRef`: the meta blobs, if any). */
+  blobDir?: string;
   /** Target reference, `host[:port]/repo[:tag]`. */
   target: string;
   /** Image platform (default linux and this machine's architecture). */
   platform?: { os: string; architecture: string };
+  /** Reference the original layers (targz-ref, eStargz) instead of publishing them. */
+  ociRef?: boolean;
   /** Progress lines (blob uploaded / already present). */
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
@@ -62,10 +72,20 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   if (ref.digest !== undefined) throw new StorageError('ERR_STORAGE_MANIFEST', `failed to push ${opts.target}: push to a tag, not a digest`);
   const sb = await openBootstrap(opts.bootstrap);
   const log = opts.onProgress ?? (() => {});
-  const blobs: { id: string; path: string; size: number }[] = [];
+  const blobs: { id: string; path: string; size: number; refLayer?: string }[] = [];
   // A targz-ref blob (the original layer, usually already in the repository) comes with
   // its meta blob, which nydusd fetches from the same repository.
-  for (const id of sb.blobs.flatMap((b) => (b.metaBlobId === undefined ? [b.blobId] : [b.blobId, b.metaBlobId]))) {
+  const wanted: { id: string; refLayer?: string }[] = opts.ociRef
+    ? sb.blobs.flatMap((b) => (b.metaBlobId === undefined ? [] : [{ id: b.metaBlobId, refLayer: b.blobId }]))
+    : sb.blobs.flatMap((b) => (b.metaBlobId === undefined ? [{ id: b.blobId }] : [{ id: b.blobId }, { id: b.metaBlobId }]));
+  if (opts.ociRef) {
+    const native = sb.blobs.find((b) => !isRefBlob(b));
+    if (native !== undefined) {
+      throw new StorageError('ERR_STORAGE_MANIFEST', `failed to push ${opts.target} with --oci-ref: blob ${native.blobId} is a RAFS data blob, not an original layer (build with -t targz-ref or estargz-ref)`);
+    }
+  }
+  for (const { id, refLayer: layer } of wanted) {
+    if (opts.blobDir === undefined) throw new StorageError('ERR_STORAGE_BLOB_NOT_FOUND', `failed to push ${opts.target}: meta blob ${id} needs --blob-dir`);
     const path = join(opts.blobDir, id);
     const st = await stat(path).catch(() => undefined);
     if (st === undefined || !st.isFile()) throw new StorageError('ERR_STORAGE_BLOB_NOT_FOUND', `failed to push ${opts.target}: blob ${id} is not in ${opts.blobDir}`);
@@ -76,11 +96,22 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
         `failed to push ${opts.target}: blob ${id} has content digest sha256:${hex}; registry images need blobs named by their sha256`,
       );
     }
-    blobs.push({ id, path, size: st.size });
+    blobs.push({ id, path, size: st.size, refLayer: layer });
   }
   const work = await mkdtemp(join(tmpdir(), 'nydus-push-'));
   const client = clientFor(ref, opts);
   try {
+    if (opts.ociRef) {
+      for (const b of sb.blobs) {
+        if (!(await client.hasBlob(`sha256:${b.blobId}`, opts.signal))) {
+          throw new StorageError(
+            'ERR_STORAGE_BLOB_NOT_FOUND',
+            `failed to push ${opts.target} with --oci-ref: the original layer sha256:${b.blobId} is not in ${ref.host}/${ref.repo}; push the original image there first`,
+          );
+        }
+        log(`original layer sha256:${b.blobId}: referenced`);
+      }
+    }
     const layer = await packBootstrapLayer(opts.bootstrap, join(work, 'bootstrap.tar.gz'));
     const platform = opts.platform ?? { os: 'linux', architecture: ociArch() };
     const config = buildImageConfig([...blobs.map((b) => `sha256:${b.id}`), layer.diffId], platform);
@@ -98,7 +129,7 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     await upload('config', configDigest, config.length, () => config);
     const manifest = buildManifest(
       { mediaType: MEDIA_TYPE_OCI_CONFIG, digest: configDigest, size: config.length },
-      blobs.map((b) => blobLayer(b.id, b.size)),
+      blobs.map((b): Descriptor => (b.refLayer === undefined ? blobLayer(b.id, b.size) : refLayer(b.id, b.size, b.refLayer))),
       bootstrapLayer(layer.digest, layer.size, sb.version),
     );
     const bytes = Buffer.from(JSON.stringify(manifest));
@@ -109,4 +140,9 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     await client.close();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** A blob that is an original OCI layer: zran-indexed (targz-ref) or eStargz. */
+function isRefBlob(b: BlobInfo): boolean {
+  return b.metaBlobId !== undefined || isStargzBlob(b);
 }

@@ -5,7 +5,9 @@
 // Credentials never appear on the command line: IMAGE_PUSH_AUTH or IMAGE_PULL_AUTH
 // (base64 `user:password`), or `--username` with the password on stdin. With
 // `--target s3://BUCKET[/PREFIX]` the data blobs go to an S3 bucket instead (object-push.ts),
-// reached with the s3 backend keys of `--backend-config`.
+// reached with the s3 backend keys of `--backend-config`. With `--oci-ref` (targz-ref and
+// eStargz images) only the small artifact is published, beside the original layers that
+// the target repository already holds, as `nydusify convert --oci-ref` does.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
@@ -26,6 +28,7 @@ interface PushFlags extends BootstrapOptions {
   retryLimit: string;
   outputJson?: string;
   backendConfig?: string;
+  ociRef?: boolean;
 }
 
 const usage = (m: string): ConfigError => new ConfigError('ERR_CLI_USAGE', m);
@@ -57,16 +60,18 @@ export function registerPush(program: Command): void {
     .option('--insecure', 'accept any TLS certificate of the registry')
     .option('-u, --username <name>', 'registry user; the password is read from stdin (with --password-stdin)')
     .option('--password-stdin', 'read the registry password from stdin')
+    .option('--oci-ref', 'publish only the artifact of a targz-ref / estargz-ref image; its original layers must already be in the target repository')
     .option('--platform <os/arch>', 'image platform (default linux/<this machine>)')
     .option('--retry-limit <n>', 'retries of a failed request', '2')
     .option('-J, --output-json <file>', 'file path to save the result in JSON format')
     .action(async (positional: string | undefined, flags: PushFlags) => {
       const bootstrap = bootstrapPath(positional, flags);
-      if (flags.blobDir === undefined) throw usage('--blob-dir is required');
+      if (flags.blobDir === undefined && !flags.ociRef) throw usage('--blob-dir is required');
       if (flags.target === undefined) throw usage('--target is required');
       const retryLimit = Number(flags.retryLimit);
       if (!Number.isInteger(retryLimit) || retryLimit < 0 || retryLimit > 255) throw usage(`invalid --retry-limit ${flags.retryLimit}`);
       if (isObjectTarget(flags.target)) {
+        if (flags.ociRef || flags.blobDir === undefined) throw usage('--oci-ref applies to a registry target only');
         const r = await pushBlobsToS3({
           bootstrap,
           blobDir: flags.blobDir,
@@ -88,6 +93,7 @@ export function registerPush(program: Command): void {
         skipVerify: flags.insecure,
         auth: credentials(flags, process.env),
         platform: flags.platform === undefined ? undefined : parsePlatform(flags.platform),
+        ociRef: flags.ociRef,
         retryLimit,
         onProgress: (line) => void process.stderr.write(`${line}\n`),
       });
