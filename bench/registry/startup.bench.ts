@@ -11,7 +11,9 @@
 // The same root filesystem as a GNU tar + gzip layer served unconverted (`targz-ref`,
 // zran) goes through the same registry: nydusd's start-up on it is reported next to
 // the native image's, as ratios, with the size of the nydus artifact (bootstrap and
-// meta blob) against the layer's.
+// meta blob) against the layer's. Likewise the same tree as an eStargz layer made by
+// stargz-snapshotter's ctr-remote (its image pushed as it is), served through
+// `estargz-ref` and `push --oci-ref`: the artifact is the bootstrap alone.
 // Prints medians and the ratios to the curl baseline; --json writes every sample. With
 // --mbit and --rtt-ms every byte (curl's, the backend's, the daemon's) goes through a
 // shaping proxy (shaper.ts), so the comparison is over a link like a real network's.
@@ -19,19 +21,26 @@
 //   node --import tsx bench/registry/startup.bench.ts [--rootfs DIR] [--runs N] [--json FILE]
 //        [--mbit N --rtt-ms N]
 //
-// Needs root (chroot, strace, mount), docker-registry, curl, strace and debootstrap (only
+// Needs root (chroot, strace, mount), docker-registry, curl, strace, containerd and
+// ctr-remote (stargz-snapshotter), and debootstrap (only
 // when --rootfs does not exist yet: it is created there, which needs a Debian mirror).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { createEstargzRefImage } from '../../src/builder/estargz-ref.js';
 import { createTargzRefImage } from '../../src/builder/targz-ref.js';
 import { openBootstrap } from '../../src/rafs/index.js';
 import { fetchImageBootstrap, imageConfig } from '../../src/registry/pull.js';
+import { clientFor } from '../../src/registry/distribution.js';
+import { MEDIA_TYPE_OCI_MANIFEST } from '../../src/registry/nydus-manifest.js';
 import { pushImage } from '../../src/registry/push.js';
+import { parseReference } from '../../src/registry/reference.js';
 import { createStorage } from '../../src/storage/factory.js';
 import { resolvePath } from '../../src/storage/prefetch-list.js';
+import { makeEstargzLayer } from '../../test/builder/estargz-layer.js';
 import { isRoot } from '../../test/helpers/env.js';
 import { haveNydusd, startDaemon } from '../../test/helpers/registry-nydusd.js';
 import { startRegistry } from '../../test/helpers/registry-server.js';
@@ -105,6 +114,21 @@ async function main(): Promise<void> {
   const ref = await createTargzRefImage({ source: layer, bootstrap: refBoot, blobDir: refBlobs });
   await pushImage({ bootstrap: refBoot, blobDir: refBlobs, target: `${reg.host}/bench/rootfs:targz-ref` });
   const artifactBytes = statSync(refBoot).size + statSync(ref.metaPath).size;
+  // The eStargz image of the same tree, as ctr-remote makes it, and its estargz-ref artifact.
+  const esgzDir = join(dir, 'estargz');
+  execFileSync('mkdir', ['-p', esgzDir]);
+  log('converting the layer to eStargz with ctr-remote');
+  const esgz = await makeEstargzLayer(rootfs, esgzDir);
+  const esgzClient = clientFor(parseReference(`${reg.host}/bench/rootfs`), {});
+  owner.after(() => esgzClient.close());
+  const esgzLayerBytes = statSync(esgz.layer).size;
+  await esgzClient.pushBlob(esgz.layerDescriptor.digest, esgzLayerBytes, () => createReadStream(esgz.layer));
+  await esgzClient.pushBlob(`sha256:${createHash('sha256').update(esgz.config).digest('hex')}`, esgz.config.length, () => esgz.config);
+  await esgzClient.putManifest('esgz', MEDIA_TYPE_OCI_MANIFEST, esgz.manifest);
+  const esgzBoot = join(dir, 'estargz-ref.boot');
+  await createEstargzRefImage({ source: esgz.layer, bootstrap: esgzBoot });
+  const esgzPushed = await pushImage({ bootstrap: esgzBoot, target: `${reg.host}/bench/rootfs:esgz-nydus`, ociRef: true });
+  const esgzArtifactBytes = esgzPushed.manifest.layers.reduce((n, l) => n + l.size, 0);
   let host = reg.host;
   let link = 'loopback';
   if (values.mbit !== undefined) {
@@ -115,6 +139,7 @@ async function main(): Promise<void> {
   }
   const reference = `${host}/bench/rootfs:v1`;
   const refReference = `${host}/bench/rootfs:targz-ref`;
+  const esgzReference = `${host}/bench/rootfs:esgz-nydus`;
   const sb = await openBootstrap(bootstrap);
   const blobs = sb.blobs.map((b) => ({ id: b.blobId, size: b.compressedSize }));
   const blobBytes = blobs.reduce((n, b) => n + b.size, 0);
@@ -159,6 +184,7 @@ async function main(): Promise<void> {
     if (canMount) {
       await mountedStartup(reference, 'nydusd', add);
       await mountedStartup(refReference, 'targz_ref', add);
+      await mountedStartup(esgzReference, 'estargz', add);
     }
     log(`run ${run + 1}/${runs} done`);
   }
@@ -188,11 +214,16 @@ async function main(): Promise<void> {
         `${med['targz_ref.sh_ls_ms'].toFixed(1)} (ratio to native ${(med['targz_ref.sh_ls_ms'] / med['nydusd.sh_ls_ms']).toFixed(3)})`,
       ],
       ['targz-ref: bytes fetched', `${med['targz_ref.fetched_bytes']} (${((med['targz_ref.fetched_bytes'] / ref.compressedSize) * 100).toFixed(2)}% of the layer)`],
+      ['eStargz: layer / nydus artifact (bytes)', `${esgzLayerBytes} / ${esgzArtifactBytes} (${((esgzArtifactBytes / esgzLayerBytes) * 100).toFixed(2)}%)`],
+      ['eStargz: nydusd --image until RUNNING (ms)', `${med['estargz.running_ms'].toFixed(1)} (native ${med['nydusd.running_ms'].toFixed(1)})`],
+      ['eStargz: head -c 4096 /usr/bin/ls (ms)', `${med['estargz.ttfb_ms'].toFixed(1)} (ratio to native ${(med['estargz.ttfb_ms'] / med['nydusd.ttfb_ms']).toFixed(3)})`],
+      ["eStargz: chroot sh -c 'ls /' (ms)", `${med['estargz.sh_ls_ms'].toFixed(1)} (ratio to native ${(med['estargz.sh_ls_ms'] / med['nydusd.sh_ls_ms']).toFixed(3)})`],
+      ['eStargz: bytes fetched', `${med['estargz.fetched_bytes']} (${((med['estargz.fetched_bytes'] / esgzLayerBytes) * 100).toFixed(2)}% of the layer)`],
     );
   }
   process.stdout.write(`registry start-up benchmark (${link}), medians of ${runs} cold runs\n`);
   for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(44)} ${v}\n`);
-  if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ link, blobBytes, layerBytes: ref.compressedSize, artifactBytes, startupSet: set, samples, medians: med }, null, 2) + '\n');
+  if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ link, blobBytes, layerBytes: ref.compressedSize, artifactBytes, esgzLayerBytes, esgzArtifactBytes, startupSet: set, samples, medians: med }, null, 2) + '\n');
 }
 
 await runBench(main);

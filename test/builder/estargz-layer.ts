@@ -101,9 +101,40 @@ async function withContainerd<T>(work: string, fn: (ctr: (args: string[]) => Pro
   }
 }
 
+/** The eStargz layer ctr-remote makes of `rootfs` (work files under `workDir`). */
+export async function makeEstargzLayer(rootfs: string, workDir: string): Promise<Omit<EstargzImage, 'rootfs'>> {
+  const gzipLayer = join(workDir, 'layer.tar.gz');
+  await runOk('sh', ['-c', `tar --numeric-owner --xattrs -C '${rootfs}' -cf - . | gzip -6 > '${gzipLayer}'`], workDir);
+  const imageTar = await ociImageTar(workDir, gzipLayer);
+  const out = join(workDir, 'export');
+  mkdirSync(out);
+  await withContainerd(workDir, async (ctr) => {
+    await ctr(['images', 'import', '--no-unpack', imageTar]);
+    await ctr(['images', 'optimize', '--no-optimize', '--oci', 'nydus-ts.test/minbase:gzip', 'nydus-ts.test/minbase:esgz']);
+    await ctr(['images', 'export', join(workDir, 'esgz.tar'), 'nydus-ts.test/minbase:esgz']);
+  });
+  await runOk('tar', ['-C', out, '-xf', join(workDir, 'esgz.tar')], workDir);
+  const blob = (d: string): string => join(out, 'blobs', 'sha256', d.replace(/^sha256:/, ''));
+  const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
+  const manifest = readFileSync(blob(index.manifests[0].digest));
+  const m = JSON.parse(manifest.toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
+  const layerDescriptor = m.layers[0];
+  const layer = join(workDir, 'layer.estargz');
+  renameSync(blob(layerDescriptor.digest), layer);
+  if (statSync(layer).size !== layerDescriptor.size) throw new Error('the exported eStargz layer does not match its descriptor');
+  return {
+    layer,
+    layerId: layerDescriptor.digest.replace(/^sha256:/, ''),
+    manifest,
+    config: readFileSync(blob(m.config.digest)),
+    layerDescriptor,
+    gzipLayer,
+  };
+}
+
 let made: Promise<EstargzImage | string> | undefined;
 
-/** The eStargz layer and its image, or why they cannot be made here. */
+/** The eStargz layer of the test root filesystem and its image, or why they cannot be made here. */
 export function estargzImage(): Promise<EstargzImage | string> {
   made ??= (async () => {
     const rootfs = await ensureRootfs();
@@ -111,34 +142,7 @@ export function estargzImage(): Promise<EstargzImage | string> {
     if (process.getuid?.() !== 0) return 'containerd needs root';
     const work = scratch('estargz');
     process.once('exit', () => work.cleanup());
-    const gzipLayer = join(work.dir, 'layer.tar.gz');
-    await runOk('sh', ['-c', `tar --numeric-owner --xattrs -C '${rootfs.dir}' -cf - . | gzip -6 > '${gzipLayer}'`], work.dir);
-    const imageTar = await ociImageTar(work.dir, gzipLayer);
-    const out = join(work.dir, 'export');
-    mkdirSync(out);
-    await withContainerd(work.dir, async (ctr) => {
-      await ctr(['images', 'import', '--no-unpack', imageTar]);
-      await ctr(['images', 'optimize', '--no-optimize', '--oci', 'nydus-ts.test/minbase:gzip', 'nydus-ts.test/minbase:esgz']);
-      await ctr(['images', 'export', join(work.dir, 'esgz.tar'), 'nydus-ts.test/minbase:esgz']);
-    });
-    await runOk('tar', ['-C', out, '-xf', join(work.dir, 'esgz.tar')], work.dir);
-    const blob = (d: string): string => join(out, 'blobs', 'sha256', d.replace(/^sha256:/, ''));
-    const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
-    const manifest = readFileSync(blob(index.manifests[0].digest));
-    const m = JSON.parse(manifest.toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
-    const layerDescriptor = m.layers[0];
-    const layer = join(work.dir, 'layer.estargz');
-    renameSync(blob(layerDescriptor.digest), layer);
-    if (statSync(layer).size !== layerDescriptor.size) throw new Error('the exported eStargz layer does not match its descriptor');
-    return {
-      rootfs: rootfs.dir,
-      layer,
-      layerId: layerDescriptor.digest.replace(/^sha256:/, ''),
-      manifest,
-      config: readFileSync(blob(m.config.digest)),
-      layerDescriptor,
-      gzipLayer,
-    };
+    return { rootfs: rootfs.dir, ...(await makeEstargzLayer(rootfs.dir, work.dir)) };
   })();
   return made;
 }
