@@ -7,7 +7,7 @@
 // chunk table holds every chunk's place in the layer. No chunk data is read or
 // recompressed, so building costs a TOC read (plus hashing the layer for estargz-ref).
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { BlobFeatures, isValidChunkSize } from '../rafs/layout/common.js';
@@ -17,9 +17,9 @@ import { validateMetadata } from '../rafs/validate.js';
 import { writeV6Bootstrap } from './bootstrap-v6.js';
 import { readLayerToc, readTocFile, type TocEntry } from './estargz-toc.js';
 import type { ImageSpec, OutBlob } from './image-spec.js';
-import { outputMode, placeFile, removeTemp, tempPathFor, writeFileAtomic } from './output.js';
+import { copyFileAtomic, outputMode, writeFileAtomic } from './output.js';
 import { inodeOf, lookup, parentDir, splitTarPath, type TarSourceOptions } from './source-tar.js';
-import { checkName, isDir, isReg, nameKey, newDir, type BuildInode } from './tree.js';
+import { isDir, isReg, nameKey, newDir, type BuildInode } from './tree.js';
 import type { TarMember } from '../util/tar-reader.js';
 
 export const ESTARGZ_REF_FEATURES = BlobFeatures.ALIGNED | BlobFeatures.CAP_TAR_TOC;
@@ -127,7 +127,6 @@ function buildTree(entries: readonly TocEntry[], opts: TarSourceOptions): { root
     }
     const dir = parentDir(root, parts, shown);
     const name = parts[parts.length - 1];
-    checkName(name, `TOC entry ${shown}`);
     if (e.type === 'hardlink') {
       const target = lookup(root, splitTarPath(Buffer.from(e.linkName.replace(/^\/+/, ''))));
       if (target === undefined || !isReg(target)) throw fail(`hard link ${shown}: target ${JSON.stringify(e.linkName)} is not a regular file seen before`);
@@ -271,15 +270,7 @@ export async function createEstargzRefImage(o: EstargzRefOptions): Promise<Estar
 
   if (o.blobDir && !o.tocOnly) {
     // The data blob is the layer itself; in a blob directory it sits under its digest.
-    const target = join(o.blobDir, blobId);
-    const tmp = tempPathFor(target);
-    try {
-      copyFileSync(o.source, tmp);
-      placeFile(tmp, target);
-    } catch (err) {
-      removeTemp(tmp);
-      throw new BuildError('ERR_BUILD_SOURCE', `failed to place the data blob ${target}: ${(err as Error).message}`, { cause: err });
-    }
+    copyFileAtomic(o.source, join(o.blobDir, blobId));
   }
   const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
   writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));

@@ -2,7 +2,7 @@
 // its destination (`.NAME.partial-PID-N`) and renamed into place only when complete, so
 // an interrupted build never leaves a file that looks finished. Live temp files are
 // tracked so that a signal handler can remove them (`removeTempFiles`).
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { BuildError } from '../errors.js';
 
@@ -47,6 +47,18 @@ export function removeTemp(tmp: string): void {
     // already gone
   }
   live.delete(tmp);
+}
+
+/** Copies `source` to `finalPath` through a temp file (ref images put their original layer in a blob directory). */
+export function copyFileAtomic(source: string, finalPath: string): void {
+  const tmp = tempPathFor(finalPath);
+  try {
+    copyFileSync(source, tmp);
+    placeFile(tmp, finalPath);
+  } catch (err) {
+    removeTemp(tmp);
+    throw new BuildError('ERR_BUILD_SOURCE', `failed to place the data blob ${finalPath}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** Removes every temp file still live (for SIGINT/SIGTERM handlers). */

@@ -6,7 +6,7 @@
 // it, zstd-compressed, and the meta header. Chunks are not deduplicated: each has its
 // own place in the stream.
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
@@ -20,7 +20,7 @@ import { encodeMetaHeader } from './blob-writer.js';
 import { writeV6Bootstrap } from './bootstrap-v6.js';
 import type { ReadData } from './chunker.js';
 import type { ImageSpec, OutBlob } from './image-spec.js';
-import { outputMode, placeFile, removeTemp, tempPathFor, writeFileAtomic } from './output.js';
+import { copyFileAtomic, outputMode, writeFileAtomic } from './output.js';
 import { buildTreeFromTar, type FileChunker } from './source-tar.js';
 import type { BuildInode } from './tree.js';
 import { ZranGenerator } from './zran-generator.js';
@@ -180,15 +180,7 @@ export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefR
   writeFileAtomic(metaPath, meta, outputMode(o.blob !== undefined));
   if (o.blobDir) {
     // The data blob is the layer itself; in a blob directory it sits under its digest.
-    const target = join(o.blobDir, blobId);
-    const tmp = tempPathFor(target);
-    try {
-      copyFileSync(o.source, tmp);
-      placeFile(tmp, target);
-    } catch (err) {
-      removeTemp(tmp);
-      throw new BuildError('ERR_BUILD_SOURCE', `failed to place the data blob ${target}: ${(err as Error).message}`, { cause: err });
-    }
+    copyFileAtomic(o.source, join(o.blobDir, blobId));
   }
   const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
   writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));

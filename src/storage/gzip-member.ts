@@ -26,7 +26,7 @@ function fail(at: number, detail: string): StorageError {
 }
 
 /** Length of the gzip member header at the start of `b` (RFC 1952 §2.3). */
-export function gzipHeaderLength(b: Uint8Array, at = 0): number {
+function gzipHeaderLength(b: Uint8Array, at = 0): number {
   if (b.length < 10 || b[0] !== 0x1f || b[1] !== 0x8b || b[2] !== 8) throw fail(at, 'no gzip header');
   const flags = b[3];
   let p = 10;
