@@ -2,6 +2,7 @@
 // build tree, through the format-neutral reader: attributes, xattrs, symlink targets and
 // each file's chunks, with hard links sharing one inode. Chunk blob indexes are mapped
 // into the blob table of the image being written.
+import { stat } from 'node:fs/promises';
 import { BuildError, NydusError } from '../errors.js';
 import { BlobFeatures, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../rafs/layout/common.js';
 import { blobIdFromMetaPath } from '../rafs/reader/inline-meta.js';
@@ -32,12 +33,23 @@ export async function loadImage(path: string, what: string): Promise<LoadedImage
     throw new BuildError('ERR_BUILD_SOURCE', `failed to read ${what} ${path}: ${(err as Error).message}`, { cause: err });
   }
   const sb = parseBootstrap(bytes);
-  const blobs = blobsOf(sb, bytes).map((b) =>
-    (b.features & BlobFeatures.INLINED_FS_META) !== 0 && (b.features & BlobFeatures.SEPARATE) === 0
-      ? { ...b, blobId: blobIdFromMetaPath(path), features: b.features & ~BlobFeatures.INLINED_FS_META }
-      : b,
-  );
+  const blobs: OutBlob[] = [];
+  for (const b of blobsOf(sb, bytes)) {
+    if ((b.features & BlobFeatures.INLINED_FS_META) === 0) blobs.push(b);
+    else if ((b.features & BlobFeatures.SEPARATE) === 0) blobs.push({ ...b, blobId: blobIdFromMetaPath(path), features: b.features & ~BlobFeatures.INLINED_FS_META });
+    else blobs.push({ ...b, ...(await metaBlobOf(path)), features: b.features & ~BlobFeatures.INLINED_FS_META });
+  }
   return { path, sb, blobs };
+}
+
+/**
+ * A zran meta blob with the bootstrap inlined, carried into a new image: the new
+ * bootstrap names it by digest and size, which the file's name and size give.
+ */
+async function metaBlobOf(path: string): Promise<Pick<OutBlob, 'blobMetaDigest' | 'blobMetaSize'>> {
+  const id = blobIdFromMetaPath(path);
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new BuildError('ERR_BUILD_SOURCE', `failed to use ${path}: a meta blob with an inlined bootstrap must be named by its sha256 (as -D names it)`);
+  return { blobMetaDigest: Buffer.from(id, 'hex'), blobMetaSize: (await stat(path)).size };
 }
 
 /** Settings two images must share for their chunks to be reused (upstream `check_compatibility`). */

@@ -4,7 +4,11 @@
 // of the inflated stream; a separate meta blob (named by its own sha256, recorded as the
 // blob's `blob_meta_digest`) holds the v2 chunk-info array with the zran contexts after
 // it, zstd-compressed, and the meta header. Chunks are not deduplicated: each has its
-// own place in the stream.
+// own place in the stream. With `inlineMeta` (`--blob-inline-meta`) the bootstrap is
+// inlined in the meta blob after a `blob.meta` tar header and followed by its
+// `image.boot` one (upstream's RAFS blob for zran); the blob table then records no
+// meta digest (the file cannot hold its own hash) and readers name the meta blob after
+// the file (inline-meta.ts).
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -16,7 +20,7 @@ import type { ChunkInfo } from '../storage/types.js';
 import { validateMetadata } from '../rafs/validate.js';
 import { compress } from '../storage/codec.js';
 import { encodeZranTable } from '../storage/zran.js';
-import { encodeMetaHeader } from './blob-writer.js';
+import { encodeMetaHeader, reverseTarHeader } from './blob-writer.js';
 import { writeV6Bootstrap } from './bootstrap-v6.js';
 import type { ReadData } from './chunker.js';
 import type { ImageSpec, OutBlob } from './image-spec.js';
@@ -34,6 +38,8 @@ export interface TargzRefOptions {
   blob?: string;
   chunkSize?: number;
   repeatable?: boolean;
+  /** Inline the bootstrap in the meta blob (no separate bootstrap file). */
+  inlineMeta?: boolean;
   warn?(message: string): void;
 }
 
@@ -114,7 +120,9 @@ class ZranChunker implements FileChunker {
 export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefResult> {
   const chunkSize = o.chunkSize ?? RAFS_DEFAULT_CHUNK_SIZE;
   if (!o.blob && !o.blobDir) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --blob and --blob-dir are missing');
-  if (!o.bootstrap && !o.blobDir) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --bootstrap and --blob-dir are missing');
+  if (!o.bootstrap && !o.blobDir && !o.inlineMeta) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --bootstrap and --blob-dir are missing');
+  // The bootstrap names its meta blob by the file it is read from: a copy elsewhere would name the wrong one.
+  if (o.inlineMeta && o.bootstrap) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: --bootstrap conflicts with --blob-inline-meta for targz-ref (the bootstrap is inlined in the meta blob)');
   if (o.blobDir && !existsSync(o.blobDir)) throw new BuildError('ERR_BUILD_SOURCE', `failed to create image: blob directory ${o.blobDir} does not exist`);
   if (!existsSync(o.source) || !statSync(o.source).isFile()) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a regular file`);
   const magic = Buffer.alloc(2);
@@ -144,13 +152,13 @@ export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefR
   const ci = Buffer.concat([ciArray, zranTable]);
   const packed = compress('zstd', ci);
   const ciCompressor = packed.compressed ? 'zstd' : 'none';
-  const header = encodeMetaHeader(TARGZ_REF_FEATURES, ciCompressor, chunker.entries.length, 0, packed.data.length, ci.length);
+  const features = TARGZ_REF_FEATURES | (o.inlineMeta ? BlobFeatures.INLINED_FS_META | BlobFeatures.HAS_TAR_HEADER : 0);
+  const header = encodeMetaHeader(features, ciCompressor, chunker.entries.length, 0, packed.data.length, ci.length);
   header.writeBigUInt64LE(BigInt(ciArray.length), 40);
   header.writeBigUInt64LE(BigInt(zranTable.length), 48);
   header.writeUInt32LE(zran.contexts.length, 56);
-  const meta = Buffer.concat([packed.data, header]);
+  let meta = Buffer.concat([packed.data, header]);
   const metaDigest = createHash('sha256').update(meta).digest();
-  const metaId = metaDigest.toString('hex');
 
   const blob: OutBlob = {
     blobId,
@@ -158,7 +166,7 @@ export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefR
     chunkCount: chunker.entries.length,
     compressor: 'gzip',
     digester: 'sha256',
-    features: TARGZ_REF_FEATURES,
+    features,
     compressedSize,
     uncompressedSize: chunker.uncompressedSize,
     readaheadOffset: 0,
@@ -169,12 +177,14 @@ export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefR
     ciUncompressedSize: ci.length,
     blobTocSize: 0,
     blobTocDigest: Buffer.alloc(32),
-    blobMetaDigest: metaDigest,
-    blobMetaSize: meta.length,
+    blobMetaDigest: o.inlineMeta ? Buffer.alloc(32) : metaDigest,
+    blobMetaSize: o.inlineMeta ? 0 : meta.length,
   };
   const spec: ImageSpec = { root, version: 6, chunkSize, compressor: 'gzip', digester: 'sha256', explicitUidGid: !o.repeatable, blobs: [blob], prefetch: [] };
   const bytes = writeV6Bootstrap(spec);
   await validateMetadata(parseBootstrap(bytes));
+  if (o.inlineMeta) meta = Buffer.concat([meta, reverseTarHeader('blob.meta', meta.length), bytes, reverseTarHeader('image.boot', bytes.length)]);
+  const metaId = o.inlineMeta ? createHash('sha256').update(meta).digest('hex') : metaDigest.toString('hex');
 
   const metaPath = o.blob ?? join(o.blobDir as string, metaId);
   writeFileAtomic(metaPath, meta, outputMode(o.blob !== undefined));
@@ -182,6 +192,7 @@ export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefR
     // The data blob is the layer itself; in a blob directory it sits under its digest.
     copyFileAtomic(o.source, join(o.blobDir, blobId));
   }
+  if (o.inlineMeta) return { bootstrap: metaPath, blobId, compressedSize, metaId, metaPath, chunkCount: chunker.entries.length, contextCount: zran.contexts.length };
   const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
   writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));
   return { bootstrap, blobId, compressedSize, metaId, metaPath, chunkCount: chunker.entries.length, contextCount: zran.contexts.length };

@@ -171,7 +171,7 @@ test('flags are validated with clear messages', async () => {
     [['--blob-data-size', '10'], 2, /--blob-data-size is only for --type estargztoc-ref/],
     [['--type', 'targz-ref'], 1, /not a regular file/],
     [['--type', 'targz-ref', '--fs-version', '5'], 2, /--fs-version 5 is not supported with --type targz-ref/],
-    [['--type', 'targz-ref', '--blob-inline-meta'], 2, /--blob-inline-meta is not supported with --type targz-ref/],
+    [['--type', 'targz-ref', '--blob-inline-meta'], 1, /--bootstrap conflicts with --blob-inline-meta for targz-ref/],
     [['--type', 'zip-rafs'], 2, /invalid/],
     [['--compressor', 'gzip'], 2, /invalid/],
     [['--encrypt'], 2, /not supported/],

@@ -2,7 +2,8 @@
 // tar and gzip: the data blob is the .tar.gz byte for byte; nydusd (fusedev and erofs)
 // serves the tar's tree; reading one small file fetches a small part of the layer; zran
 // contexts whose checkpoint is mid-byte (bit offset not 0) are read; a corrupted gzip
-// byte is EIO for the files whose chunks need it and nothing else.
+// byte is EIO for the files whose chunks need it and nothing else; with
+// --blob-inline-meta the bootstrap travels inside the meta blob.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -185,4 +186,39 @@ test('targz-ref layers merge into one image whose blobs keep their meta blobs; c
   await runOk('tar', ['-xf', tar, '-C', tree]);
   assert.equal(readFileSync(join(tree, 'lower/file.txt'), 'utf8'), 'from the lower layer\n');
   assert.equal(readFileSync(join(tree, 'upper/file.txt'), 'utf8'), 'from the upper layer\n'.repeat(50_000));
+});
+
+test('targz-ref --blob-inline-meta: the meta blob carries the bootstrap; check, nydusd and merge read it', async (t) => {
+  const b = await image(t);
+  if (b === undefined) return;
+  const ws = workspace(t, 'targz-ref-inline');
+  const blobs = join(ws.dir, 'blobs');
+  mkdirSync(blobs);
+  const json = join(ws.dir, 'out.json');
+  const r = await runProgram('nydus-image', ['create', '-t', 'targz-ref', '--blob-inline-meta', '-D', blobs, '-J', json, b.layer]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(readFileSync(json, 'utf8')) as { bootstrap: string; blobs: string[]; blob_meta: string };
+  assert.equal(out.bootstrap, '', 'no bootstrap file: it is inlined');
+  assert.deepEqual(out.blobs, [b.blobId]);
+  const inline = join(blobs, out.blob_meta);
+  assert.equal(createHash('sha256').update(readFileSync(inline)).digest('hex'), out.blob_meta, 'the meta blob is named by its digest');
+  const sb = await openBootstrap(inline);
+  assert.equal(sb.blobs[0].metaBlobId, out.blob_meta, 'the meta blob is named after the file it was read from');
+
+  const check = await runProgram('nydus-image', ['check', '-B', inline, '-D', blobs]);
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stdout, /chunk data: \d+ chunks verified, 0 failed/);
+  const d = ws.track(new Nydusd(['--mountpoint', ws.mnt, '--bootstrap', inline, '--config', config(blobs, ws.dir), '--state-dir', ws.state], ws.mnt));
+  await d.waitRunning();
+  assert.deepEqual(compareTrees(b.rootfs, ws.mnt, { ignoreRootMtime: true }), []);
+  assert.deepEqual(await d.stop(), { code: 0, signal: null });
+
+  // Merged into a bootstrap of its own, the blob names its meta blob by digest again.
+  const merged = join(ws.dir, 'merged.boot');
+  assert.equal((await runProgram('nydus-image', ['merge', '-B', merged, inline])).code, 0);
+  const msb = await openBootstrap(merged);
+  assert.equal(msb.blobs[0].metaBlobId, out.blob_meta);
+  const mcheck = await runProgram('nydus-image', ['check', '-B', merged, '-D', blobs]);
+  assert.equal(mcheck.code, 0, mcheck.stderr);
+  assert.match(mcheck.stdout, /0 failed/);
 });

@@ -22,7 +22,6 @@ export async function createTargzRef(source: string, flags: TargzRefFlags, chunk
   if (flags.chunkDict !== undefined) throw refuse('--chunk-dict');
   if (flags.prefetchPolicy !== 'none') throw refuse('--prefetch-policy');
   if (flags.features !== undefined) throw refuse(`--features ${flags.features}`);
-  if (flags.blobInlineMeta || flags.inlineBootstrap) throw refuse('--blob-inline-meta');
   if (flags.blobId !== undefined) throw refuse('--blob-id');
   if (flags.encrypt) throw refuse('--encrypt');
   removeOutputsOnSignal();
@@ -33,6 +32,7 @@ export async function createTargzRef(source: string, flags: TargzRefFlags, chunk
     blob: flags.blob,
     chunkSize,
     repeatable: flags.repeatable,
+    inlineMeta: flags.blobInlineMeta === true || flags.inlineBootstrap === true,
     warn: (m) => void process.stderr.write(`nydus-image: warning: ${m}\n`),
   });
   process.stdout.write(
@@ -45,7 +45,8 @@ export async function createTargzRef(source: string, flags: TargzRefFlags, chunk
     const b = buildInfo();
     await writeJson(flags.outputJson, {
       version: `${b.package_ver}-${b.git_commit}`,
-      bootstrap: r.bootstrap,
+      // Upstream's value for an inlined bootstrap: no bootstrap file.
+      bootstrap: r.bootstrap === r.metaPath ? '' : r.bootstrap,
       blobs: [r.blobId],
       blob_size: r.compressedSize,
       blob_meta: r.metaId,

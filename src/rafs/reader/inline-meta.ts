@@ -92,12 +92,19 @@ export function blobIdFromMetaPath(path: string): string {
   return dot < 0 ? name : name.slice(0, dot);
 }
 
-/** Names the inlined-metadata blobs of `blobs` after the metadata file they came from. */
+/**
+ * Names the inlined-metadata blobs of `blobs` after the metadata file they came from: the
+ * data blob itself, or for a separate (zran) blob its meta blob, which the blob table
+ * cannot name (upstream `BlobInfo::set_blob_id_from_meta_path`).
+ */
 export function nameInlineMetaBlobs(blobs: readonly BlobInfo[], metaPath: string): void {
   for (const b of blobs) {
-    if ((b.features & BlobFeatures.INLINED_FS_META) !== 0 && (b.features & BlobFeatures.SEPARATE) === 0) {
-      b.recordedBlobId ??= b.blobId;
-      b.blobId = blobIdFromMetaPath(metaPath);
+    if ((b.features & BlobFeatures.INLINED_FS_META) === 0) continue;
+    if ((b.features & BlobFeatures.SEPARATE) !== 0) {
+      b.metaBlobId ??= blobIdFromMetaPath(metaPath);
+      continue;
     }
+    b.recordedBlobId ??= b.blobId;
+    b.blobId = blobIdFromMetaPath(metaPath);
   }
 }
