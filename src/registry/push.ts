@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors.js';
 import { openBootstrap } from '../rafs/index.js';
+import { BlobFeatures } from '../rafs/layout/common.js';
 import type { BlobInfo } from '../rafs/types.js';
 import { isStargzBlob } from '../storage/gzip-member.js';
 import { packBootstrapLayer } from './bootstrap-layer.js';
@@ -72,6 +73,15 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   if (ref.digest !== undefined) throw new StorageError('ERR_STORAGE_MANIFEST', `failed to push ${opts.target}: push to a tag, not a digest`);
   const sb = await openBootstrap(opts.bootstrap);
   const log = opts.onProgress ?? (() => {});
+  // A zran meta blob with the bootstrap inlined names itself by its file name, which a
+  // bootstrap layer in a registry does not keep: such an image is merged first.
+  const inlined = sb.blobs.find((b) => (b.features & BlobFeatures.INLINED_FS_META) !== 0 && (b.features & BlobFeatures.SEPARATE) !== 0);
+  if (inlined !== undefined) {
+    throw new StorageError(
+      'ERR_STORAGE_MANIFEST',
+      `failed to push ${opts.target}: the bootstrap is inlined in the meta blob of ${inlined.blobId}; write it out with \`nydus-image merge -B FILE ${opts.bootstrap}\` and push FILE`,
+    );
+  }
   const blobs: { id: string; path: string; size: number; refLayer?: string }[] = [];
   // A targz-ref blob (the original layer, usually already in the repository) comes with
   // its meta blob, which nydusd fetches from the same repository.

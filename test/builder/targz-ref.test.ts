@@ -213,6 +213,10 @@ test('targz-ref --blob-inline-meta: the meta blob carries the bootstrap; check, 
   assert.deepEqual(compareTrees(b.rootfs, ws.mnt, { ignoreRootMtime: true }), []);
   assert.deepEqual(await d.stop(), { code: 0, signal: null });
 
+  // A registry keeps no file name: push asks for the bootstrap written out first.
+  const push = await runProgram('nydus-image', ['push', inline, '-D', blobs, '--target', '127.0.0.1:1/x/y:z']);
+  assert.equal(push.code, 1);
+  assert.match(push.stderr, /the bootstrap is inlined in the meta blob of [0-9a-f]{64}; write it out with `nydus-image merge -B FILE /);
   // Merged into a bootstrap of its own, the blob names its meta blob by digest again.
   const merged = join(ws.dir, 'merged.boot');
   assert.equal((await runProgram('nydus-image', ['merge', '-B', merged, inline])).code, 0);
