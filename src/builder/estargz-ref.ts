@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { BlobFeatures, isValidChunkSize } from '../rafs/layout/common.js';
 import { parseBootstrap } from '../rafs/reader/open.js';
-import type { ChunkInfo } from '../rafs/types.js';
+import type { ChunkInfo } from '../storage/types.js';
 import { validateMetadata } from '../rafs/validate.js';
 import { writeV6Bootstrap } from './bootstrap-v6.js';
 import { readLayerToc, readTocFile, type TocEntry } from './estargz-toc.js';

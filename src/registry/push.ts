@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors.js';
 import { openBootstrap } from '../rafs/index.js';
 import { BlobFeatures } from '../rafs/layout/common.js';
-import type { BlobInfo } from '../rafs/types.js';
+import type { BlobInfo } from '../storage/types.js';
 import { isStargzBlob } from '../storage/gzip-member.js';
 import { packBootstrapLayer } from './bootstrap-layer.js';
 import { clientFor, type RegistryAccess } from './distribution.js';

@@ -7,7 +7,7 @@
 // reader always verifies them.
 import { StorageError } from '../errors.js';
 import { BlobFeatures } from '../rafs/layout/common.js';
-import type { BlobInfo } from '../rafs/types.js';
+import type { BlobInfo } from './types.js';
 import { zranAddon } from './zran.js';
 
 const NO_WINDOW = new Uint8Array(0);

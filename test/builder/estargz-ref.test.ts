@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
-import type { ChunkInfo } from '../../src/rafs/types.js';
+import type { ChunkInfo } from '../../src/storage/types.js';
 import { need } from '../helpers/env.js';
 import { run, runOk } from '../conformance/child.js';
 import { runProgram } from '../helpers/run.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import { inflateMemberPrefix, isStargzBlob } from '../../src/storage/gzip-member.js';
-import type { BlobInfo } from '../../src/rafs/types.js';
+import type { BlobInfo } from '../../src/storage/types.js';
 
 const text = (n: number): Buffer => Buffer.from('eStargz chunk payload, then tar padding and headers\n'.repeat(Math.ceil(n / 52))).subarray(0, n);
 

@@ -5,7 +5,7 @@
 import { ConfigError } from '../../errors.js';
 import { createEstargzRefImage } from '../../builder/estargz-ref.js';
 import { buildInfo } from '../../util/build-info.js';
-import type { CreateFlags } from './create-command.js';
+import type { CreateFlags } from './create-flags.js';
 import { removeOutputsOnSignal, writeJson } from './shared.js';
 
 export const ESTARGZ_REF = 'estargz-ref';
