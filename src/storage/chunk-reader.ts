@@ -10,7 +10,7 @@
 // modify them. The checks before any I/O are in chunk-checks.ts, the single-flight
 // table and memory LRU in chunk-slots.ts, read planning in amplify.ts.
 import { StorageError } from '../errors.js';
-import type { BlobInfo, ChunkInfo } from './types.js';
+import { BlobFeatures, type BlobInfo, type ChunkInfo } from './types.js';
 import { abortable } from '../util/abortable.js';
 import { BufferPool } from '../util/buffer-pool.js';
 import { retry } from '../util/retry.js';
@@ -31,8 +31,6 @@ import { ZranBlobMeta } from './zran-meta.js';
  */
 const fetchPool = new BufferPool();
 const FETCH_POOL_LIMIT = 4 << 20;
-/** BlobFeatures.ZRAN (docs/format.md §1.3). */
-const ZRAN_FEATURE = 0x08;
 
 export interface ChunkReaderOptions {
   /** Verify every chunk (fetched or cached) against its digest. */
@@ -360,7 +358,7 @@ export class ChunkReader {
     try {
       const { blob } = state;
       // A zran chunk is inflated from its context's checkpoint: the read starts there.
-      const zran = (blob.features & ZRAN_FEATURE) !== 0 ? await this.#zranOf(state) : undefined;
+      const zran = (blob.features & BlobFeatures.ZRAN) !== 0 ? await this.#zranOf(state) : undefined;
       const start = zran?.spanStart(batch.map((m) => m.chunk)) ?? batch[0].chunk.compressedOffset;
       let end = 0;
       for (const m of batch) end = Math.max(end, m.chunk.compressedOffset + m.chunk.compressedSize);

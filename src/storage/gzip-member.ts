@@ -6,8 +6,7 @@
 // the whole member, so nothing checks the inflated bytes but the chunk's digest: the
 // reader always verifies them.
 import { StorageError } from '../errors.js';
-import { BlobFeatures } from '../rafs/layout/common.js';
-import type { BlobInfo } from './types.js';
+import { BlobFeatures, type BlobInfo } from './types.js';
 import { zranAddon } from './zran.js';
 
 const NO_WINDOW = new Uint8Array(0);

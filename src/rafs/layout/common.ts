@@ -25,25 +25,7 @@ export const RafsSuperFlags = {
 /** Every RafsSuperFlags bit upstream (2.2 or HEAD) knows; others make `from_bits` fail. */
 export const KNOWN_SUPER_FLAGS = 0x3ff | 0x0100_0000 | 0x0200_0000;
 
-/** `BlobFeatures` bits (v5 extended blob table, v6 blob table, blob meta header). */
-export const BlobFeatures = {
-  ALIGNED: 0x1,
-  INLINED_FS_META: 0x2,
-  CHUNK_INFO_V2: 0x4,
-  ZRAN: 0x8,
-  SEPARATE: 0x10,
-  INLINED_CHUNK_DIGEST: 0x20,
-  TARFS: 0x40,
-  BATCH: 0x80,
-  ENCRYPTED: 0x100,
-  IS_CHUNKDICT_GENERATED: 0x200,
-  IS_SEPARATED_WITH_PREFETCH_FILES: 0x400,
-  EXTERNAL: 0x800,
-  HAS_TAR_HEADER: 0x1000_0000,
-  HAS_TOC: 0x2000_0000,
-  CAP_TAR_TOC: 0x4000_0000,
-  V5_NO_EXT_BLOB_TABLE: 0x8000_0000,
-} as const;
+export { BlobFeatures } from '../../storage/types.js';
 
 /** Low 16 BlobFeatures bits upstream HEAD knows; an unknown low bit is rejected. */
 export const KNOWN_LOW_BLOB_FEATURES = 0xfff;
