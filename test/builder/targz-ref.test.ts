@@ -6,7 +6,7 @@
 // --blob-inline-meta the bootstrap travels inside the meta blob.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
@@ -14,12 +14,12 @@ import type { ChunkInfo } from '../../src/storage/types.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { ZranBlobMeta } from '../../src/storage/zran-meta.js';
 import { need } from '../helpers/env.js';
-import { run, runOk } from '../conformance/child.js';
+import { runOk } from '../conformance/child.js';
 import { runProgram } from '../helpers/run.js';
-import { configJson } from '../fs/helpers.js';
 import { Nydusd, canMount, workspace } from '../integration/nydusd-proc.js';
 import { scratch } from './image-helpers.js';
 import { targzRefImage, type TargzRefImage } from './targz-layer.js';
+import { assertCheckAndUnpack, assertOnlyVictimFails, localfsConfig as config } from './ref-image-checks.js';
 import { compareTrees } from './tree-helpers.js';
 
 type Built = TargzRefImage;
@@ -48,12 +48,6 @@ async function loadMeta(b: Built): Promise<{ meta: ZranBlobMeta; files: { path: 
   }
 }
 
-const config = (blobDir: string, dir: string): string => {
-  const path = join(dir, 'config.json');
-  writeFileSync(path, configJson(blobDir, join(dir, 'cache')));
-  return path;
-};
-
 test('targz-ref: the data blob is the .tar.gz byte for byte, named by its sha256; contexts with a bit offset are used', async (t) => {
   const b = await image(t);
   if (b === undefined) return;
@@ -75,16 +69,7 @@ test('targz-ref: nydus-image check verifies every chunk and unpack gives back th
   if (b === undefined) return;
   const work = scratch('targz-ref-unpack');
   t.after(() => work.cleanup());
-  const check = await runProgram('nydus-image', ['check', '-B', b.bootstrap, '-D', b.blobDir]);
-  assert.equal(check.code, 0, check.stderr);
-  assert.match(check.stdout, /chunk data: \d+ chunks verified, 0 failed/);
-  const tar = join(work.dir, 'out.tar');
-  const unpack = await runProgram('nydus-image', ['unpack', b.bootstrap, '-D', b.blobDir, '--output', tar]);
-  assert.equal(unpack.code, 0, unpack.stderr);
-  const tree = join(work.dir, 'tree');
-  mkdirSync(tree);
-  await runOk('tar', ['--numeric-owner', '--xattrs', '-xpf', tar, '-C', tree]);
-  assert.deepEqual(compareTrees(b.rootfs, tree, { ignoreRootMtime: true }), []);
+  await assertCheckAndUnpack(b.bootstrap, b.blobDir, b.rootfs, work.dir, { ignoreRootMtime: true });
 });
 
 test('targz-ref through nydusd (fusedev): the tar tree; one small file fetches under 5% of the layer', async (t) => {
@@ -143,16 +128,7 @@ test('targz-ref: a corrupted gzip byte is EIO for the files that need it, the ot
   // Untouched: every chunk either starts its context after the byte or ends before it.
   const untouched = files.filter((f) => f.chunks.every((c) => meta.locate(c).ctx.inOffset > at || c.compressedOffset + c.compressedSize <= at));
   assert.ok(untouched.length > files.length / 2, `${untouched.length} of ${files.length} files do not need the byte`);
-  const readFile = (p: string) => run('cat', [p], { cwd: ws.mnt });
-  const bad = await readFile(victim.path);
-  assert.notEqual(bad.code, 0);
-  assert.match(bad.stderr, /Input\/output error/);
-  for (const f of untouched) {
-    const want: string = createHash('sha256').update(readFileSync(join(b.rootfs, f.path))).digest('hex');
-    const got: string = createHash('sha256').update(readFileSync(join(ws.mnt, f.path))).digest('hex');
-    assert.equal(got, want, f.path);
-  }
-  assert.ok(existsSync(join(ws.mnt, victim.path)), 'the damaged file is still listed');
+  await assertOnlyVictimFails(ws.mnt, b.rootfs, victim.path, untouched);
   assert.deepEqual(await d.stop(), { code: 0, signal: null });
 });
 

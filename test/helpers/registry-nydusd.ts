@@ -6,8 +6,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { cleanStale, viewsDirOf } from '../../src/daemon/erofs-driver.js';
-import { isMounted, programArgv } from './env.js';
-import type { Owner } from './registry-server.js';
+import type { TestContext } from 'node:test';
+import { isMounted, isRoot, need, programArgv } from './env.js';
+import { haveRegistry, startRegistry, type Owner, type RegistryServer } from './registry-server.js';
 import { waitUntil } from './wait.js';
 
 /** Whether nydusd exists in the form the tests run it (sources under tsx, else dist/). */
@@ -97,4 +98,20 @@ export async function prefetchEnded(d: Daemon): Promise<Record<string, number>> 
     return cache.prefetch_end_time_secs > 0;
   }, 'the prefetch ends', { everyMs: 100 });
   return cache;
+}
+
+/**
+ * The start of a test that serves an image from a real registry through nydusd: needs
+ * root, /dev/fuse, nydusd and docker-registry (a failure under CI=true, a skip
+ * otherwise), builds the image (`build` answers a string when it cannot), starts the
+ * registry. Undefined when the test was skipped.
+ */
+export async function registryAndImage<T>(t: TestContext, build: () => Promise<T | string>): Promise<{ img: T; reg: RegistryServer } | undefined> {
+  if (!need(t, isRoot() && existsSync('/dev/fuse') && haveNydusd() && haveRegistry(), 'needs root, /dev/fuse, nydusd and docker-registry')) return undefined;
+  const img = await build();
+  if (typeof img === 'string') {
+    need(t, false, img);
+    return undefined;
+  }
+  return { img, reg: await startRegistry(t) };
 }

@@ -6,14 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clientFor } from '../../src/registry/distribution.js';
 import { ANNOTATION_NYDUS_BOOTSTRAP, ANNOTATION_NYDUS_REF, MEDIA_TYPE_NYDUS_BLOB, MEDIA_TYPE_OCI_MANIFEST } from '../../src/registry/nydus-manifest.js';
 import { parseReference } from '../../src/registry/reference.js';
-import { isRoot, need } from '../helpers/env.js';
-import { haveNydusd, startDaemon } from '../helpers/registry-nydusd.js';
-import { haveRegistry, startRegistry } from '../helpers/registry-server.js';
+import { registryAndImage, startDaemon } from '../helpers/registry-nydusd.js';
 import { runProgram } from '../helpers/run.js';
 import { estargzImage } from '../builder/estargz-layer.js';
 import { targzRefImage } from '../builder/targz-layer.js';
@@ -42,13 +40,9 @@ const cacheConfig = (dir: string): string => {
 };
 
 test('eStargz from ctr-remote in a registry: estargz-ref + push --oci-ref add only a bootstrap; nydusd --image serves the tree lazily (fusedev and erofs)', async (t) => {
-  if (!need(t, isRoot() && existsSync('/dev/fuse') && haveNydusd() && haveRegistry(), 'needs root, /dev/fuse, nydusd and docker-registry')) return;
-  const img = await estargzImage();
-  if (typeof img === 'string') {
-    need(t, false, img);
-    return;
-  }
-  const reg = await startRegistry(t);
+  const setup = await registryAndImage(t, estargzImage);
+  if (setup === undefined) return;
+  const { img, reg } = setup;
   const repo = 'debian/minbase';
   // The eStargz image as its producer made it, under its own tag.
   const client = clientFor(parseReference(`${reg.host}/${repo}`), {});
@@ -88,13 +82,9 @@ test('eStargz from ctr-remote in a registry: estargz-ref + push --oci-ref add on
 });
 
 test('targz-ref push --oci-ref: the manifest lists the meta blob annotated with the layer it indexes; the layer is referenced, not uploaded', async (t) => {
-  if (!need(t, isRoot() && existsSync('/dev/fuse') && haveNydusd() && haveRegistry(), 'needs root, /dev/fuse, nydusd and docker-registry')) return;
-  const img = await targzRefImage();
-  if (typeof img === 'string') {
-    need(t, false, img);
-    return;
-  }
-  const reg = await startRegistry(t);
+  const setup = await registryAndImage(t, targzRefImage);
+  if (setup === undefined) return;
+  const { img, reg } = setup;
   const dir = workDir(t);
   // Only the artifact is at hand: a blob directory with the meta blob and no layer.
   const blobs = join(dir, 'blobs');

@@ -5,25 +5,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clientFor } from '../../src/registry/distribution.js';
 import { parseReference } from '../../src/registry/reference.js';
-import { isRoot, need } from '../helpers/env.js';
-import { haveNydusd, startDaemon } from '../helpers/registry-nydusd.js';
-import { haveRegistry, startRegistry } from '../helpers/registry-server.js';
+import { registryAndImage, startDaemon } from '../helpers/registry-nydusd.js';
 import { runProgram } from '../helpers/run.js';
 import { compareTrees } from '../builder/tree-helpers.js';
 import { targzRefImage } from '../builder/targz-layer.js';
 
 test('targz-ref in a registry: the layer stays byte-identical, push adds the small artifact, nydusd --image serves the tree', async (t) => {
-  if (!need(t, isRoot() && existsSync('/dev/fuse') && haveNydusd() && haveRegistry(), 'needs root, /dev/fuse, nydusd and docker-registry')) return;
-  const img = await targzRefImage();
-  if (typeof img === 'string') {
-    need(t, false, img);
-    return;
-  }
-  const reg = await startRegistry(t);
+  const setup = await registryAndImage(t, targzRefImage);
+  if (setup === undefined) return;
+  const { img, reg } = setup;
   const layer = readFileSync(img.layer);
   const digest = `sha256:${img.blobId}`;
   // The original image's layer is already in the repository.
