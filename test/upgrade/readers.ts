@@ -1,9 +1,8 @@
 // Load on a mount while it changes hands: reader processes that loop over every file of
 // the mount with O_DIRECT where the mount takes it (every read reaches the daemon; a
 // file-backed erofs mount has no direct I/O, and its test drops the page cache instead)
-// and check each file's digest,
-// and a holder that keeps its cwd and one open file inside the mount and keeps using
-// both. Each child reports failures and every pause between two completed reads of
+// and check each file's digest, and a holder that keeps its cwd and one open file inside
+// the mount and keeps using both. Each child reports failures and every pause between two completed reads of
 // 20 ms or more, as JSON lines; a stop file ends them. Never touches the mount itself.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -56,8 +55,8 @@ export function fixtureHolder(mnt: string): HolderSpec {
 const COMMON = `
 const fs = require('fs');
 const crypto = require('crypto');
-// O_DIRECT on a block-backed file (the erofs rig) wants a buffer aligned to the device's
-// block: the first read that fails with EINVAL moves the window (8 bytes at a time: the
+// O_DIRECT on a block-backed file (the erofs rig on loop devices) wants a buffer aligned
+// to the device's block: the first read that fails with EINVAL moves the window (8 bytes at a time: the
 // backing store is only that aligned) until one is accepted.
 const raw = Buffer.alloc((1 << 20) + 4096);
 let shift = 0;

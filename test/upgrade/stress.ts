@@ -6,8 +6,8 @@
 // file and its cwd included, must go on after the last handover. The longest read stall of
 // each handover is printed (bench/upgrade measures it properly; never asserted here).
 // Each daemon serves every child before the next handover starts. The same run is made
-// with `--fs-driver erofs`, where the readers go through the kernel's erofs and loop
-// devices and the connection handed over is the blob views'.
+// with `--fs-driver erofs`, where the readers go through the kernel's erofs (reading the
+// blob views as files) and the connection handed over is the blob views'.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
