@@ -5,7 +5,7 @@
 // the mount and keeps using both. Each child reports failures and every pause between two completed reads of
 // 20 ms or more, as JSON lines; a stop file ends them. Never touches the mount itself.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { readTreeJson } from '../rafs/helpers/fixtures.js';
 
@@ -78,13 +78,36 @@ function readAligned(fd, pos) {
   }
 }
 const now = () => performance.timeOrigin + performance.now();
-const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+// Reports go to fd 1 with a blocking write, never through process.stdout: a child loops
+// without returning to its event loop, so a stdout write that found the pipe full (the
+// parent busy) would stay queued for ever and the child would look stalled.
+const pause = new Int32Array(new SharedArrayBuffer(4));
+// Time spent waiting for the pipe is not a read stall: it is taken out of the next gap.
+function out(o) {
+  const began = now();
+  const line = Buffer.from(JSON.stringify(o) + '\\n');
+  for (let off = 0; off < line.length; ) {
+    try { off += fs.writeSync(1, line, off); } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
+  last += now() - began;
+}
 let last = now();
 let reads = 0;
 const tick = () => { const t = now(); if (t - last >= 20) out({ gap: t - last, end: t }); last = t; if (reads++ === 0) out({ started: true }); };
+// A round ends every few ms from the page cache: one report per 10 ms is enough to tell
+// the parent the child goes on, and keeps nine children from flooding it.
+let rounds = 0;
+let reported = 0;
+function roundDone() {
+  rounds++;
+  const t = now();
+  if (t - reported >= 10) { out({ round: rounds, t }); reported = t; }
+}
 // A round served from the page cache (file-backed erofs) takes microseconds: without a
-// pause, nine children would spin both cores and flood the parent with reports.
-const pause = new Int32Array(new SharedArrayBuffer(4));
+// pause, nine children would spin both cores.
 function pace(since) { const left = 2 - (now() - since); if (left > 0) Atomics.wait(pause, 0, 0, left); }
 function digestOf(fd, algo) {
   const h = crypto.createHash(algo);
@@ -102,7 +125,6 @@ function digestOf(fd, algo) {
 const READER = `${COMMON}
 const [stop, list] = process.argv.slice(1);
 const files = JSON.parse(list);
-let rounds = 0;
 while (!fs.existsSync(stop)) {
   const began = now();
   for (const f of files) {
@@ -113,8 +135,7 @@ while (!fs.existsSync(stop)) {
       if (d !== f.digest) out({ bad: f.path, why: 'digest ' + d + ', expected ' + f.digest });
     } catch (e) { out({ bad: f.path, why: String((e && e.message) || e) }); }
   }
-  rounds++;
-  out({ round: rounds, t: now() });
+  roundDone();
   pace(began);
 }
 out({ done: true, rounds, reads });
@@ -127,7 +148,6 @@ const file = JSON.parse(fileJson);
 const names = JSON.stringify(JSON.parse(namesJson).sort());
 process.chdir(dir);
 const held = openRead(file.name);
-let rounds = 0;
 while (!fs.existsSync(stop)) {
   const began = now();
   try {
@@ -139,8 +159,7 @@ while (!fs.existsSync(stop)) {
     const fd = openRead(file.name);
     try { if (digestOf(fd, file.algo) !== file.digest) out({ bad: 'relative open ' + file.name, why: 'digest' }); } finally { fs.closeSync(fd); }
   } catch (e) { out({ bad: 'holder in ' + dir, why: String((e && e.message) || e) }); }
-  rounds++;
-  out({ round: rounds, t: now() });
+  roundDone();
   pace(began);
 }
 fs.closeSync(held);
@@ -228,6 +247,25 @@ export class Load {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /**
+   * One line per child for a failure report: when it last completed a round and resumed
+   * after a pause (ms before `time`), and where its process is (state and kernel wait).
+   */
+  describe(time: number): string[] {
+    const ago = (t: number | undefined) => (t === undefined ? 'never' : `${Math.round(time - t)} ms before`);
+    return this.#children.map((c) => {
+      const proc = (f: string) => {
+        try {
+          return readFileSync(`/proc/${c.proc.pid}/${f}`, 'utf8').trim();
+        } catch {
+          return '-';
+        }
+      };
+      const state = proc('stat').replace(/^.*\) /, '').split(' ')[0];
+      return `${c.who} pid ${c.proc.pid}: round ${ago(this.#lastRound.get(c.who))}, resumed ${ago(this.#lastResume.get(c.who))}; state ${state} wchan ${proc('wchan')}; stack ${proc('stack').split('\n').slice(0, 4).join(' < ')}`;
+    });
   }
 
   #startChild(who: string, script: string, args: string[]): void {

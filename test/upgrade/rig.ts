@@ -4,7 +4,7 @@
 // supervisors drive: nydus-snapshotter's hot upgrade, upstream's smoke-test hot upgrade,
 // and failover after kill -9 (docs/contract.md §4.2–4.4). Each step is timed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { MountCmd } from '../../src/daemon/control.js';
@@ -162,6 +162,17 @@ export class Rig {
     this.current = next;
     await this.sup.fetch(next.client);
     return { kind: 'failover', stopped, running };
+  }
+
+  /** For a failure report: this rig's mounts and loop devices, and each daemon's state and last log lines. */
+  describe(): string[] {
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(this.dir));
+    const loops = (spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.includes(this.dir));
+    const daemons = this.#all.map((d, i) => {
+      const log = d.stderr.trimEnd().split('\n').slice(-12).join('\n    ');
+      return `daemon ${i} pid ${d.child.pid} ${d.running ? 'running' : `exited ${d.child.exitCode ?? d.child.signalCode}`}${d === this.current ? ' (current)' : ''}:\n    ${log}`;
+    });
+    return [`mounts under ${this.dir}:`, ...mounts, 'loop devices:', ...loops, ...daemons];
   }
 
   async teardown(): Promise<void> {

@@ -60,6 +60,10 @@ test(`${driver}: ${UPGRADES} hot upgrades then ${FAILOVERS} kill -9 failovers un
     }
     // Everyone, the holder's open file and cwd included, completes whole rounds after the last handover.
     await load.readAfter(handovers.at(-1)!.running, { round: true });
+  } catch (err) {
+    // What the machine looked like when a handover went wrong, before teardown undoes it.
+    for (const line of [...load.describe(now()), ...rig.describe()]) t.diagnostic(line);
+    throw err;
   } finally {
     clearInterval(watch);
   }
