@@ -15,12 +15,11 @@ import { BlobFeatures, compressorToId, RAFS_MAX_CHUNKS_PER_BLOB, writeU64 } from
 import { EROFS_BLOCK_SIZE } from '../rafs/layout/v6.js';
 import type { Compressor } from '../storage/types.js';
 import { compress } from '../storage/codec.js';
+import { BlobToc, bootstrapSection, digestSection, metaSection, reverseTarHeader } from './blob-sections.js';
 
 export const BLOB_META_MAGIC = 0xb10b_b10b;
 export const BLOB_META_HEADER_SIZE = 4096;
 const CI_V1_SIZE = 16;
-const TOC_ENTRY_SIZE = 128;
-const TAR_BLOCK = 512;
 
 export interface BlobWriterOptions {
   version: 5 | 6;
@@ -80,7 +79,7 @@ export class BlobWriter {
   private uncompressedEnd = 0;
   private readonly ci: Buffer[] = [];
   private readonly digests: Buffer[] = [];
-  private readonly toc: Buffer[] = [];
+  private readonly toc = new BlobToc();
   private sealed?: SealedBlob;
   private closed = false;
 
@@ -166,7 +165,7 @@ export class BlobWriter {
       // makes the converter's Unpack, which seeks image.blob by the ToC, copy wrong bytes.
       // The section is everything before its header, zero padding included.
       const section = this.pos;
-      if (o.toc) addTocEntry(this.toc, 'image.blob', 'none', this.hash.copy().digest(), 0, section, this.uncompressedEnd);
+      if (o.toc) this.toc.add('image.blob', 'none', this.hash.copy().digest(), 0, section, this.uncompressedEnd);
       this.write(reverseTarHeader('image.blob', section));
     }
     if (o.version === 6) {
@@ -185,18 +184,13 @@ export class BlobWriter {
       ciCompressedSize = c.data.length;
       ciUncompressedSize = array.length;
       const header = encodeMetaHeader(features, ciCompressor, this.ci.length, ciOffset, ciCompressedSize, ciUncompressedSize);
-      this.write(c.data);
-      this.write(header);
-      if (this.tarHeaders) this.write(reverseTarHeader('blob.meta', ciCompressedSize + header.length));
-      if (o.toc) {
-        addTocEntry(this.toc, 'blob.meta', ciCompressor, sha256(array), ciOffset, ciCompressedSize, ciUncompressedSize);
-        addTocEntry(this.toc, 'blob.meta.header', 'none', sha256(header), ciOffset + ciCompressedSize, header.length, header.length);
-        const digests = Buffer.concat(this.digests);
-        const digestOffset = this.pos;
+      const toc = o.toc ? this.toc : undefined;
+      for (const part of metaSection({ plain: array, stored: c.data, compressor: ciCompressor, header }, ciOffset, this.tarHeaders, toc)) this.write(part);
+      if (toc) {
         // The digest array is outside the blob id (docs/format.md §7.7).
+        const [digests, tarHeader] = digestSection(Buffer.concat(this.digests), this.pos, toc);
         this.write(digests, false);
-        this.write(reverseTarHeader('blob.digest', digests.length));
-        addTocEntry(this.toc, 'blob.digest', 'none', sha256(digests), digestOffset, digests.length, digests.length);
+        this.write(tarHeader);
       }
     }
     this.sealed = {
@@ -218,11 +212,7 @@ export class BlobWriter {
    * and the blob has a ToC, raw otherwise (upstream), followed by its `image.boot` header.
    */
   appendBootstrap(bootstrap: Buffer): void {
-    const offset = this.pos;
-    const c = this.opts.toc ? compress('zstd', bootstrap) : { data: bootstrap, compressed: false };
-    this.write(c.data);
-    this.write(reverseTarHeader('image.boot', c.data.length));
-    if (this.opts.toc) addTocEntry(this.toc, 'image.boot', c.compressed ? 'zstd' : 'none', sha256(bootstrap), offset, c.data.length, bootstrap.length);
+    for (const part of bootstrapSection(bootstrap, this.pos, this.opts.toc ? this.toc : undefined)) this.write(part);
   }
 
   /** Writes the ToC (blob-toc) and closes. */
@@ -231,12 +221,10 @@ export class BlobWriter {
     let blobTocSize = 0;
     let blobTocDigest: Buffer = Buffer.alloc(32);
     if (this.opts.toc && this.opts.version === 6) {
-      const entries = Buffer.concat(this.toc);
-      const tocHeader = reverseTarHeader('rafs.blob.toc', entries.length);
-      this.write(entries);
-      this.write(tocHeader);
-      blobTocSize = entries.length + tocHeader.length;
-      blobTocDigest = sha256(Buffer.concat([entries, tocHeader]));
+      const toc = this.toc.encode();
+      this.write(toc.bytes);
+      blobTocSize = toc.size;
+      blobTocDigest = toc.digest;
     }
     // No fsync: renaming a complete temp file is what makes an interrupted build safe;
     // durability against power loss is not promised (neither upstream nor mkfs.erofs do).
@@ -267,10 +255,6 @@ const EMPTY = Buffer.alloc(0);
 
 function align4k(n: number): number {
   return Math.ceil(n / EROFS_BLOCK_SIZE) * EROFS_BLOCK_SIZE;
-}
-
-function sha256(b: Buffer): Buffer {
-  return createHash('sha256').update(b).digest();
 }
 
 /** A v1 chunk-info entry (docs/format.md §7.3). */
@@ -306,36 +290,3 @@ export function encodeMetaHeader(
   return h;
 }
 
-const TOC_FLAGS: Record<Compressor, number> = { none: 0x1, zstd: 0x2, lz4_block: 0x4, gzip: 0 };
-
-/** Appends one ToC entry (docs/format.md §7.6) to `list`. */
-function addTocEntry(list: Buffer[], name: string, c: Compressor, digest: Buffer, offset: number, compressedSize: number, uncompressedSize: number): void {
-  list.push(tocEntry(name, c, digest, offset, compressedSize, uncompressedSize));
-}
-
-function tocEntry(name: string, c: Compressor, digest: Buffer, offset: number, compressedSize: number, uncompressedSize: number): Buffer {
-  const e = Buffer.alloc(TOC_ENTRY_SIZE);
-  e.writeUInt32LE(TOC_FLAGS[c], 0);
-  e.write(name, 8, 16, 'latin1');
-  digest.copy(e, 24);
-  writeU64(e, 56, offset);
-  writeU64(e, 64, compressedSize);
-  writeU64(e, 72, uncompressedSize);
-  return e;
-}
-
-/** The GNU tar header upstream writes after each blob section (docs/format.md §7.1). */
-export function reverseTarHeader(name: string, size: number): Buffer {
-  const h = Buffer.alloc(TAR_BLOCK);
-  h.write(name, 0, 100, 'latin1');
-  h.write(size.toString(8).padStart(11, '0'), 124, 11, 'latin1');
-  h.write('00000000000', 136, 11, 'latin1');
-  h[156] = 0x30;
-  h.write('ustar  \u0000', 257, 8, 'latin1');
-  h.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) sum += h[i];
-  h.fill(0, 148, 156);
-  h.write(sum.toString(8).padStart(7, '0'), 148, 7, 'latin1');
-  return h;
-}

@@ -12,7 +12,8 @@ import { haveFixtures, need, V5_FIXTURE, V6_FIXTURE, FIXTURES_DIR, isRoot } from
 import { runCommand } from '../helpers/run.js';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
 import { decodeV5ExtBlobEntry, decodeV5Superblock } from '../../src/rafs/layout/v5.js';
-import { encodeCiV1, encodeMetaHeader, reverseTarHeader } from '../../src/builder/blob-writer.js';
+import { encodeCiV1, encodeMetaHeader } from '../../src/builder/blob-writer.js';
+import { reverseTarHeader } from '../../src/builder/blob-sections.js';
 import { compareTrees } from './tree-helpers.js';
 import { create, kernelMount, scratch, unpackTo } from './image-helpers.js';
 
