@@ -20,7 +20,7 @@ import { ChunkDict, Chunker, type DedupStats } from './chunker.js';
 import { checkCompatible, loadImage, treeFromImage, type ImageSettings } from './from-bootstrap.js';
 import type { ImageSpec, OutBlob } from './image-spec.js';
 import { applyLayer, type WhiteoutSpec } from './overlay.js';
-import { outputMode, placeFile, removeTemp, tempPathFor, writeFileAtomic } from './output.js';
+import { isSpecialFile, outputMode, placeFile, removeTemp, tempPathFor, writeFileAtomic } from './output.js';
 import { prefetchFiles, resolvePattern, type PrefetchPolicy } from './prefetch.js';
 import { silentProgress, type Progress } from './progress.js';
 import { scanDirectory } from './source-dir.js';
@@ -304,12 +304,6 @@ export function uniqueFiles(root: BuildInode): BuildInode[] {
 
 /** Upstream's blob id for a blob with inlined metadata, in the bootstrap's blob table. */
 export const INLINE_META_BLOB_ID = 'x'.repeat(64);
-
-/** Whether `path` exists and is neither a regular file nor a directory (a FIFO, a device). */
-function isSpecialFile(path: string): boolean {
-  const st = statSync(path, { throwIfNoEntry: false });
-  return st !== undefined && !st.isFile() && !st.isDirectory();
-}
 
 /**
  * The final blob table: every blob except chunk-dictionary blobs no file uses, with the

@@ -1,8 +1,10 @@
 // Atomic placement of build outputs: everything is written to a hidden temp file beside
 // its destination (`.NAME.partial-PID-N`) and renamed into place only when complete, so
 // an interrupted build never leaves a file that looks finished. Live temp files are
-// tracked so that a signal handler can remove them (`removeTempFiles`).
-import { closeSync, copyFileSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+// tracked so that a signal handler can remove them (`removeTempFiles`). An output that
+// already exists as a FIFO or a device (the converter's) is written in place instead.
+import { closeSync, copyFileSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BuildError } from '../errors.js';
 
@@ -58,6 +60,64 @@ export function copyFileAtomic(source: string, finalPath: string): void {
   } catch (err) {
     removeTemp(tmp);
     throw new BuildError('ERR_BUILD_SOURCE', `failed to place the data blob ${finalPath}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Whether `path` exists and is neither a regular file nor a directory (a FIFO, a device). */
+export function isSpecialFile(path: string): boolean {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st !== undefined && !st.isFile() && !st.isDirectory();
+}
+
+/**
+ * An output written front to back with no seek, so that it may be a FIFO the caller
+ * reads while the build runs (written in place and never removed); any other path gets
+ * a temp file, placed by `commit` under a name that may be known only at the end.
+ */
+export class SequentialOutput {
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+    private readonly tmp: string | undefined,
+  ) {}
+
+  /**
+   * Opens the output for `path`, created with `mode` (less the umask); `inPlace` (by
+   * default: when `path` is a FIFO or a device the user named) writes it directly.
+   */
+  static async open(path: string, mode: number, inPlace = isSpecialFile(path)): Promise<SequentialOutput> {
+    if (inPlace) return new SequentialOutput(await open(path, 'w'), path, undefined);
+    const tmp = tempPathFor(path);
+    try {
+      return new SequentialOutput(await open(tmp, 'wx', mode), path, tmp);
+    } catch (err) {
+      removeTemp(tmp);
+      throw new BuildError('ERR_BUILD_SOURCE', `failed to create ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async write(data: Buffer): Promise<void> {
+    try {
+      for (let off = 0; off < data.length; ) off += (await this.fh.write(data, off, data.length - off, null)).bytesWritten;
+    } catch (err) {
+      throw new BuildError('ERR_BUILD_SOURCE', `failed to write ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Closes, and places a temp file at `finalPath` (the path it was opened for by default). */
+  async commit(finalPath = this.path): Promise<void> {
+    await this.fh.close();
+    if (this.tmp !== undefined) placeFile(this.tmp, finalPath);
+  }
+
+  /** Closes and removes a temp file; a special file is only closed. */
+  async discard(): Promise<void> {
+    try {
+      await this.fh.close();
+    } catch {
+      // already closed
+    }
+    if (this.tmp !== undefined) removeTemp(this.tmp);
   }
 }
 

@@ -8,10 +8,12 @@
 // inlined in the meta blob after a `blob.meta` tar header and followed by its
 // `image.boot` one (upstream's RAFS blob for zran); the blob table then records no
 // meta digest (the file cannot hold its own hash) and readers name the meta blob after
-// the file (inline-meta.ts).
+// the file (inline-meta.ts). With `blobToc` as well (the converter's packRef) the chunk
+// digests (`blob.digest`) and a ToC follow, and the bootstrap is zstd-compressed.
+// The source is read once, front to back, and the meta blob written front to back, so
+// both may be FIFOs (decision 0015).
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
 import { BlobFeatures, RAFS_DEFAULT_CHUNK_SIZE } from '../rafs/layout/common.js';
@@ -19,13 +21,13 @@ import { parseBootstrap } from '../rafs/reader/open.js';
 import type { ChunkInfo } from '../storage/types.js';
 import { validateMetadata } from '../rafs/validate.js';
 import { compress } from '../storage/codec.js';
-import { encodeZranTable } from '../storage/zran.js';
+import { encodeZranTable, type ZranContext } from '../storage/zran.js';
+import { BlobToc, bootstrapSection, digestSection, metaSection, type MetaSection } from './blob-sections.js';
 import { encodeMetaHeader } from './blob-writer.js';
-import { reverseTarHeader } from './blob-sections.js';
 import { writeV6Bootstrap } from './bootstrap-v6.js';
 import type { ReadData } from './chunker.js';
 import type { ImageSpec, OutBlob } from './image-spec.js';
-import { copyFileAtomic, outputMode, writeFileAtomic } from './output.js';
+import { outputMode, SequentialOutput, writeFileAtomic } from './output.js';
 import { buildTreeFromTar, type FileChunker } from './source-tar.js';
 import type { BuildInode } from './tree.js';
 import { ZranGenerator } from './zran-generator.js';
@@ -41,6 +43,8 @@ export interface TargzRefOptions {
   repeatable?: boolean;
   /** Inline the bootstrap in the meta blob (no separate bootstrap file). */
   inlineMeta?: boolean;
+  /** `--features blob-toc` (with `inlineMeta`): the chunk digests and a ToC in the meta blob. */
+  blobToc?: boolean;
   warn?(message: string): void;
 }
 
@@ -60,7 +64,7 @@ export interface TargzRefResult {
 const CI_COMPRESSED = 0x01;
 const CI_ZRAN = 0x02;
 export const TARGZ_REF_FEATURES =
-  BlobFeatures.ALIGNED | BlobFeatures.CHUNK_INFO_V2 | BlobFeatures.ZRAN | BlobFeatures.SEPARATE | 0x4000_0000;
+  BlobFeatures.ALIGNED | BlobFeatures.CHUNK_INFO_V2 | BlobFeatures.ZRAN | BlobFeatures.SEPARATE | BlobFeatures.CAP_TAR_TOC;
 
 function align4k(n: number): number {
   return Math.ceil(n / 4096) * 4096;
@@ -79,6 +83,7 @@ function encodeCiV2Zran(c: ChunkInfo, contextIndex: number, contextOffset: numbe
 /** Chunks file data as the tar reader passes it, recording where in the gzip stream each chunk is. */
 class ZranChunker implements FileChunker {
   readonly entries: Buffer[] = [];
+  private readonly digestList: Buffer[] = [];
   private uncompressedEnd = 0;
 
   constructor(
@@ -88,6 +93,11 @@ class ZranChunker implements FileChunker {
 
   get uncompressedSize(): number {
     return this.uncompressedEnd;
+  }
+
+  /** The chunk digest array (`blob.digest`): 32 bytes per chunk, in chunk index order. */
+  digests(): Buffer {
+    return Buffer.concat(this.digestList);
   }
 
   async addFile(inode: BuildInode, size: number, read: ReadData, at: () => number): Promise<void> {
@@ -111,90 +121,136 @@ class ZranChunker implements FileChunker {
         fileOffset: k * this.chunkSize,
       };
       this.entries.push(encodeCiV2Zran(chunk, z.contextIndex, z.contextOffset));
+      this.digestList.push(chunk.digest);
       this.uncompressedEnd += align4k(n);
       inode.chunks.push(chunk);
     }
   }
 }
 
-/** Builds a targz-ref image; nothing is left behind when it fails. */
-export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefResult> {
-  const chunkSize = o.chunkSize ?? RAFS_DEFAULT_CHUNK_SIZE;
-  if (!o.blob && !o.blobDir) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --blob and --blob-dir are missing');
-  if (!o.bootstrap && !o.blobDir && !o.inlineMeta) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --bootstrap and --blob-dir are missing');
+function fail(m: string): BuildError {
+  return new BuildError('ERR_BUILD_SOURCE', m);
+}
+
+function checkOptions(o: TargzRefOptions): void {
+  if (!o.blob && !o.blobDir) throw fail('failed to create image: both --blob and --blob-dir are missing');
+  if (!o.bootstrap && !o.blobDir && !o.inlineMeta) throw fail('failed to create image: both --bootstrap and --blob-dir are missing');
   // The bootstrap names its meta blob by the file it is read from: a copy elsewhere would name the wrong one.
-  if (o.inlineMeta && o.bootstrap) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: --bootstrap conflicts with --blob-inline-meta for targz-ref (the bootstrap is inlined in the meta blob)');
-  if (o.blobDir && !existsSync(o.blobDir)) throw new BuildError('ERR_BUILD_SOURCE', `failed to create image: blob directory ${o.blobDir} does not exist`);
-  if (!existsSync(o.source) || !statSync(o.source).isFile()) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a regular file`);
-  const magic = Buffer.alloc(2);
-  const fh = await open(o.source, 'r');
-  try {
-    await fh.read(magic, 0, 2, 0);
-  } finally {
-    await fh.close();
-  }
-  if (magic[0] !== 0x1f || magic[1] !== 0x8b) {
-    throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a gzip stream (targz-ref indexes a .tar.gz; a plain tar builds with tar-rafs)`);
-  }
-  const zran = await ZranGenerator.open(o.source);
-  let root: BuildInode;
+  if (o.inlineMeta && o.bootstrap) throw fail('failed to create image: --bootstrap conflicts with --blob-inline-meta for targz-ref (the bootstrap is inlined in the meta blob)');
+  // Without inlined metadata upstream names such a meta blob by a hash that leaves the
+  // digest array out, which no registry would accept as its digest.
+  if (o.blobToc && !o.inlineMeta) throw fail('failed to create image: --features blob-toc with --type targz-ref needs --blob-inline-meta');
+  if (o.blobDir && !existsSync(o.blobDir)) throw fail(`failed to create image: blob directory ${o.blobDir} does not exist`);
+  const st = statSync(o.source, { throwIfNoEntry: false });
+  if (!st?.isFile() && !st?.isFIFO()) throw fail(`failed to build from ${o.source}: not a regular file or FIFO`);
+}
+
+/** The one pass over the layer: its tree, chunks and zran contexts, and `copy` fed as it is read. */
+async function indexLayer(o: TargzRefOptions, chunkSize: number, copy: SequentialOutput | undefined): Promise<{ root: BuildInode; zran: ZranGenerator; chunker: ZranChunker }> {
+  const zran = await ZranGenerator.open(o.source, copy && ((piece) => copy.write(piece)));
   const chunker = new ZranChunker(zran, chunkSize);
   try {
-    root = await buildTreeFromTar(zran.inflated(), chunker, { explicitUidGid: !o.repeatable, whiteoutSpec: 'oci', warn: o.warn ?? (() => undefined) });
+    const root = await buildTreeFromTar(zran.inflated(), chunker, { explicitUidGid: !o.repeatable, whiteoutSpec: 'oci', warn: o.warn ?? (() => undefined) });
+    return { root, zran, chunker };
   } finally {
     await zran.close();
   }
-  const blobId = zran.digest();
-  const compressedSize = zran.compressedSize;
+}
 
-  // The meta blob: [chunk-info array + zran table, zstd][meta header], as upstream dumps it.
+/** The blob meta as upstream dumps it: [chunk-info array + zran table, zstd][meta header]. */
+function encodeBlobMeta(chunker: ZranChunker, contexts: readonly ZranContext[], features: number): MetaSection {
   const ciArray = Buffer.concat(chunker.entries);
-  const zranTable = encodeZranTable(zran.contexts);
-  const ci = Buffer.concat([ciArray, zranTable]);
-  const packed = compress('zstd', ci);
-  const ciCompressor = packed.compressed ? 'zstd' : 'none';
-  const features = TARGZ_REF_FEATURES | (o.inlineMeta ? BlobFeatures.INLINED_FS_META | BlobFeatures.HAS_TAR_HEADER : 0);
-  const header = encodeMetaHeader(features, ciCompressor, chunker.entries.length, 0, packed.data.length, ci.length);
+  const zranTable = encodeZranTable(contexts);
+  const plain = Buffer.concat([ciArray, zranTable]);
+  const packed = compress('zstd', plain);
+  const compressor = packed.compressed ? 'zstd' : 'none';
+  const header = encodeMetaHeader(features, compressor, chunker.entries.length, 0, packed.data.length, plain.length);
   header.writeBigUInt64LE(BigInt(ciArray.length), 40);
   header.writeBigUInt64LE(BigInt(zranTable.length), 48);
-  header.writeUInt32LE(zran.contexts.length, 56);
-  let meta = Buffer.concat([packed.data, header]);
-  const metaDigest = createHash('sha256').update(meta).digest();
+  header.writeUInt32LE(contexts.length, 56);
+  return { plain, stored: packed.data, compressor, header };
+}
 
-  const blob: OutBlob = {
-    blobId,
-    chunkSize,
-    chunkCount: chunker.entries.length,
-    compressor: 'gzip',
-    digester: 'sha256',
-    features,
-    compressedSize,
-    uncompressedSize: chunker.uncompressedSize,
-    readaheadOffset: 0,
-    readaheadSize: 0,
-    ciCompressor,
-    ciOffset: 0,
-    ciCompressedSize: packed.data.length,
-    ciUncompressedSize: ci.length,
-    blobTocSize: 0,
-    blobTocDigest: Buffer.alloc(32),
-    blobMetaDigest: o.inlineMeta ? Buffer.alloc(32) : metaDigest,
-    blobMetaSize: o.inlineMeta ? 0 : meta.length,
-  };
-  const spec: ImageSpec = { root, version: 6, chunkSize, compressor: 'gzip', digester: 'sha256', explicitUidGid: !o.repeatable, blobs: [blob], prefetch: [] };
-  const bytes = writeV6Bootstrap(spec);
-  await validateMetadata(parseBootstrap(bytes));
-  if (o.inlineMeta) meta = Buffer.concat([meta, reverseTarHeader('blob.meta', meta.length), bytes, reverseTarHeader('image.boot', bytes.length)]);
-  const metaId = o.inlineMeta ? createHash('sha256').update(meta).digest('hex') : metaDigest.toString('hex');
+/**
+ * Builds a targz-ref image; nothing is left behind when it fails. The source is read
+ * once, front to back, and the meta blob written front to back: either may be a FIFO.
+ */
+export async function createTargzRefImage(o: TargzRefOptions): Promise<TargzRefResult> {
+  const chunkSize = o.chunkSize ?? RAFS_DEFAULT_CHUNK_SIZE;
+  checkOptions(o);
+  // The outputs are opened before the source, as upstream opens them: a reader waiting on
+  // a FIFO `--blob` sees it end (short) if the build fails, rather than wait forever.
+  const metaOut = o.blob ? await SequentialOutput.open(o.blob, outputMode(true)) : await SequentialOutput.open(join(o.blobDir as string, 'meta'), outputMode(false), false);
+  let dataOut: SequentialOutput | undefined;
+  let placed = false;
+  try {
+    // In a blob directory the data blob is the layer itself, copied from the same reads.
+    if (o.blobDir) dataOut = await SequentialOutput.open(join(o.blobDir, 'layer'), outputMode(false), false);
+    const { root, zran, chunker } = await indexLayer(o, chunkSize, dataOut);
+    const blobId = zran.digest();
+    const chunkCount = chunker.entries.length;
+    let features = TARGZ_REF_FEATURES;
+    if (o.inlineMeta) features |= BlobFeatures.INLINED_FS_META | BlobFeatures.HAS_TAR_HEADER;
+    if (o.blobToc) features |= BlobFeatures.HAS_TOC | BlobFeatures.HAS_TAR_HEADER | (chunkCount > 0 ? BlobFeatures.INLINED_CHUNK_DIGEST : 0);
+    const meta = encodeBlobMeta(chunker, zran.contexts, features);
+    const toc = o.blobToc ? new BlobToc() : undefined;
+    const parts = metaSection(meta, 0, o.inlineMeta ?? false, toc);
+    const metaSize = meta.stored.length + meta.header.length;
+    const metaDigest = createHash('sha256').update(meta.stored).update(meta.header).digest();
 
-  const metaPath = o.blob ?? join(o.blobDir as string, metaId);
-  writeFileAtomic(metaPath, meta, outputMode(o.blob !== undefined));
-  if (o.blobDir) {
-    // The data blob is the layer itself; in a blob directory it sits under its digest.
-    copyFileAtomic(o.source, join(o.blobDir, blobId));
+    const blob: OutBlob = {
+      blobId,
+      chunkSize,
+      chunkCount,
+      compressor: 'gzip',
+      digester: 'sha256',
+      features,
+      compressedSize: zran.compressedSize,
+      uncompressedSize: chunker.uncompressedSize,
+      readaheadOffset: 0,
+      readaheadSize: 0,
+      ciCompressor: meta.compressor,
+      ciOffset: 0,
+      ciCompressedSize: meta.stored.length,
+      ciUncompressedSize: meta.plain.length,
+      // An inlined bootstrap cannot hold the digests of the file it sits in: `merge` takes
+      // them from the converter's lists (--blob-digests, --blob-sizes, --blob-toc-digests).
+      blobTocSize: 0,
+      blobTocDigest: Buffer.alloc(32),
+      blobMetaDigest: o.inlineMeta ? Buffer.alloc(32) : metaDigest,
+      blobMetaSize: o.inlineMeta ? 0 : metaSize,
+    };
+    const spec: ImageSpec = { root, version: 6, chunkSize, compressor: 'gzip', digester: 'sha256', explicitUidGid: !o.repeatable, blobs: [blob], prefetch: [] };
+    const bytes = writeV6Bootstrap(spec);
+    await validateMetadata(parseBootstrap(bytes));
+    // Upstream's order after the meta: chunk digests, bootstrap, ToC.
+    if (toc && chunkCount > 0) parts.push(...digestSection(chunker.digests(), sum(parts), toc));
+    if (o.inlineMeta) parts.push(...bootstrapSection(bytes, sum(parts), toc));
+    if (toc) parts.push(toc.encode().bytes);
+
+    const hash = createHash('sha256');
+    for (const part of parts) {
+      hash.update(part);
+      await metaOut.write(part);
+    }
+    const metaId = o.inlineMeta ? hash.digest('hex') : metaDigest.toString('hex');
+    const metaPath = o.blob ?? join(o.blobDir as string, metaId);
+    await metaOut.commit(metaPath);
+    if (dataOut) await dataOut.commit(join(o.blobDir as string, blobId));
+    placed = true;
+    const result = { blobId, compressedSize: zran.compressedSize, metaId, metaPath, chunkCount, contextCount: zran.contexts.length };
+    if (o.inlineMeta) return { bootstrap: metaPath, ...result };
+    const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
+    writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));
+    return { bootstrap, ...result };
+  } finally {
+    if (!placed) {
+      await metaOut.discard();
+      await dataOut?.discard();
+    }
   }
-  if (o.inlineMeta) return { bootstrap: metaPath, blobId, compressedSize, metaId, metaPath, chunkCount: chunker.entries.length, contextCount: zran.contexts.length };
-  const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
-  writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));
-  return { bootstrap, blobId, compressedSize, metaId, metaPath, chunkCount: chunker.entries.length, contextCount: zran.contexts.length };
+}
+
+function sum(parts: readonly Buffer[]): number {
+  return parts.reduce((n, p) => n + p.length, 0);
 }

@@ -5,7 +5,9 @@
 // unless the context has grown past 512 KiB compressed or 2 MiB inflated, a new gzip
 // member began, or a big gap opened since; a new one starts at the last deflate block
 // boundary before the chunk. Checkpoints (32 KiB window each) and position samples are
-// kept only between the tar reader and the inflater, a bounded look-ahead.
+// kept only between the tar reader and the inflater, a bounded look-ahead. The source is
+// read once, front to back (a FIFO or a pipe will do): its sha256 and size, and a copy
+// when the caller wants one, are taken from the same reads.
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { BuildError } from '../errors.js';
@@ -67,11 +69,18 @@ export class ZranGenerator {
   private chunkStart = 0;
   private chunkIn = 0;
   private lastIn = -1;
+  /** Whether the gzip magic was checked. */
+  private checked = false;
 
-  private constructor(private readonly fh: FileHandle) {}
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+    private readonly tee: ((piece: Buffer) => Promise<void>) | undefined,
+  ) {}
 
-  static async open(path: string): Promise<ZranGenerator> {
-    return new ZranGenerator(await open(path, 'r'));
+  /** Opens `path` for one pass; `tee` is handed every piece of the stream as it is read. */
+  static async open(path: string, tee?: (piece: Buffer) => Promise<void>): Promise<ZranGenerator> {
+    return new ZranGenerator(await open(path, 'r'), path, tee);
   }
 
   /** Bytes of the gzip stream read so far (its size once the stream was consumed). */
@@ -99,14 +108,18 @@ export class ZranGenerator {
       const [produced, inPos, outPos, atBoundary, bits, byte] = this.state;
       if (r < 0) throw bad(`invalid gzip data near offset ${inPos}`);
       if (r === 1) {
-        const { bytesRead } = await this.fh.read(input, 0, input.length, null);
+        const bytesRead = await this.fill(input);
         if (bytesRead === 0) {
+          if (!this.checked) throw this.notGzip();
           if (!ended) throw bad(`the stream ends inside a gzip member at offset ${this.size}`);
           return;
         }
-        this.hash.update(input.subarray(0, bytesRead));
+        const piece = input.subarray(0, bytesRead);
+        if (!this.checked) this.checkMagic(piece);
+        this.hash.update(piece);
         this.size += bytesRead;
-        addon.indexerFeed(this.handle, input.subarray(0, bytesRead));
+        await this.tee?.(piece);
+        addon.indexerFeed(this.handle, piece);
         continue;
       }
       ended = false;
@@ -167,6 +180,31 @@ export class ZranGenerator {
       inPos: this.chunkIn,
       inLen: inEnd - this.chunkIn,
     };
+  }
+
+  /**
+   * Reads until `buf` is full or the stream ends. A FIFO returns a little at a time, and
+   * where checkpoints fall depends on the input the inflater is given: whole pieces make
+   * the index the same whatever the source is.
+   */
+  private async fill(buf: Buffer): Promise<number> {
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await this.fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return n;
+  }
+
+  /** Checks the gzip magic in the first piece (a whole one: it has both bytes unless the stream is shorter). */
+  private checkMagic(piece: Buffer): void {
+    if (piece.length < 2 || piece[0] !== 0x1f || piece[1] !== 0x8b) throw this.notGzip();
+    this.checked = true;
+  }
+
+  private notGzip(): BuildError {
+    return new BuildError('ERR_BUILD_SOURCE', `failed to build from ${this.path}: not a gzip stream (targz-ref indexes a .tar.gz; a plain tar builds with tar-rafs)`);
   }
 
   /** Drops checkpoints and samples before the last ones at or before `outPos`. */

@@ -172,6 +172,8 @@ test('flags are validated with clear messages', async () => {
     [['--type', 'targz-ref'], 1, /not a regular file/],
     [['--type', 'targz-ref', '--fs-version', '5'], 2, /--fs-version 5 is not supported with --type targz-ref/],
     [['--type', 'targz-ref', '--blob-inline-meta'], 1, /--bootstrap conflicts with --blob-inline-meta for targz-ref/],
+    [['--type', 'targz-ref', '--features', 'blob-toc'], 1, /--features blob-toc with --type targz-ref needs --blob-inline-meta$/m],
+    [['--type', 'targz-ref', '--features', 'blob-digest'], 2, /argument 'blob-digest' is invalid/],
     [['--type', 'zip-rafs'], 2, /invalid/],
     [['--compressor', 'gzip'], 2, /invalid/],
     [['--encrypt'], 2, /not supported/],

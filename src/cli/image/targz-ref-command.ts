@@ -1,6 +1,7 @@
 // `nydus-image create -t targz-ref SOURCE.tar.gz`: the hook create-command.ts calls for
 // this type. Upstream's ref conversions force gzip chunks and sha256 digests; flags that
-// only make sense for a rewritten blob are refused rather than ignored.
+// only make sense for a rewritten blob are refused rather than ignored. The converter's
+// packRef runs `--blob-inline-meta --features blob-toc --blob FIFO FIFO`.
 import { ConfigError } from '../../errors.js';
 import { createTargzRefImage } from '../../builder/targz-ref.js';
 import { buildInfo } from '../../util/build-info.js';
@@ -21,7 +22,6 @@ export async function createTargzRef(source: string, flags: TargzRefFlags, chunk
   if (flags.parentBootstrap !== undefined) throw refuse('--parent-bootstrap');
   if (flags.chunkDict !== undefined) throw refuse('--chunk-dict');
   if (flags.prefetchPolicy !== 'none') throw refuse('--prefetch-policy');
-  if (flags.features !== undefined) throw refuse(`--features ${flags.features}`);
   if (flags.blobId !== undefined) throw refuse('--blob-id');
   if (flags.encrypt) throw refuse('--encrypt');
   removeOutputsOnSignal();
@@ -33,6 +33,7 @@ export async function createTargzRef(source: string, flags: TargzRefFlags, chunk
     chunkSize,
     repeatable: flags.repeatable,
     inlineMeta: flags.blobInlineMeta === true || flags.inlineBootstrap === true,
+    blobToc: flags.features === 'blob-toc',
     warn: (m) => void process.stderr.write(`nydus-image: warning: ${m}\n`),
   });
   process.stdout.write(
