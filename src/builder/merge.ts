@@ -2,10 +2,12 @@
 // overlay semantics (overlay.ts), over an optional parent image. The merged blob table
 // holds the parent's blobs, then each layer's in order, each blob once; a layer's own
 // blob may be renamed or resized with upstream's per-layer lists (--blob-digests,
-// --original-blob-ids, --blob-sizes, --blob-toc-digests, --blob-toc-sizes).
+// --original-blob-ids, --blob-sizes, --blob-toc-digests, --blob-toc-sizes); for a
+// targz-ref layer the digest and size lists name its meta blob instead.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
+import { BlobFeatures } from '../rafs/layout/common.js';
 import { parseBootstrap } from '../rafs/reader/open.js';
 import { validateMetadata, type MetadataCounts } from '../rafs/validate.js';
 import { writeV5Bootstrap } from './bootstrap-v5.js';
@@ -102,8 +104,18 @@ export async function mergeImages(o: MergeOptions): Promise<MergeResult> {
       if (!own.includes(b)) return b;
       const r: OutBlob = { ...b };
       if (o.originalBlobIds) r.blobId = o.originalBlobIds[layer];
-      if (o.blobDigests) r.blobId = hex32(o.blobDigests[layer], 'blob digest').toString('hex');
-      if (o.blobSizes) r.compressedSize = o.blobSizes[layer];
+      // A separate (zran) blob is the original layer: the lists name the converter's
+      // blob, its meta blob, as upstream's merge reads them.
+      const separate = (b.features & BlobFeatures.SEPARATE) !== 0;
+      if (o.blobDigests) {
+        const digest = hex32(o.blobDigests[layer], 'blob digest');
+        if (separate) r.blobMetaDigest = digest;
+        else r.blobId = digest.toString('hex');
+      }
+      if (o.blobSizes) {
+        if (separate) r.blobMetaSize = o.blobSizes[layer];
+        else r.compressedSize = o.blobSizes[layer];
+      }
       if (o.blobTocDigests) r.blobTocDigest = hex32(o.blobTocDigests[layer], 'blob toc digest');
       if (o.blobTocSizes) r.blobTocSize = o.blobTocSizes[layer];
       return r;
