@@ -4,7 +4,8 @@
 // converter does it (ToC first, then tar headers from the end), `merge` with
 // --output-json/--blob-digests/--blob-sizes, then this nydusd serving the merged image
 // from a localfs directory whose files are named by the blobs' digests. The result must
-// equal the layers applied one over the other by GNU tar.
+// equal the layers applied one over the other by GNU tar. `--oci-ref` (packRef) too: the
+// original .tar.gz through the FIFO, a targz-ref blob out, merge with --blob-toc-digests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,6 +14,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { decompress as zstdDecompress } from 'zstd-napi';
+import { loadImage } from '../../src/builder/from-bootstrap.js';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
 import { isRoot, need, programArgv } from '../helpers/env.js';
 import { runCommand, runProgram } from '../helpers/run.js';
@@ -49,25 +51,27 @@ interface PackedLayer {
   digest: string;
   size: number;
   blob: string;
+  /** `--oci-ref`: the digest of the original .tar.gz layer the blob indexes. */
+  original?: string;
 }
 
 /**
- * `tool.Pack` as `packFromTar` runs it: the layer tar is copied into one FIFO while the
- * blob is copied out of another, both while the builder runs.
+ * The builder run the converter's way: `source` copied into one FIFO while the blob is
+ * copied out of another, both while `nydus-image create ARGS --blob FIFO FIFO` runs.
  */
-async function packLayer(tar: string, dir: string, blobs: string, extra: string[] = []): Promise<PackedLayer> {
+async function packThroughFifos(source: string, dir: string, blobs: string, args: string[], stdin?: string): Promise<PackedLayer> {
   mkdirSync(dir, { recursive: true });
   const tarFifo = join(dir, 'blob.targz');
   const blobFifo = join(dir, 'blob.rafs');
   for (const f of [tarFifo, blobFifo]) assert.equal((await runCommand('mkfifo', [f])).code, 0);
-  const args = ['create', '--log-level', 'warn', '--prefetch-policy', 'fs', '--blob', blobFifo, '--whiteout-spec', 'none', '--fs-version', '6'];
-  args.push('--type', 'tar-rafs', '--blob-inline-meta', '--features', 'blob-toc', ...extra, tarFifo);
   const [cmd, ...pre] = programArgv('nydus-image');
-  const child = spawn(cmd, [...pre, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const argv = ['create', '--log-level', 'warn', ...args.map((a) => (a === 'BLOB' ? blobFifo : a)), tarFifo];
+  const child = spawn(cmd, [...pre, ...argv], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  child.stdin.end('/');
+  // packRef gives the builder no input at all; an ended pipe reads the same.
+  child.stdin.end(stdin);
   const hash = createHash('sha256');
   const partial = join(blobs, `.partial-${Date.now()}`);
   const out = createWriteStream(partial);
@@ -81,7 +85,7 @@ async function packLayer(tar: string, dir: string, blobs: string, extra: string[
     },
     out,
   );
-  const copyIn = pipeline(createReadStream(tar), createWriteStream(tarFifo));
+  const copyIn = pipeline(createReadStream(source), createWriteStream(tarFifo));
   const [code] = await Promise.all([exited, copyIn, copyOut]);
   assert.equal(code, 0, stderr);
   const digest = hash.digest('hex');
@@ -89,6 +93,20 @@ async function packLayer(tar: string, dir: string, blobs: string, extra: string[
   rmSync(blob, { force: true });
   await runCommand('mv', [partial, blob]);
   return { digest, size: statSync(blob).size, blob };
+}
+
+/** `tool.Pack` as `packFromTar` runs it for a layer tar. */
+function packLayer(tar: string, dir: string, blobs: string, extra: string[] = []): Promise<PackedLayer> {
+  const args = ['--prefetch-policy', 'fs', '--blob', 'BLOB', '--whiteout-spec', 'none', '--fs-version', '6'];
+  args.push('--type', 'tar-rafs', '--blob-inline-meta', '--features', 'blob-toc', ...extra);
+  return packThroughFifos(tar, dir, blobs, args, '/');
+}
+
+/** `tool.packRef` (`--oci-ref`): the original .tar.gz in, a RAFS blob that indexes it out. */
+async function packRefLayer(tgz: string, dir: string, blobs: string): Promise<PackedLayer> {
+  const args = ['--type', 'targz-ref', '--blob-inline-meta', '--features', 'blob-toc', '--blob', 'BLOB'];
+  const original = createHash('sha256').update(readFileSync(tgz)).digest('hex');
+  return { ...(await packThroughFifos(tgz, dir, blobs, args)), original };
 }
 
 interface TarSection {
@@ -165,18 +183,32 @@ async function applyWithTar(tars: string[], dest: string): Promise<void> {
   }
 }
 
+/** `calcBlobTOCDigest`: sha256 of the ToC section's payload (its entries). */
+function tocDigest(blobPath: string): string {
+  const toc = seekByTarHeader(readFileSync(blobPath), 'rafs.blob.toc');
+  assert.ok(toc, `no ToC in ${blobPath}`);
+  return createHash('sha256').update(toc).digest('hex');
+}
+
 /**
  * The converter's `Merge`: each layer's image.boot extracted into a file named by its
- * digest, then `merge`, with the OCIRef lists (--blob-digests/--blob-sizes) unless
- * `opts.lists` is false (the tar-rafs path), and its `--chunk-dict` when given.
+ * digest (an `--oci-ref` layer's: by its original layer's), then `merge`, with the
+ * per-layer lists (--blob-digests/--blob-sizes, and --blob-toc-digests for `--oci-ref`)
+ * unless `opts.lists` is false (the tar-rafs path), and its `--chunk-dict` when given.
  */
 async function mergeLayers(layers: PackedLayer[], dir: string, opts: { lists?: boolean; chunkDict?: string } = {}): Promise<{ bootstrap: string; blobs: string[] }> {
   mkdirSync(dir, { recursive: true });
   const sources: string[] = [];
   for (const l of layers) {
-    const path = join(dir, l.digest);
+    const path = join(dir, l.original ?? l.digest);
     writeFileSync(path, await unpackEntry(l.blob, 'image.boot'));
     sources.push(path);
+  }
+  const lists: string[] = [];
+  if (opts.lists !== false) {
+    lists.push('--blob-digests', layers.map((l) => l.digest).join(','));
+    if (layers.every((l) => l.original !== undefined)) lists.push('--blob-toc-digests', layers.map((l) => tocDigest(l.blob)).join(','));
+    lists.push('--blob-sizes', layers.map((l) => String(l.size)).join(','));
   }
   const bootstrap = join(dir, 'bootstrap');
   const json = join(dir, 'merge-output.json');
@@ -194,7 +226,7 @@ async function mergeLayers(layers: PackedLayer[], dir: string, opts: { lists?: b
       bootstrap,
       ...(opts.chunkDict === undefined ? [] : ['--chunk-dict', `bootstrap=${opts.chunkDict}`]),
       ...sources,
-      ...(opts.lists === false ? [] : ['--blob-digests', layers.map((l) => l.digest).join(','), '--blob-sizes', layers.map((l) => String(l.size)).join(',')]),
+      ...lists,
     ],
     { input: '/' },
   );
@@ -325,6 +357,56 @@ test('the older directory form: --source-type directory --inline-bootstrap, v5 a
       else assert.ok(rootMtime > Date.now() - 3_600_000);
     });
   }
+});
+
+/** Names of the ToC entries of a blob, in order. */
+function tocNames(blob: Buffer): string[] {
+  const toc = seekByTarHeader(blob, 'rafs.blob.toc');
+  assert.ok(toc);
+  const names: string[] = [];
+  for (let at = 0; at < toc.length; at += 128) names.push(toc.toString('latin1', at + 8, at + 24).replace(/\0.*$/s, ''));
+  return names;
+}
+
+test('packRef replay (--oci-ref), 3 layers: .tar.gz into a FIFO, the RAFS blob out of one, merge with the OCIRef lists, nydusd serves GNU tar\'s tree from the original layers', async (t) => {
+  if (!need(t, ready(), 'needs root and /dev/fuse')) return;
+  const { out, blobs } = testDirs('packref');
+  const layers: PackedLayer[] = [];
+  for (const [i, tar] of layerTars.entries()) {
+    const tgz = join(out, `layer${i}.tar.gz`);
+    assert.equal((await runCommand('sh', ['-c', `gzip -c < '${tar}' > '${tgz}'`])).code, 0);
+    const original = readFileSync(tgz);
+    const l = await packRefLayer(tgz, join(out, `pack${i}`), blobs);
+    assert.ok(readFileSync(tgz).equals(original), 'the original layer is untouched');
+    assert.equal(l.original, createHash('sha256').update(original).digest('hex'));
+    // The registry keeps the original layer under its digest, beside the converter's blob.
+    writeFileSync(join(blobs, l.original), original);
+    // Upstream's zran RAFS blob: the blob meta, the chunk digests (none for a layer of
+    // whiteouts only), the bootstrap and the ToC; no copy of the layer's data.
+    const blob = readFileSync(l.blob);
+    assert.equal(headerBefore(blob, l.size).name, 'rafs.blob.toc');
+    const digests = i === 2 ? [] : ['blob.digest'];
+    assert.deepEqual(tocNames(blob), ['blob.meta', 'blob.meta.header', ...digests, 'image.boot']);
+    assert.equal(seekByTarHeader(blob, 'image.blob'), undefined);
+    assert.ok(l.size < original.length / 4 || i === 2, `${l.size} bytes for a ${original.length}-byte layer`);
+    // A regular file as the source gives the same bytes as the FIFO.
+    const fromFile = join(out, `from-file${i}.blob`);
+    const r = await runProgram('nydus-image', ['create', '--log-level', 'warn', '--type', 'targz-ref', '--blob-inline-meta', '--features', 'blob-toc', '--blob', fromFile, tgz]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(fromFile).equals(blob), 'the blob built from the file equals the one built through FIFOs');
+    layers.push(l);
+  }
+  const merged = await mergeLayers(layers, join(out, 'merge'));
+  // Each blob is the original layer; its meta blob is the converter's blob, by digest and size.
+  assert.deepEqual(merged.blobs, layers.map((l) => l.original));
+  const table = (await loadImage(merged.bootstrap, 'merged bootstrap')).blobs;
+  assert.deepEqual(
+    table.map((b) => [b.blobId, b.blobMetaDigest.toString('hex'), b.blobMetaSize, b.blobTocDigest.toString('hex')]),
+    layers.map((l) => [l.original, l.digest, l.size, tocDigest(l.blob)]),
+  );
+  const expected = join(out, 'expected');
+  await applyWithTar(layerTars, expected);
+  await expectServed(merged.bootstrap, blobs, out, expected);
 });
 
 test('nydusd serves an inline-meta blob given as its own bootstrap, named by its digest', async (t) => {
