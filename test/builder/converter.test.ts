@@ -55,11 +55,19 @@ interface PackedLayer {
   original?: string;
 }
 
+interface FifoRun {
+  code: number | null;
+  stderr: string;
+  /** What came out of the blob FIFO, and its sha256. */
+  partial: string;
+  digest: string;
+}
+
 /**
  * The builder run the converter's way: `source` copied into one FIFO while the blob is
- * copied out of another, both while `nydus-image create ARGS --blob FIFO FIFO` runs.
+ * copied out of another into `blobs`, both while `nydus-image create ARGS --blob FIFO FIFO` runs.
  */
-async function packThroughFifos(source: string, dir: string, blobs: string, args: string[], stdin?: string): Promise<PackedLayer> {
+async function runThroughFifos(source: string, dir: string, blobs: string, args: string[], stdin?: string): Promise<FifoRun> {
   mkdirSync(dir, { recursive: true });
   const tarFifo = join(dir, 'blob.targz');
   const blobFifo = join(dir, 'blob.rafs');
@@ -87,12 +95,17 @@ async function packThroughFifos(source: string, dir: string, blobs: string, args
   );
   const copyIn = pipeline(createReadStream(source), createWriteStream(tarFifo));
   const [code] = await Promise.all([exited, copyIn, copyOut]);
-  assert.equal(code, 0, stderr);
-  const digest = hash.digest('hex');
-  const blob = join(blobs, digest);
+  return { code, stderr, partial, digest: hash.digest('hex') };
+}
+
+/** A successful `runThroughFifos`, its blob named by its digest in `blobs`. */
+async function packThroughFifos(source: string, dir: string, blobs: string, args: string[], stdin?: string): Promise<PackedLayer> {
+  const r = await runThroughFifos(source, dir, blobs, args, stdin);
+  assert.equal(r.code, 0, r.stderr);
+  const blob = join(blobs, r.digest);
   rmSync(blob, { force: true });
-  await runCommand('mv', [partial, blob]);
-  return { digest, size: statSync(blob).size, blob };
+  await runCommand('mv', [r.partial, blob]);
+  return { digest: r.digest, size: statSync(blob).size, blob };
 }
 
 /** `tool.Pack` as `packFromTar` runs it for a layer tar. */
@@ -102,11 +115,12 @@ function packLayer(tar: string, dir: string, blobs: string, extra: string[] = []
   return packThroughFifos(tar, dir, blobs, args, '/');
 }
 
-/** `tool.packRef` (`--oci-ref`): the original .tar.gz in, a RAFS blob that indexes it out. */
+/** `tool.packRef`'s arguments (`--oci-ref`): the original .tar.gz in, a RAFS blob that indexes it out. */
+const PACK_REF_ARGS = ['--type', 'targz-ref', '--blob-inline-meta', '--features', 'blob-toc', '--blob', 'BLOB'];
+
 async function packRefLayer(tgz: string, dir: string, blobs: string): Promise<PackedLayer> {
-  const args = ['--type', 'targz-ref', '--blob-inline-meta', '--features', 'blob-toc', '--blob', 'BLOB'];
   const original = createHash('sha256').update(readFileSync(tgz)).digest('hex');
-  return { ...(await packThroughFifos(tgz, dir, blobs, args)), original };
+  return { ...(await packThroughFifos(tgz, dir, blobs, PACK_REF_ARGS)), original };
 }
 
 interface TarSection {
@@ -407,6 +421,22 @@ test('packRef replay (--oci-ref), 3 layers: .tar.gz into a FIFO, the RAFS blob o
   const expected = join(out, 'expected');
   await applyWithTar(layerTars, expected);
   await expectServed(merged.bootstrap, blobs, out, expected);
+});
+
+test('packRef on a bad layer: a clear error, and the blob FIFO ends (empty) instead of leaving its reader waiting', { timeout: 120_000 }, async () => {
+  const { out, blobs } = testDirs('packref-bad');
+  const truncated = join(out, 'truncated.tar.gz');
+  assert.equal((await runCommand('sh', ['-c', `gzip -c < '${layerTars[0]}' | head -c 100000 > '${truncated}'`])).code, 0);
+  for (const [source, message] of [
+    [layerTars[2], /not a gzip stream \(targz-ref indexes a \.tar\.gz; a plain tar builds with tar-rafs\)/],
+    [truncated, /failed to index the gzip stream: the stream ends inside a gzip member at offset 100000/],
+  ] as const) {
+    const r = await runThroughFifos(source, join(out, `pack-${source === truncated ? 'truncated' : 'plain'}`), blobs, PACK_REF_ARGS);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(statSync(r.partial).size, 0, 'nothing was written into the blob FIFO');
+  }
 });
 
 test('nydusd serves an inline-meta blob given as its own bootstrap, named by its digest', async (t) => {
