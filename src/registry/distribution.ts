@@ -1,7 +1,8 @@
-// A client of the OCI distribution API for what `nydus-image push` and mounting an image
-// by reference need: blob existence checks and monolithic uploads, manifest get/put, and
-// blob downloads to a file with digest verification (following redirects to blob
-// storage without the registry's Authorization). Authentication is the same
+// A client of the OCI distribution API for what `nydus-image push`, `convert` and mounting
+// an image by reference need: blob existence checks and monolithic uploads, manifest
+// get/put, blob downloads to a file or (small ones) to memory with digest verification,
+// and ranged reads of a blob (following redirects to blob storage without the
+// registry's Authorization). Authentication is the same
 // challenge-driven flow as the registry backend (auth.ts). Transient failures are
 // retried with backoff up to `retryLimit` times.
 import { createHash } from 'node:crypto';
@@ -14,6 +15,7 @@ import { StorageError } from '../errors.js';
 import { Authenticator } from '../http/auth.js';
 import { retry } from '../util/retry.js';
 import { createAgent, describeNetworkError, discard, header, isTransient, readBody, readJson, showUrl, statusError } from '../http/client.js';
+import { copyRangeBody } from '../storage/backend/http-read.js';
 import { isLoopbackHost, type ImageReference } from './reference.js';
 
 /** Manifest media types a client accepts, OCI first. */
@@ -192,18 +194,8 @@ export class DistributionClient {
   async downloadBlob(digest: string, dest: string, limit: number, signal?: AbortSignal): Promise<number> {
     checkDigest(digest);
     return this.#retry(`download blob ${digest}`, signal, async () => {
-      let res = await this.#authed('GET', this.#url(`/blobs/${digest}`), {}, undefined, signal);
-      if (REDIRECT.has(res.statusCode)) {
-        const location = header(res.headers, 'location');
-        await discard(res.body);
-        if (location === undefined) throw new StorageError('ERR_STORAGE_BACKEND', `failed to download blob ${digest}: redirect without Location`);
-        res = await this.#send('GET', new URL(location, this.#url(`/blobs/${digest}`)), {}, undefined, signal);
-      }
-      if (res.statusCode !== 200) {
-        await discard(res.body);
-        if (res.statusCode === 404) throw new StorageError('ERR_STORAGE_BLOB_NOT_FOUND', `failed to find blob ${digest} in ${this.opts.host}/${this.opts.repo}`);
-        throw statusError(`download blob ${digest}`, res.statusCode);
-      }
+      const res = await this.#getBlob(digest, {}, `download blob ${digest}`, signal);
+      if (res.statusCode !== 200) throw await this.#blobError(res, `download blob ${digest}`, digest);
       const hash = createHash('sha256');
       let size = 0;
       const tmp = `${dest}.part-${process.pid}`;
@@ -231,8 +223,56 @@ export class DistributionClient {
     });
   }
 
+  /** Fetches blob `digest` (at most `limit` bytes, e.g. an image config) into memory, verifying its digest. */
+  async fetchBlob(digest: string, limit: number, signal?: AbortSignal): Promise<Buffer> {
+    checkDigest(digest);
+    return this.#retry(`fetch blob ${digest}`, signal, async () => {
+      const res = await this.#getBlob(digest, {}, `fetch blob ${digest}`, signal);
+      if (res.statusCode !== 200) throw await this.#blobError(res, `fetch blob ${digest}`, digest);
+      const bytes = await readBody(res.body, limit, `blob ${digest}`);
+      const got = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      if (got !== digest) throw new StorageError('ERR_STORAGE_DIGEST_MISMATCH', `failed to verify blob ${digest}: content digest is ${got}`, { detail: { retryable: true } });
+      return bytes;
+    });
+  }
+
+  /**
+   * Reads bytes `[offset, offset + length)` of blob `digest` with an HTTP Range request
+   * (a registry that ignores Range is read up to the range's end, then hung up on).
+   * Nothing verifies these bytes against the digest: the caller checks what it reads.
+   */
+  async fetchRange(digest: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    checkDigest(digest);
+    const what = `blob ${digest} bytes ${offset}-${offset + length - 1}`;
+    return this.#retry(`read ${what}`, signal, async () => {
+      const res = await this.#getBlob(digest, { range: `bytes=${offset}-${offset + length - 1}` }, `read ${what}`, signal);
+      if (res.statusCode !== 200 && res.statusCode !== 206) throw await this.#blobError(res, `read ${what}`, digest);
+      const buf = Buffer.allocUnsafe(length);
+      await copyRangeBody(res, buf, offset, what);
+      return buf;
+    });
+  }
+
   async close(): Promise<void> {
     await this.#agent.close();
+  }
+
+  /** GET of blob `digest`, following a redirect to blob storage (without the registry's Authorization). */
+  async #getBlob(digest: string, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const res = await this.#authed('GET', this.#url(`/blobs/${digest}`), headers, undefined, signal);
+    if (!REDIRECT.has(res.statusCode)) return res;
+    const location = header(res.headers, 'location');
+    await discard(res.body);
+    if (location === undefined) throw new StorageError('ERR_STORAGE_BACKEND', `failed to ${what}: redirect without Location`);
+    return this.#send('GET', new URL(location, this.#url(`/blobs/${digest}`)), headers, undefined, signal);
+  }
+
+  /** The error a blob GET stands for when it did not answer with the bytes (its body is discarded). */
+  async #blobError(res: Dispatcher.ResponseData, what: string, digest: string): Promise<StorageError> {
+    await discard(res.body);
+    if (res.statusCode === 404) return new StorageError('ERR_STORAGE_BLOB_NOT_FOUND', `failed to find blob ${digest} in ${this.opts.host}/${this.opts.repo}`);
+    if (res.statusCode === 416) return new StorageError('ERR_STORAGE_SHORT_READ', `failed to ${what}: the range is beyond the blob's end`);
+    return statusError(what, res.statusCode);
   }
 
   #url(path: string): URL {

@@ -50,8 +50,11 @@ export function ociArch(arch: string = process.arch): string {
   return ({ x64: 'amd64', ia32: '386', arm: 'arm', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[arch] ?? arch;
 }
 
-/** The image config JSON of a Nydus image whose layers have these diff ids. */
-export function buildImageConfig(diffIds: readonly string[], platform: { os: string; architecture: string }): Buffer {
+/**
+ * The image config JSON of a Nydus image whose layers have these diff ids; `runConfig`
+ * is the `config` object (Env, Entrypoint, Cmd, ...) of the image it was converted from.
+ */
+export function buildImageConfig(diffIds: readonly string[], platform: { os: string; architecture: string }, runConfig: Record<string, unknown> = {}): Buffer {
   const history = diffIds.map((_, i) => ({
     created_by: 'nydus-image push',
     comment: i === diffIds.length - 1 ? 'Nydus Bootstrap Layer' : 'Nydus Blob Layer',
@@ -60,7 +63,7 @@ export function buildImageConfig(diffIds: readonly string[], platform: { os: str
     JSON.stringify({
       architecture: platform.architecture,
       os: platform.os,
-      config: {},
+      config: runConfig,
       rootfs: { type: 'layers', diff_ids: diffIds },
       history,
     }),
@@ -113,15 +116,28 @@ export function isIndex(json: Record<string, unknown>, mediaType: string): boole
   return mediaType === MEDIA_TYPE_OCI_INDEX || mediaType === MEDIA_TYPE_DOCKER_LIST || Array.isArray(json.manifests);
 }
 
-/** The manifest of an index to use: the Nydus one for this platform, else this platform's, else the only one. */
-export function pickFromIndex(json: Record<string, unknown>, platform = { os: 'linux', architecture: ociArch() }): Descriptor {
-  const list = Array.isArray(json.manifests) ? json.manifests.map((m, i) => asDescriptor(m, `manifests[${i}]`)) : [];
-  if (list.length === 0) throw bad('the index lists no manifests');
+/**
+ * The manifest of an index to use: the Nydus one for this platform, else this platform's,
+ * else the only one. With `nydus: false` (converting an OCI image) Nydus manifests are
+ * passed over: the platform's OCI manifest is wanted.
+ */
+export function pickFromIndex(json: Record<string, unknown>, platform = { os: 'linux', architecture: ociArch() }, opts: { nydus?: boolean } = {}): Descriptor {
+  const isNydus = (m: Descriptor): boolean => m.platform?.['os.features']?.includes(OS_FEATURE_NYDUS) === true;
+  let list = Array.isArray(json.manifests) ? json.manifests.map((m, i) => asDescriptor(m, `manifests[${i}]`)) : [];
+  if (opts.nydus === false) list = list.filter((m) => !isNydus(m));
+  if (list.length === 0) throw bad(opts.nydus === false ? 'the index lists no OCI manifests' : 'the index lists no manifests');
   const here = list.filter((m) => m.platform === undefined || (m.platform.os === platform.os && m.platform.architecture === platform.architecture));
-  const nydus = here.find((m) => m.platform?.['os.features']?.includes(OS_FEATURE_NYDUS));
+  const nydus = here.find(isNydus);
   const pick = nydus ?? (here.length === 1 ? here[0] : list.length === 1 ? list[0] : undefined);
   if (pick === undefined) throw bad(`no manifest for ${platform.os}/${platform.architecture} in the index`);
   return pick;
+}
+
+/** The config and layers of an image manifest, checked to be descriptors. */
+export function manifestParts(json: Record<string, unknown>): { config: Descriptor; layers: Descriptor[] } {
+  const config = asDescriptor(json.config, 'config');
+  if (!Array.isArray(json.layers)) throw bad('no layers');
+  return { config, layers: json.layers.map((l, i) => asDescriptor(l, `layers[${i}]`)) };
 }
 
 /** The bootstrap layer of a Nydus manifest (see the module comment); throws when there is none. */

@@ -46,6 +46,10 @@ export interface PushOptions extends RegistryAccess {
   platform?: { os: string; architecture: string };
   /** Reference the original layers (targz-ref, eStargz) instead of publishing them. */
   ociRef?: boolean;
+  /** The image config's `config` (Env, Entrypoint, Cmd, ...): a converted image keeps its source's. */
+  runConfig?: Record<string, unknown>;
+  /** Where the bootstrap layer is packed (default: a temp dir of its own, removed after). */
+  workDir?: string;
   /** Progress lines (blob uploaded / already present). */
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
@@ -108,7 +112,7 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     }
     blobs.push({ id, path, size: st.size, refLayer: layer });
   }
-  const work = await mkdtemp(join(tmpdir(), 'nydus-push-'));
+  const work = await mkdtemp(join(opts.workDir ?? tmpdir(), 'nydus-push-'));
   const client = clientFor(ref, opts);
   try {
     if (opts.ociRef) {
@@ -124,7 +128,7 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
     }
     const layer = await packBootstrapLayer(opts.bootstrap, join(work, 'bootstrap.tar.gz'));
     const platform = opts.platform ?? { os: 'linux', architecture: ociArch() };
-    const config = buildImageConfig([...blobs.map((b) => `sha256:${b.id}`), layer.diffId], platform);
+    const config = buildImageConfig([...blobs.map((b) => `sha256:${b.id}`), layer.diffId], platform, opts.runConfig);
     const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
     let uploaded = 0;
     let skipped = 0;
