@@ -6,6 +6,8 @@
 // ALIGNED | CAP_TAR_TOC (no v2 chunk-info array, no zran, no blob meta): the bootstrap's
 // chunk table holds every chunk's place in the layer. No chunk data is read or
 // recompressed, so building costs a TOC read (plus hashing the layer for estargz-ref).
+// `convert` hands in a TOC it read from a registry (createEstargzRefFromToc), and picks
+// one chunk size for all of an image's layers with tocChunkSize.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +17,7 @@ import { parseBootstrap } from '../rafs/reader/open.js';
 import type { ChunkInfo } from '../storage/types.js';
 import { validateMetadata } from '../rafs/validate.js';
 import { writeV6Bootstrap } from './bootstrap-v6.js';
-import { readLayerToc, readTocFile, type TocEntry } from './estargz-toc.js';
+import { readLayerToc, readTocFile, type EstargzLayerToc, type TocEntry } from './estargz-toc.js';
 import type { ImageSpec, OutBlob } from './image-spec.js';
 import { copyFileAtomic, outputMode, writeFileAtomic } from './output.js';
 import { inodeOf, lookup, parentDir, splitTarPath, type TarSourceOptions } from './source-tar.js';
@@ -219,22 +221,57 @@ export async function createEstargzRefImage(o: EstargzRefOptions): Promise<Estar
   if (!o.bootstrap && !o.blobDir) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: both --bootstrap and --blob-dir are missing');
   if (o.blobDir && !existsSync(o.blobDir)) throw new BuildError('ERR_BUILD_SOURCE', `failed to create image: blob directory ${o.blobDir} does not exist`);
   if (!existsSync(o.source) || !statSync(o.source).isFile()) throw new BuildError('ERR_BUILD_SOURCE', `failed to build from ${o.source}: not a regular file`);
-  let entries: TocEntry[];
-  let blobId: string;
-  let blobSize: number | undefined;
-  let dataEnd: number | undefined;
   if (o.tocOnly) {
     if (o.blobId === undefined || !/^[0-9a-f]{64}$/.test(o.blobId)) throw new BuildError('ERR_BUILD_SOURCE', 'failed to create image: estargztoc-ref needs --blob-id, the layer\'s sha256 digest');
-    entries = await readTocFile(o.source);
-    blobId = o.blobId;
-    blobSize = o.blobSize;
-  } else {
-    const toc = await readLayerToc(o.source);
-    entries = toc.entries;
-    blobSize = toc.layerSize;
-    dataEnd = toc.tocOffset;
-    blobId = await sha256Of(o.source);
+    return writeImage(await readTocFile(o.source), o.blobId, o.blobSize, undefined, o);
   }
+  const toc = await readLayerToc(o.source);
+  const blobId = await sha256Of(o.source);
+  // The data blob is the layer itself; in a blob directory it sits under its digest.
+  return writeImage(toc.entries, blobId, toc.layerSize, toc.tocOffset, o, () => {
+    if (o.blobDir) copyFileAtomic(o.source, join(o.blobDir, blobId));
+  });
+}
+
+export interface EstargzTocImageOptions {
+  /** The layer's TOC, as read from it (`tocOffset` bounds its last chunk). */
+  toc: EstargzLayerToc;
+  /** The layer's sha256 (hex). */
+  blobId: string;
+  bootstrap: string;
+  chunkSize?: number;
+  repeatable?: boolean;
+  warn?(message: string): void;
+}
+
+/** Builds the bootstrap of an eStargz layer from its TOC, read by the caller from wherever the layer is (a registry). */
+export async function createEstargzRefFromToc(o: EstargzTocImageOptions): Promise<EstargzRefResult> {
+  if (!/^[0-9a-f]{64}$/.test(o.blobId)) throw new BuildError('ERR_BUILD_SOURCE', `failed to create image: blob id ${JSON.stringify(o.blobId)} is not a sha256 digest`);
+  return writeImage(o.toc.entries, o.blobId, o.toc.layerSize, o.toc.tocOffset, o);
+}
+
+/**
+ * The chunk size a TOC's chunking asks for: the smallest that holds its largest chunk,
+ * and whether it is fixed (files split into several chunks need exactly that size) or
+ * a lower bound (every file is one chunk: any larger size fits too).
+ */
+export function tocChunkSize(entries: readonly TocEntry[]): { chunkSize: number; fixed: boolean } {
+  const { files } = buildTree(entries, { explicitUidGid: true, whiteoutSpec: 'oci', warn: () => undefined });
+  return { chunkSize: pickChunkSize(files, undefined), fixed: files.some((f) => f.parts.length > 1) };
+}
+
+/**
+ * The bootstrap of the layer `blobId` whose TOC holds `entries`, written to `o.bootstrap`
+ * (or into `o.blobDir`) once it is built and valid, after `beforeWrite`.
+ */
+async function writeImage(
+  entries: readonly TocEntry[],
+  blobId: string,
+  blobSize: number | undefined,
+  dataEnd: number | undefined,
+  o: Pick<EstargzRefOptions, 'bootstrap' | 'blobDir' | 'chunkSize' | 'repeatable' | 'warn'>,
+  beforeWrite: () => unknown = () => undefined,
+): Promise<EstargzRefResult> {
   const opts: TarSourceOptions = { explicitUidGid: !o.repeatable, whiteoutSpec: 'oci', warn: o.warn ?? (() => undefined) };
   const { root, files } = buildTree(entries, opts);
   const chunkSize = pickChunkSize(files, o.chunkSize);
@@ -267,11 +304,7 @@ export async function createEstargzRefImage(o: EstargzRefOptions): Promise<Estar
   const spec: ImageSpec = { root, version: 6, chunkSize, compressor: 'gzip', digester: 'sha256', explicitUidGid: !o.repeatable, blobs: [blob], prefetch: [] };
   const bytes = writeV6Bootstrap(spec);
   await validateMetadata(parseBootstrap(bytes));
-
-  if (o.blobDir && !o.tocOnly) {
-    // The data blob is the layer itself; in a blob directory it sits under its digest.
-    copyFileAtomic(o.source, join(o.blobDir, blobId));
-  }
+  beforeWrite();
   const bootstrap = o.bootstrap ?? join(o.blobDir as string, createHash('sha256').update(bytes).digest('hex'));
   writeFileAtomic(bootstrap, bytes, outputMode(o.bootstrap !== undefined));
   return { bootstrap, blobId, compressedSize: blobSize ?? 0, chunkCount: count, chunkSize };

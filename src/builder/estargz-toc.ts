@@ -39,8 +39,8 @@ export interface EstargzLayerToc {
 }
 
 const TYPES = new Set(['dir', 'reg', 'symlink', 'hardlink', 'char', 'block', 'fifo', 'chunk']);
-/** eStargz's footer (51 bytes) and the legacy stargz one (47 bytes). */
-const FOOTER_SIZE = 51;
+/** eStargz's footer (51 bytes) and the legacy stargz one (47 bytes): the last FOOTER_SIZE bytes of a layer hold either. */
+export const FOOTER_SIZE = 51;
 const LEGACY_FOOTER_SIZE = 47;
 /** The TOC is metadata of a layer: more than this is refused rather than held in memory. */
 export const MAX_TOC_BYTES = 256 << 20;
@@ -49,8 +49,15 @@ function bad(where: string, detail: string): BuildError {
   return new BuildError('ERR_BUILD_SOURCE', `failed to read the eStargz TOC of ${where}: ${detail}`);
 }
 
-/** The TOC's offset from the last bytes of a layer, and the footer's size. */
-function parseFooter(tail: Buffer, where: string): { tocOffset: number; footerSize: number } {
+/** The TOC's offset from the last bytes of a layer (at least FOOTER_SIZE), and the footer's size. */
+export function parseFooter(tail: Buffer, where: string): { tocOffset: number; footerSize: number } {
+  const footer = findFooter(tail);
+  if (footer === undefined) throw bad(where, 'no eStargz footer at the end of the layer (is it an eStargz layer? a plain .tar.gz builds with -t targz-ref)');
+  return footer;
+}
+
+/** parseFooter's answer, or undefined when the bytes end in no eStargz footer (a plain .tar.gz). */
+export function findFooter(tail: Buffer): { tocOffset: number; footerSize: number } | undefined {
   for (const footerSize of [FOOTER_SIZE, LEGACY_FOOTER_SIZE]) {
     if (tail.length < footerSize) continue;
     const f = tail.subarray(tail.length - footerSize);
@@ -62,7 +69,14 @@ function parseFooter(tail: Buffer, where: string): { tocOffset: number; footerSi
     if (!/^[0-9a-f]{16}STARGZ$/.test(text)) continue;
     return { tocOffset: parseInt(text.slice(0, 16), 16), footerSize };
   }
-  throw bad(where, 'no eStargz footer at the end of the layer (is it an eStargz layer? a plain .tar.gz builds with -t targz-ref)');
+  return undefined;
+}
+
+/** The bytes `[start, end)` of a layer of `layerSize` bytes that hold its TOC member, from the footer `parseFooter` read. */
+export function tocMemberSpan(footer: { tocOffset: number; footerSize: number }, layerSize: number, where: string): { start: number; end: number } {
+  const end = layerSize - footer.footerSize;
+  if (footer.tocOffset >= end || end - footer.tocOffset > MAX_TOC_BYTES) throw bad(where, `TOC offset ${footer.tocOffset} is outside the layer's ${layerSize} bytes`);
+  return { start: footer.tocOffset, end };
 }
 
 /** Reads the TOC of the eStargz layer at `path`. */
@@ -75,28 +89,30 @@ export async function readLayerToc(path: string): Promise<EstargzLayerToc> {
     layerSize = (await fh.stat()).size;
     const tail = Buffer.alloc(Math.min(FOOTER_SIZE, layerSize));
     await fh.read(tail, 0, tail.length, layerSize - tail.length);
-    const footer = parseFooter(tail, path);
-    tocOffset = footer.tocOffset;
-    const end = layerSize - footer.footerSize;
-    if (tocOffset >= end || end - tocOffset > MAX_TOC_BYTES) throw bad(path, `TOC offset ${tocOffset} is outside the layer's ${layerSize} bytes`);
-    compressed = Buffer.alloc(end - tocOffset);
+    const span = tocMemberSpan(parseFooter(tail, path), layerSize, path);
+    tocOffset = span.start;
+    compressed = Buffer.alloc(span.end - span.start);
     await fh.read(compressed, 0, compressed.length, tocOffset);
   } finally {
     await fh.close();
   }
+  return { entries: parseToc(await tocJsonOfMember(compressed, path), path), tocOffset, layerSize };
+}
+
+/** The `stargz.index.json` bytes of a TOC member (one gzip member holding a one-entry tar). */
+export async function tocJsonOfMember(compressed: Buffer, where: string): Promise<Buffer> {
   let tar: Buffer;
   try {
     tar = gunzipSync(compressed, { maxOutputLength: MAX_TOC_BYTES });
   } catch (err) {
-    throw bad(path, `the TOC member does not inflate: ${(err as Error).message}`);
+    throw bad(where, `the TOC member does not inflate: ${(err as Error).message}`);
   }
   const reader = new TarReader((async function* () {
     yield tar;
   })());
   const m = await reader.next();
-  if (!m || m.kind !== 'file' || m.path.toString('latin1') !== 'stargz.index.json') throw bad(path, 'the TOC member holds no stargz.index.json');
-  const json = await reader.read(m.size);
-  return { entries: parseToc(json, path), tocOffset, layerSize };
+  if (!m || m.kind !== 'file' || m.path.toString('latin1') !== 'stargz.index.json') throw bad(where, 'the TOC member holds no stargz.index.json');
+  return reader.read(m.size);
 }
 
 /** Reads a TOC saved on its own (`estargztoc-ref`). */
