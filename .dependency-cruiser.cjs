@@ -105,6 +105,13 @@ module.exports = {
       to: { path: '^src/builder/' },
     },
     {
+      name: 'convert-on-builder-and-registry',
+      severity: 'error',
+      comment: 'convert joins the builder and the registry client (nydus-image convert); only the CLIs use it.',
+      from: { path: '^src/convert/' },
+      to: { path: onlyInto('convert/', 'builder/', 'registry/', 'rafs/', 'storage/', 'config/', ...LEAF) },
+    },
+    {
       name: 'machines-are-pure',
       severity: 'error',
       comment: 'The lifecycle machines import xstate and each other, nothing of src.',
@@ -114,9 +121,9 @@ module.exports = {
     {
       name: 'daemon-below-api',
       severity: 'error',
-      comment: 'The daemon layer knows neither the admin API nor the CLIs nor the build tools.',
+      comment: 'The daemon layer knows neither the admin API nor the CLIs nor the build and convert tools.',
       from: { path: '^src/daemon/' },
-      to: { path: '^src/(api|cli|builder|image)/|^src/index\\.ts$' },
+      to: { path: '^src/(api|cli|builder|image|convert)/|^src/index\\.ts$' },
     },
     {
       name: 'api-through-the-control-contract',

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// nydus-image: build, check, inspect and unpack RAFS images, with upstream's flag names.
+// nydus-image: build, check, inspect and unpack RAFS images, push them to a registry and
+// convert registry images in place (convert --oci-ref), with upstream's flag names.
 import { Command } from 'commander';
 import { versionText } from '../util/build-info.js';
 import { registerCheck } from './image/check-command.js';
+import { registerConvert } from './image/convert-command.js';
 import { registerCreate } from './image/create-command.js';
 import { registerInspect } from './image/inspect-command.js';
 import { registerMerge } from './image/merge-command.js';
@@ -24,5 +26,6 @@ registerInspect(program);
 registerStat(program);
 registerUnpack(program);
 registerPush(program);
+registerConvert(program);
 
 await runCli(program);

@@ -8,24 +8,17 @@
 // reached with the s3 backend keys of `--backend-config`. With `--oci-ref` (targz-ref and
 // eStargz images) only the small artifact is published, beside the original layers that
 // the target repository already holds, as `nydusify convert --oci-ref` does.
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ConfigError } from '../../errors.js';
-import { encodeAuth } from '../../http/auth.js';
 import { backendConfigText } from '../../image/open-image.js';
 import { isObjectTarget, pushBlobsToS3 } from '../../image/object-push.js';
 import { pushImage } from '../../registry/push.js';
+import { credentials, parsePlatform, parseRetryLimit, withRegistryFlags, type RegistryFlags } from './registry-flags.js';
 import { bootstrapPath, withBootstrap, writeJson, type BootstrapOptions } from './shared.js';
 
-interface PushFlags extends BootstrapOptions {
+interface PushFlags extends BootstrapOptions, RegistryFlags {
   blobDir?: string;
   target?: string;
-  plainHttp?: boolean;
-  insecure?: boolean;
-  username?: string;
-  passwordStdin?: boolean;
-  platform?: string;
-  retryLimit: string;
   outputJson?: string;
   backendConfig?: string;
   ociRef?: boolean;
@@ -33,43 +26,19 @@ interface PushFlags extends BootstrapOptions {
 
 const usage = (m: string): ConfigError => new ConfigError('ERR_CLI_USAGE', m);
 
-/** The push credentials: `--username` + stdin, else IMAGE_PUSH_AUTH, else IMAGE_PULL_AUTH. */
-function credentials(flags: PushFlags, env: NodeJS.ProcessEnv): string | undefined {
-  if (flags.passwordStdin && flags.username === undefined) throw usage('--password-stdin needs --username');
-  if (flags.username !== undefined) {
-    if (!flags.passwordStdin) throw usage('--username needs --password-stdin (passwords are not taken as arguments)');
-    const password = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
-    return encodeAuth(flags.username, password);
-  }
-  return env.IMAGE_PUSH_AUTH?.trim() || env.IMAGE_PULL_AUTH?.trim() || undefined;
-}
-
-function parsePlatform(v: string): { os: string; architecture: string } {
-  const m = /^([a-z0-9]+)\/([a-z0-9]+)$/.exec(v);
-  if (m === null) throw usage(`invalid --platform ${JSON.stringify(v)}, expected os/arch such as linux/amd64`);
-  return { os: m[1], architecture: m[2] };
-}
-
 export function registerPush(program: Command): void {
   const cmd = program.command('push').description('Push a RAFS image (bootstrap and data blobs) to an OCI registry as a Nydus image');
-  withBootstrap(cmd)
+  withRegistryFlags(withBootstrap(cmd))
     .option('-D, --blob-dir <dir>', 'directory holding the data blobs, named by blob id')
     .option('-t, --target <reference>', 'target image reference, e.g. localhost:5000/library/app:nydus, or s3://BUCKET[/PREFIX] for the data blobs')
     .option('--backend-config <json|file>', 'with an s3:// target: the s3 backend keys (endpoint, scheme, region, access_key_id, access_key_secret), inline or in a file')
-    .option('--plain-http', 'talk plain http to the registry (the default for localhost and 127.0.0.1)')
-    .option('--insecure', 'accept any TLS certificate of the registry')
-    .option('-u, --username <name>', 'registry user; the password is read from stdin (with --password-stdin)')
-    .option('--password-stdin', 'read the registry password from stdin')
     .option('--oci-ref', 'publish only the artifact of a targz-ref / estargz-ref image; its original layers must already be in the target repository')
-    .option('--platform <os/arch>', 'image platform (default linux/<this machine>)')
-    .option('--retry-limit <n>', 'retries of a failed request', '2')
     .option('-J, --output-json <file>', 'file path to save the result in JSON format')
     .action(async (positional: string | undefined, flags: PushFlags) => {
       const bootstrap = bootstrapPath(positional, flags);
       if (flags.blobDir === undefined && !flags.ociRef) throw usage('--blob-dir is required');
       if (flags.target === undefined) throw usage('--target is required');
-      const retryLimit = Number(flags.retryLimit);
-      if (!Number.isInteger(retryLimit) || retryLimit < 0 || retryLimit > 255) throw usage(`invalid --retry-limit ${flags.retryLimit}`);
+      const retryLimit = parseRetryLimit(flags.retryLimit);
       if (isObjectTarget(flags.target)) {
         if (flags.ociRef || flags.blobDir === undefined) throw usage('--oci-ref applies to a registry target only');
         const r = await pushBlobsToS3({
@@ -92,7 +61,7 @@ export function registerPush(program: Command): void {
         plainHttp: flags.plainHttp,
         skipVerify: flags.insecure,
         auth: credentials(flags, process.env),
-        platform: flags.platform === undefined ? undefined : parsePlatform(flags.platform),
+        platform: parsePlatform(flags.platform),
         ociRef: flags.ociRef,
         retryLimit,
         onProgress: (line) => void process.stderr.write(`${line}\n`),

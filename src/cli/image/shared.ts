@@ -58,10 +58,11 @@ export function backendSource(opts: BackendFlags): { config?: string; backend?: 
   return { backend: { type: opts.backendType, config: opts.backendConfig } };
 }
 
-/** On SIGINT or SIGTERM: remove the partial outputs, say so, and exit 130 or 143. */
-export function removeOutputsOnSignal(): void {
+/** On SIGINT or SIGTERM: remove the partial outputs (and what `alsoRemove` removes), say so, and exit 130 or 143. */
+export function removeOutputsOnSignal(alsoRemove?: () => void): void {
   const onSignal = (sig: NodeJS.Signals): void => {
     removeTempFiles();
+    alsoRemove?.();
     process.stderr.write(`nydus-image: interrupted by ${sig}, partial outputs removed\n`);
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
