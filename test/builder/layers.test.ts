@@ -4,15 +4,15 @@
 // records whiteouts. Hostile tars are refused and leave nothing behind.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, need } from '../helpers/env.js';
-import { runCommand, runProgram } from '../helpers/run.js';
+import { runProgram } from '../helpers/run.js';
 import { openBootstrap, walk } from '../../src/rafs/index.js';
 import { encodeTarHeader, padding, tarTrailer, type TarEntry } from '../../src/util/tar-header.js';
 import { compareTrees } from './tree-helpers.js';
 import { create, kernelMount, scratch, type KernelMount } from './image-helpers.js';
-import { stampAndTar, writeFiles } from './layer-helpers.js';
+import { mountOverlay, overlayLayer, stampAndTar, writeFiles } from './layer-helpers.js';
 
 const work = scratch('layers');
 after(() => work.cleanup());
@@ -29,32 +29,6 @@ before(async () => {
   await stampAndTar(layerDirs, layerTars);
 });
 
-/** The layer as overlayfs wants it: whiteouts as 0:0 devices, opaque directories by xattr. */
-async function overlayLayer(dir: string, out: string): Promise<void> {
-  // cp -a keeps nanosecond mtimes, owners, xattrs and hard links.
-  const cp = await runCommand('cp', ['-a', dir, out]);
-  assert.equal(cp.code, 0, cp.stderr);
-  const convert = async (d: string): Promise<void> => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (name === '.wh..wh..opq') {
-        rmSync(p);
-        await runCommand('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', d]);
-      } else if (name.startsWith('.wh.')) {
-        rmSync(p);
-        await runCommand('mknod', [join(d, name.slice(4)), 'c', '0', '0']);
-      } else if (statSync(p).isDirectory()) await convert(p);
-    }
-  };
-  await convert(out);
-  // Directory mtimes as in the layer (the conversion touched them).
-  const restore = async (d: string, orig: string): Promise<void> => {
-    for (const name of readdirSync(d)) if (statSync(join(d, name)).isDirectory()) await restore(join(d, name), join(orig, name));
-    await runCommand('touch', ['-h', '-r', orig, d]);
-  };
-  await restore(out, dir);
-}
-
 async function overlayMount(): Promise<{ dir: string; close(): Promise<void> }> {
   const lowers: string[] = [];
   for (const [i, dir] of layerDirs.entries()) {
@@ -62,11 +36,7 @@ async function overlayMount(): Promise<{ dir: string; close(): Promise<void> }> 
     if (!existsSync(o)) await overlayLayer(dir, o);
     lowers.unshift(o);
   }
-  const mnt = join(work.dir, `ovl-mnt-${Date.now()}`);
-  mkdirSync(mnt);
-  const r = await runCommand('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')}`, mnt]);
-  assert.equal(r.code, 0, r.stderr);
-  return { dir: mnt, close: async () => void (await runCommand('umount', [mnt])) };
+  return mountOverlay(lowers, join(work.dir, `ovl-mnt-${Date.now()}`));
 }
 
 async function buildLayers(tag: string, extra: string[] = []): Promise<string[]> {

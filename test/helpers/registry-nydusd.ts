@@ -2,7 +2,7 @@
 // (or any other arguments) with an admin socket, waited on until RUNNING, queried over the
 // socket, and stopped with SIGTERM when the test ends (lazily unmounting leftovers).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { cleanStale, viewsDirOf } from '../../src/daemon/erofs-driver.js';
@@ -104,14 +104,26 @@ export async function prefetchEnded(d: Daemon): Promise<Record<string, number>> 
  * The start of a test that serves an image from a real registry through nydusd: needs
  * root, /dev/fuse, nydusd and docker-registry (a failure under CI=true, a skip
  * otherwise), builds the image (`build` answers a string when it cannot), starts the
- * registry. Undefined when the test was skipped.
+ * registry (or takes the one `registry` gives, e.g. one shared by a file's tests).
+ * Undefined when the test was skipped.
  */
-export async function registryAndImage<T>(t: TestContext, build: () => Promise<T | string>): Promise<{ img: T; reg: RegistryServer } | undefined> {
+export async function registryAndImage<T>(
+  t: TestContext,
+  build: () => Promise<T | string>,
+  registry: () => Promise<RegistryServer> = () => startRegistry(t),
+): Promise<{ img: T; reg: RegistryServer } | undefined> {
   if (!need(t, isRoot() && existsSync('/dev/fuse') && haveNydusd() && haveRegistry(), 'needs root, /dev/fuse, nydusd and docker-registry')) return undefined;
   const img = await build();
   if (typeof img === 'string') {
     need(t, false, img);
     return undefined;
   }
-  return { img, reg: await startRegistry(t) };
+  return { img, reg: await registry() };
+}
+
+/** A v2 nydusd config file in `dir` with only a blobcache in `dir`/cache (`--image` supplies the backend). */
+export function blobcacheConfig(dir: string): string {
+  const path = join(dir, 'config.json');
+  writeFileSync(path, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(dir, 'cache') } } }));
+  return path;
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { clientFor } from '../../src/registry/distribution.js';
 import { ANNOTATION_NYDUS_BOOTSTRAP, ANNOTATION_NYDUS_REF, MEDIA_TYPE_NYDUS_BLOB, MEDIA_TYPE_OCI_MANIFEST } from '../../src/registry/nydus-manifest.js';
 import { parseReference } from '../../src/registry/reference.js';
-import { registryAndImage, startDaemon } from '../helpers/registry-nydusd.js';
+import { blobcacheConfig, registryAndImage, startDaemon } from '../helpers/registry-nydusd.js';
 import { runProgram } from '../helpers/run.js';
 import { estargzImage } from '../builder/estargz-layer.js';
 import { targzRefImage } from '../builder/targz-layer.js';
@@ -32,12 +32,6 @@ function workDir(t: import('node:test').TestContext): string {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
-
-const cacheConfig = (dir: string): string => {
-  const path = join(dir, 'config.json');
-  writeFileSync(path, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(dir, 'cache') } } }));
-  return path;
-};
 
 test('eStargz from ctr-remote in a registry: estargz-ref + push --oci-ref add only a bootstrap; nydusd --image serves the tree lazily (fusedev and erofs)', async (t) => {
   const setup = await registryAndImage(t, estargzImage);
@@ -71,7 +65,7 @@ test('eStargz from ctr-remote in a registry: estargz-ref + push --oci-ref add on
   for (const driver of ['fusedev', 'erofs']) {
     const run = join(dir, driver);
     mkdirSync(run);
-    const d = await startDaemon(t, ['--fs-driver', driver, '--image', ref, '--config', cacheConfig(run)]);
+    const d = await startDaemon(t, ['--fs-driver', driver, '--image', ref, '--config', blobcacheConfig(run)]);
     assert.equal(readFileSync(join(d.mnt, 'etc/debian_version'), 'utf8'), readFileSync(join(img.rootfs, 'etc/debian_version'), 'utf8'));
     const read = ((await d.get('/api/v1/metrics/backend')).body as { read_amount_total: number }).read_amount_total;
     t.diagnostic(`${driver}: one small file through the registry: ${read} of ${layer.length} layer bytes (${((100 * read) / layer.length).toFixed(3)}%)`);
@@ -113,7 +107,7 @@ test('targz-ref push --oci-ref: the manifest lists the meta blob annotated with 
   t.diagnostic(`artifact (meta blob + bootstrap layer) ${artifact} B for a ${layer.length}-byte layer (${((100 * artifact) / layer.length).toFixed(2)}%)`);
   assert.ok(artifact < layer.length * 0.1);
 
-  const d = await startDaemon(t, ['--image', `${reg.host}/debian/gzip:nydus`, '--config', cacheConfig(dir)]);
+  const d = await startDaemon(t, ['--image', `${reg.host}/debian/gzip:nydus`, '--config', blobcacheConfig(dir)]);
   assert.equal(readFileSync(join(d.mnt, 'etc/debian_version'), 'utf8'), readFileSync(join(img.rootfs, 'etc/debian_version'), 'utf8'));
   assert.deepEqual(compareTrees(img.rootfs, d.mnt, { ignoreRootMtime: true }), []);
   await d.stop();

@@ -5,11 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { clientFor } from '../../src/registry/distribution.js';
 import { parseReference } from '../../src/registry/reference.js';
-import { registryAndImage, startDaemon } from '../helpers/registry-nydusd.js';
+import { blobcacheConfig, registryAndImage, startDaemon } from '../helpers/registry-nydusd.js';
 import { runProgram } from '../helpers/run.js';
 import { compareTrees } from '../builder/tree-helpers.js';
 import { targzRefImage } from '../builder/targz-layer.js';
@@ -34,9 +34,7 @@ test('targz-ref in a registry: the layer stays byte-identical, push adds the sma
 
   const dir = mkdtempSync('/tmp/registry-targz-ref-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(dir, 'cache') } } }));
-  const d = await startDaemon(t, ['--image', ref, '--config', config]);
+  const d = await startDaemon(t, ['--image', ref, '--config', blobcacheConfig(dir)]);
   assert.equal(readFileSync(join(d.mnt, 'etc/debian_version'), 'utf8'), readFileSync(join(img.rootfs, 'etc/debian_version'), 'utf8'));
   const m = (await d.get('/api/v1/metrics/backend')).body as { read_amount_total: number };
   t.diagnostic(`one small file through the registry: ${m.read_amount_total} of ${layer.length} layer bytes (meta blob included)`);
