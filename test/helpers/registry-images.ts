@@ -1,14 +1,16 @@
 // Images for the registry tests: built from generated directories with the project's own
 // `nydus-image create` (as a user would), pushed to a test registry, and described by a
-// nydusd config that reads them through the registry backend. Also a collector of the
-// network backends' diagnostics events.
+// nydusd config that reads them through the registry backend; plain OCI images put as
+// they are. Also a collector of the network backends' diagnostics events.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Owner } from './registry-server.js';
 import { normalizeConfig } from '../../src/config/parse.js';
 import type { NydusConfig } from '../../src/config/types.js';
+import type { DistributionClient } from '../../src/registry/distribution.js';
+import { MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST, type Descriptor } from '../../src/registry/nydus-manifest.js';
 import { pushImage, type PushResult } from '../../src/registry/push.js';
 import type { BackendEvent } from '../../src/storage/backend/events.js';
 import { runProgram } from './run.js';
@@ -80,6 +82,18 @@ export async function buildImage(t: Owner, files: Record<string, FileSpec>, args
 /** Random (incompressible) bytes. */
 export function random(n: number): Buffer {
   return randomBytes(n);
+}
+
+/** Puts an OCI image under `tag`: its config and a manifest of `layers` (blobs already pushed). Answers the manifest's descriptor. */
+export async function putOciImage(client: DistributionClient, tag: string, layers: Descriptor[], config: Record<string, unknown>): Promise<Descriptor> {
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDigest = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
+  await client.pushBlob(configDigest, configBytes.length, () => configBytes);
+  const manifest = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE_OCI_MANIFEST, config: { mediaType: MEDIA_TYPE_OCI_CONFIG, digest: configDigest, size: configBytes.length }, layers }),
+  );
+  const digest = await client.putManifest(tag, MEDIA_TYPE_OCI_MANIFEST, manifest);
+  return { mediaType: MEDIA_TYPE_OCI_MANIFEST, digest, size: manifest.length };
 }
 
 /** Pushes `image` to `host/repo:tag` over plain http. */

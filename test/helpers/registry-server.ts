@@ -1,10 +1,11 @@
 // Real OCI registries for the tests: Debian's docker-registry (distribution v2) on a
 // loopback port with its storage in a temp dir, anonymous, with htpasswd Basic auth, or
-// with token auth against a token issuer the tests run (registry-token-issuer.ts).
+// with token auth against a token issuer the tests run (registry-token-issuer.ts), and
+// optionally its access log (what was fetched, with which status and how many bytes).
 // Each instance is stopped in t.after; stop() and start() in between simulate a
 // registry that goes away and comes back on the same port with the same content.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, type TestContext } from 'node:test';
@@ -115,15 +116,31 @@ export interface RegistryServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and storage. */
   start(): Promise<void>;
+  /** Access log lines so far (combined log format: method, path, status, bytes sent), when started with `accessLog`. */
+  accessLog(): string[];
 }
 
-function configYaml(port: number, root: string, auth: string): string {
+/** One access log line: the request and what was sent. */
+export interface AccessLogEntry {
+  method: string;
+  path: string;
+  status: number;
+  bytes: number;
+}
+
+/** Parses a combined-log-format line of docker-registry's access log; undefined for other lines. */
+export function parseAccessLog(line: string): AccessLogEntry | undefined {
+  const m = /"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/.exec(line);
+  return m === null ? undefined : { method: m[1], path: m[2], status: Number(m[3]), bytes: m[4] === '-' ? 0 : Number(m[4]) };
+}
+
+function configYaml(port: number, root: string, auth: string, accessLog: boolean): string {
   return [
     'version: 0.1',
     'log:',
     '  level: error',
     '  accesslog:',
-    '    disabled: true',
+    `    disabled: ${!accessLog}`,
     'storage:',
     '  filesystem:',
     `    rootdirectory: ${root}`,
@@ -159,19 +176,23 @@ function authYaml(dir: string, auth: RegistryAuth): string {
   ].join('\n');
 }
 
-/** Starts a docker-registry on loopback, stopped and removed when the test ends. */
-export async function startRegistry(t: Owner, auth: RegistryAuth = { kind: 'none' }): Promise<RegistryServer> {
+/** Starts a docker-registry on loopback, stopped and removed when the test ends; with `accessLog`, its requests are kept. */
+export async function startRegistry(t: Owner, auth: RegistryAuth = { kind: 'none' }, opts: { accessLog?: boolean } = {}): Promise<RegistryServer> {
   const dir = mkdtempSync('/tmp/registry-srv-');
   const root = join(dir, 'storage');
   mkdirSync(root);
   const port = await freePort();
   const configPath = join(dir, 'config.yml');
-  writeFileSync(configPath, configYaml(port, root, authYaml(dir, auth)));
+  writeFileSync(configPath, configYaml(port, root, authYaml(dir, auth), opts.accessLog === true));
   let stderr = '';
+  // A file, not a pipe: a test busy in synchronous reads must not stall the registry on a full pipe.
+  const accessLog = join(dir, 'access.log');
   const url = `http://127.0.0.1:${port}`;
   const proc = restartable(
     () => {
-      const c = spawn(REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const out = opts.accessLog ? openSync(accessLog, 'a') : 'ignore';
+      const c = spawn(REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', out, 'pipe'] });
+      if (typeof out === 'number') closeSync(out);
       c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
       return c;
     },
@@ -183,7 +204,7 @@ export async function startRegistry(t: Owner, auth: RegistryAuth = { kind: 'none
       }
     },
   );
-  const server: RegistryServer = { host: `127.0.0.1:${port}`, port, url, root, start: proc.start, stop: proc.stop };
+  const server: RegistryServer = { host: `127.0.0.1:${port}`, port, url, root, start: proc.start, stop: proc.stop, accessLog: () => (existsSync(accessLog) ? readFileSync(accessLog, 'utf8').split('\n').filter((l) => l !== '') : []) };
   t.after(async () => {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
