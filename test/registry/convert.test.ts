@@ -6,7 +6,7 @@
 // original layers stay byte for byte; an eStargz layer is only read by range (the
 // registry's access log says so). Refusals say what and where in one line and publish
 // nothing. One registry serves the whole file.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -147,15 +147,28 @@ async function published(client: DistributionClient, tag: string): Promise<{ lay
   return { layers: m.layers, config };
 }
 
-test('convert --oci-ref: a three-layer GNU tar + gzip image becomes a Nydus image in its repository; nydusd --image serves the layers applied in order, lazily; the layers stay as they were', async (t) => {
+/** The prelude of the gzip image's tests: the shared registry with the image in REPO, and a client of REPO; undefined when skipped. */
+async function gzipSetup(t: TestContext): Promise<{ reg: RegistryServer; layers: GzipLayer[]; otherArch: string; client: DistributionClient } | undefined> {
   const setup = await registryAndImage(t, async () => true, registry);
-  if (setup === undefined) return;
-  const { reg } = setup;
-  const { layers } = await gzipImage(reg);
-  const client = clientFor(parseReference(`${reg.host}/${REPO}`), {});
+  if (setup === undefined) return undefined;
+  const image = await gzipImage(setup.reg);
+  const client = clientFor(parseReference(`${setup.reg.host}/${REPO}`), {});
   t.after(() => client.close());
+  return { reg: setup.reg, ...image, client };
+}
+
+/** A directory under /tmp removed when the test ends. */
+function tempDir(t: TestContext): string {
   const dir = mkdtempSync('/tmp/registry-convert-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('convert --oci-ref: a three-layer GNU tar + gzip image becomes a Nydus image in its repository; nydusd --image serves the layers applied in order, lazily; the layers stay as they were', async (t) => {
+  const setup = await gzipSetup(t);
+  if (setup === undefined) return;
+  const { reg, layers, client } = setup;
+  const dir = tempDir(t);
 
   const json = join(dir, 'out.json');
   const r = await convert(['--source', `${reg.host}/${REPO}:multi`, '--target', `${reg.host}/${REPO}:multi-nydus`, '--work-dir', join(dir, 'work'), '-J', json]);
@@ -204,12 +217,9 @@ test('convert --oci-ref: a three-layer GNU tar + gzip image becomes a Nydus imag
 });
 
 test('convert --oci-ref refuses, in one line and publishing nothing: a zstd layer (another platform of the index), a missing source, a target outside the layers\' repository, no --oci-ref', async (t) => {
-  const setup = await registryAndImage(t, async () => true, registry);
+  const setup = await gzipSetup(t);
   if (setup === undefined) return;
-  const { reg } = setup;
-  const { otherArch } = await gzipImage(reg);
-  const client = clientFor(parseReference(`${reg.host}/${REPO}`), {});
-  t.after(() => client.close());
+  const { reg, otherArch, client } = setup;
   const source = `${reg.host}/${REPO}:multi`;
 
   const zstd = await convert(['--source', source, '--target', `${reg.host}/${REPO}:other-nydus`, '--platform', `linux/${otherArch}`]);
@@ -238,14 +248,10 @@ test('convert --oci-ref refuses, in one line and publishing nothing: a zstd laye
 });
 
 test('convert --oci-ref interrupted by Ctrl-C mid-layer: exit 130, its scratch directory gone, nothing published; the next run converts', async (t) => {
-  const setup = await registryAndImage(t, async () => true, registry);
+  const setup = await gzipSetup(t);
   if (setup === undefined) return;
-  const { reg } = setup;
-  await gzipImage(reg);
-  const client = clientFor(parseReference(`${reg.host}/${REPO}`), {});
-  t.after(() => client.close());
-  const dir = mkdtempSync('/tmp/registry-convert-');
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { reg, client } = setup;
+  const dir = tempDir(t);
   const args = ['--source', `${reg.host}/${REPO}:multi`, '--target', `${reg.host}/${REPO}:again`, '--work-dir', dir];
   const [cmd, ...pre] = programArgv('nydus-image');
   const child = spawn(cmd, [...pre, 'convert', '--oci-ref', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -275,8 +281,7 @@ test('convert --oci-ref: an eStargz layer from ctr-remote under a gzip layer; on
   const repo = 'debian/esgz';
   const client = clientFor(parseReference(`${reg.host}/${repo}`), {});
   t.after(() => client.close());
-  const dir = mkdtempSync('/tmp/registry-convert-');
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t);
 
   // The upper layer deletes a file, makes a directory opaque and adds files.
   const top = join(work.dir, 'esgz-top');
