@@ -53,7 +53,8 @@ export function registerConvert(program: Command): void {
       const parent = flags.workDir ?? tmpdir();
       mkdirSync(parent, { recursive: true });
       const workDir = mkdtempSync(join(parent, 'nydus-convert-'));
-      removeOutputsOnSignal(() => rmSync(workDir, { recursive: true, force: true }));
+      // A file the thread pool is creating as the signal lands makes the first rmdir fail: retried.
+      removeOutputsOnSignal(() => rmSync(workDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }));
       const r = await convertToOciRef({
         source: flags.source,
         target: flags.target,

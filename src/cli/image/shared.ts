@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { removeTempFiles } from '../../builder/output.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, describeError } from '../../errors.js';
 
 export interface BootstrapOptions {
   bootstrap?: string;
@@ -62,7 +62,11 @@ export function backendSource(opts: BackendFlags): { config?: string; backend?: 
 export function removeOutputsOnSignal(alsoRemove?: () => void): void {
   const onSignal = (sig: NodeJS.Signals): void => {
     removeTempFiles();
-    alsoRemove?.();
+    try {
+      alsoRemove?.();
+    } catch (err) {
+      process.stderr.write(`nydus-image: warning: ${describeError(err)}\n`);
+    }
     process.stderr.write(`nydus-image: interrupted by ${sig}, partial outputs removed\n`);
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
