@@ -21,7 +21,7 @@ import type { Descriptor } from '../registry/nydus-manifest.js';
 import { readOciImage } from '../registry/oci-image.js';
 import { pushImage, type PushResult } from '../registry/push.js';
 import { formatReference, parseReference, type ImageReference } from '../registry/reference.js';
-import { describeLayer } from './layer-kind.js';
+import { describeLayer, type DescribedKind } from './layer-kind.js';
 import { readFooter, readRemoteToc } from './remote-toc.js';
 
 export interface ConvertOptions extends RegistryAccess {
@@ -109,9 +109,15 @@ function imageChunkSize(plans: readonly Planned[]): number {
   return fixed.size;
 }
 
-/** Classifies every layer; eStargz ones (annotated, or ending in an eStargz footer) come with their TOC. */
-async function planLayers(client: DistributionClient, layers: readonly Descriptor[], signal?: AbortSignal): Promise<Planned[]> {
-  const described = layers.map((d, i) => ({ d, where: `layer ${i + 1}/${layers.length} ${d.digest}`, kind: describeLayer(d, i + 1, layers.length) }));
+type Described = { d: Descriptor; where: string; kind: DescribedKind };
+
+/** Every layer as its descriptor tells; throws for the first one that cannot be served in place. */
+function describeLayers(layers: readonly Descriptor[]): Described[] {
+  return layers.map((d, i) => ({ d, where: `layer ${i + 1}/${layers.length} ${d.digest}`, kind: describeLayer(d, i + 1, layers.length) }));
+}
+
+/** Reads each layer's end: eStargz ones (annotated, or ending in an eStargz footer) come with their TOC. */
+async function planLayers(client: DistributionClient, described: readonly Described[], signal?: AbortSignal): Promise<Planned[]> {
   const plans: Planned[] = [];
   for (const { d, where, kind } of described) {
     try {
@@ -144,10 +150,10 @@ export async function convertToOciRef(opts: ConvertOptions): Promise<ConvertResu
   const target = sameRepo(src, dst) ? client : clientFor(dst, { ...opts, skipVerify: opts.targetSkipVerify ?? opts.skipVerify });
   try {
     const image = await readOciImage(client, src, opts.platform, opts.signal);
-    const plans = await planLayers(client, image.layers, opts.signal);
+    const described = describeLayers(image.layers);
     if (target !== client) {
       // The target's bootstrap names the original layers by digest; nydusd reads them from the target repository.
-      for (const p of plans) {
+      for (const p of described) {
         if (!(await target.hasBlob(p.d.digest, opts.signal))) {
           throw new StorageError(
             'ERR_STORAGE_BLOB_NOT_FOUND',
@@ -157,6 +163,7 @@ export async function convertToOciRef(opts: ConvertOptions): Promise<ConvertResu
         }
       }
     }
+    const plans = await planLayers(client, described, opts.signal);
     const chunkSize = imageChunkSize(plans);
     const blobDir = join(opts.workDir, 'blobs');
     await mkdir(blobDir);
