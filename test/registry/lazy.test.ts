@@ -6,7 +6,7 @@
 // and again through nydusd and the kernel mount. The ratios are printed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openBootstrap } from '../../src/rafs/index.js';
 import type { ChunkInfo } from '../../src/storage/types.js';
@@ -15,7 +15,7 @@ import { createStorage } from '../../src/storage/factory.js';
 import { resolvePath } from '../../src/storage/prefetch-list.js';
 import { isRoot, need } from '../helpers/env.js';
 import { buildImage, pushTo, random, textLike, type BuiltImage } from '../helpers/registry-images.js';
-import { haveNydusd, startDaemon } from '../helpers/registry-nydusd.js';
+import { blobcacheConfig, haveNydusd, startDaemon } from '../helpers/registry-nydusd.js';
 import { fileOwner, haveRegistry, startRegistry } from '../helpers/registry-server.js';
 import { runCommand } from '../helpers/run.js';
 
@@ -120,8 +120,7 @@ test('through nydusd: cat of one small file fetches only its chunks plus amplifi
   const { tree, image, reference } = await bigImage();
   const dir = mkdtempSync('/tmp/registry-lazy-daemon-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(dir, 'cache') } } }));
+  const config = blobcacheConfig(dir);
   const sb = await openBootstrap(image.bootstrap);
   const ino = resolvePath(sb, '/etc/hostname')!;
   const bound = fetchBound(sb.fileChunks(ino, 0, sb.getAttr(ino).size), 128 * 1024);
@@ -156,8 +155,7 @@ test('through nydusd --fs-driver erofs: cat of one small file fetches under 2% o
   assert.ok(image.blobBytes > 100 * MiB);
   const dir = mkdtempSync('/tmp/registry-lazy-erofs-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ version: 2, cache: { type: 'blobcache', filecache: { work_dir: join(dir, 'cache') } } }));
+  const config = blobcacheConfig(dir);
   const d = await startDaemon(t, ['--fs-driver', 'erofs', '--image', reference, '--config', config]);
   const cat = await runCommand('cat', [join(d.mnt, 'etc/hostname')]);
   assert.equal(cat.stdout, tree['etc/hostname']);
