@@ -9,15 +9,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { openBootstrap, walk } from '../../src/rafs/index.js';
-import type { ChunkInfo } from '../../src/storage/types.js';
+import { openBootstrap } from '../../src/rafs/index.js';
 import { need } from '../helpers/env.js';
 import { runOk } from '../conformance/child.js';
 import { runProgram } from '../helpers/run.js';
 import { Nydusd, canMount, workspace } from '../integration/nydusd-proc.js';
 import { estargzImage, type EstargzImage } from './estargz-layer.js';
 import { scratch } from './image-helpers.js';
-import { assertCheckAndUnpack, assertOnlyVictimFails, localfsConfig as config } from './ref-image-checks.js';
+import { assertCheckAndUnpack, assertOnlyVictimFails, fileChunks, localfsConfig as config, victimByte, writeCorruptedCopy } from './ref-image-checks.js';
 import { compareTrees } from './tree-helpers.js';
 
 interface Built extends EstargzImage {
@@ -52,13 +51,6 @@ async function image(t: import('node:test').TestContext): Promise<Built | undefi
 
 const SAME = { ignoreRootMtime: true, mtimeSeconds: true };
 
-async function fileChunks(bootstrap: string): Promise<{ path: string; chunks: ChunkInfo[] }[]> {
-  const sb = await openBootstrap(bootstrap);
-  return [...walk(sb)]
-    .filter((e) => (e.attr.mode & 0o170000) === 0o100000 && e.attr.size > 0)
-    .map((e) => ({ path: e.path.toString().replace(/^\//, ''), chunks: sb.fileChunks(e.ino, 0, e.attr.size) }));
-}
-
 test('estargz-ref: the data blob is the eStargz layer byte for byte; each chunk starts a gzip member of it', async (t) => {
   const b = await image(t);
   if (b === undefined) return;
@@ -70,7 +62,7 @@ test('estargz-ref: the data blob is the eStargz layer byte for byte; each chunk 
   assert.equal(sb.blobs[0].blobId, b.layerId);
   assert.equal(sb.blobs[0].compressor, 'gzip');
   assert.equal(sb.blobs[0].compressedSize, layer.length);
-  const files = await fileChunks(b.bootstrap);
+  const files = fileChunks(sb);
   const chunks = files.flatMap((f) => f.chunks);
   assert.ok(chunks.length > 1000);
   for (const c of chunks) assert.deepEqual([layer[c.compressedOffset], layer[c.compressedOffset + 1]], [0x1f, 0x8b], `chunk ${c.index} starts a gzip member`);
@@ -147,17 +139,12 @@ test('estargz-ref through nydusd --fs-driver erofs: the tree', async (t) => {
 test('estargz-ref: a corrupted byte is EIO for the files whose chunks hold it, the others read right', async (t) => {
   const b = await image(t);
   if (b === undefined) return;
-  const files = await fileChunks(b.bootstrap);
-  const victim = files.find((f) => f.chunks.some((c) => c.compressedSize > 64 << 10))!;
-  assert.ok(victim, 'the rootfs has a file with a large chunk');
-  const big = victim.chunks.find((c) => c.compressedSize > 64 << 10)!;
-  const at = big.compressedOffset + Math.floor(big.compressedSize / 2);
+  const files = fileChunks(await openBootstrap(b.bootstrap));
+  const { victim, at } = victimByte(files);
   const ws = workspace(t, 'estargz-ref-corrupt');
   const blobs = join(ws.dir, 'blobs');
   mkdirSync(blobs);
-  const layer = readFileSync(b.layer);
-  layer[at] ^= 0x5a;
-  writeFileSync(join(blobs, b.layerId), layer);
+  writeCorruptedCopy(b.layer, at, join(blobs, b.layerId));
   const d = ws.track(new Nydusd(['--mountpoint', ws.mnt, '--bootstrap', b.bootstrap, '--config', config(blobs, ws.dir), '--state-dir', ws.state], ws.mnt));
   await d.waitRunning();
   const untouched = files.filter((f) => f.chunks.every((c) => c.compressedOffset > at || c.compressedOffset + c.compressedSize <= at));

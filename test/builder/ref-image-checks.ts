@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { walk, type AnyRafsSuper } from '../../src/rafs/index.js';
+import type { ChunkInfo } from '../../src/storage/types.js';
 import { run, runOk } from '../conformance/child.js';
 import { configJson } from '../fs/helpers.js';
 import { runProgram } from '../helpers/run.js';
@@ -29,6 +31,37 @@ export async function assertCheckAndUnpack(bootstrap: string, blobDir: string, r
   mkdirSync(tree);
   await runOk('tar', ['--numeric-owner', '--xattrs', '-xpf', tar, '-C', tree]);
   assert.deepEqual(compareTrees(rootfs, tree, same), []);
+}
+
+/** A non-empty regular file of an image (path relative to the root) and its chunks. */
+export interface FileChunks {
+  path: string;
+  chunks: ChunkInfo[];
+}
+
+/** Every non-empty regular file of `sb` with its chunks. */
+export function fileChunks(sb: AnyRafsSuper): FileChunks[] {
+  return [...walk(sb)]
+    .filter((e) => (e.attr.mode & 0o170000) === 0o100000 && e.attr.size > 0)
+    .map((e) => ({ path: e.path.toString().replace(/^\//, ''), chunks: sb.fileChunks(e.ino, 0, e.attr.size) }));
+}
+
+/**
+ * The first file with a chunk stored over more than 64 KiB, and the byte in the middle of
+ * that chunk's stored span: one the chunk cannot be decoded right without.
+ */
+export function victimByte(files: readonly FileChunks[]): { victim: FileChunks; at: number } {
+  const victim = files.find((f) => f.chunks.some((c) => c.compressedSize > 64 << 10));
+  assert.ok(victim, 'the rootfs has a file with a large chunk');
+  const big = victim.chunks.find((c) => c.compressedSize > 64 << 10)!;
+  return { victim, at: big.compressedOffset + Math.floor(big.compressedSize / 2) };
+}
+
+/** Writes `layer` to `dest` with the byte at `at` flipped. */
+export function writeCorruptedCopy(layer: string, at: number, dest: string): void {
+  const bytes = readFileSync(layer);
+  bytes[at] ^= 0x5a;
+  writeFileSync(dest, bytes);
 }
 
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');

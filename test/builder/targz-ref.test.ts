@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { openBootstrap, walk } from '../../src/rafs/index.js';
-import type { ChunkInfo } from '../../src/storage/types.js';
+import { openBootstrap } from '../../src/rafs/index.js';
 import { LocalFsBackend } from '../../src/storage/backend/localfs.js';
 import { ZranBlobMeta } from '../../src/storage/zran-meta.js';
 import { need } from '../helpers/env.js';
@@ -19,7 +18,7 @@ import { runProgram } from '../helpers/run.js';
 import { Nydusd, canMount, workspace } from '../integration/nydusd-proc.js';
 import { scratch } from './image-helpers.js';
 import { targzRefImage, type TargzRefImage } from './targz-layer.js';
-import { assertCheckAndUnpack, assertOnlyVictimFails, localfsConfig as config } from './ref-image-checks.js';
+import { assertCheckAndUnpack, assertOnlyVictimFails, fileChunks, localfsConfig as config, victimByte, writeCorruptedCopy, type FileChunks } from './ref-image-checks.js';
 import { compareTrees } from './tree-helpers.js';
 
 type Built = TargzRefImage;
@@ -34,15 +33,12 @@ async function image(t: import('node:test').TestContext): Promise<Built | undefi
   return b;
 }
 
-async function loadMeta(b: Built): Promise<{ meta: ZranBlobMeta; files: { path: string; chunks: ChunkInfo[] }[] }> {
+async function loadMeta(b: Built): Promise<{ meta: ZranBlobMeta; files: FileChunks[] }> {
   const sb = await openBootstrap(b.bootstrap);
   const backend = new LocalFsBackend({ dir: b.blobDir, alt_dirs: [], blob_file: '' });
   try {
     const meta = await ZranBlobMeta.load(backend, sb.blobs[0]);
-    const files = [...walk(sb)]
-      .filter((e) => (e.attr.mode & 0o170000) === 0o100000 && e.attr.size > 0)
-      .map((e) => ({ path: e.path.toString().replace(/^\//, ''), chunks: sb.fileChunks(e.ino, 0, e.attr.size) }));
-    return { meta, files };
+    return { meta, files: fileChunks(sb) };
   } finally {
     await backend.close();
   }
@@ -110,18 +106,12 @@ test('targz-ref: a corrupted gzip byte is EIO for the files that need it, the ot
   const b = await image(t);
   if (b === undefined) return;
   const { meta, files } = await loadMeta(b);
-  // A byte in the middle of a large chunk's gzip span: that chunk cannot decode right.
-  const victim = files.find((f) => f.chunks.some((c) => c.compressedSize > 64 << 10));
-  assert.ok(victim, 'the rootfs has a file with a large chunk');
-  const big = victim.chunks.find((c) => c.compressedSize > 64 << 10)!;
-  const at = big.compressedOffset + Math.floor(big.compressedSize / 2);
+  const { victim, at } = victimByte(files);
   const ws = workspace(t, 'targz-ref-corrupt');
   const blobs = join(ws.dir, 'blobs');
   mkdirSync(blobs);
   copyFileSync(join(b.blobDir, b.metaId), join(blobs, b.metaId));
-  const layer = readFileSync(b.layer);
-  layer[at] ^= 0x5a;
-  writeFileSync(join(blobs, b.blobId), layer);
+  writeCorruptedCopy(b.layer, at, join(blobs, b.blobId));
   const d = ws.track(new Nydusd(['--mountpoint', ws.mnt, '--bootstrap', b.bootstrap, '--config', config(blobs, ws.dir), '--state-dir', ws.state], ws.mnt));
   await d.waitRunning();
 
