@@ -38,6 +38,35 @@ static char *arg_cstr(napi_env env, napi_value arg) {
   return s;
 }
 
+/*
+ * fetch(path, name, buf, size) as the xattr calls take it: first for the size, then into
+ * a buffer of that size, again while the value grew in between (ERANGE). Returns the
+ * length (*out malloc'ed, freed by the caller even on error) or -1 with errno set.
+ */
+typedef ssize_t (*xattr_fetch)(const char *path, const char *name, void *buf, size_t size);
+
+static ssize_t fetch_sized(xattr_fetch fetch, const char *path, const char *name, char **out) {
+  *out = NULL;
+  for (;;) {
+    ssize_t n = fetch(path, name, NULL, 0);
+    if (n < 0) return -1;
+    char *grown = realloc(*out, n > 0 ? (size_t)n : 1);
+    if (grown == NULL) {
+      errno = ENOMEM;
+      return -1;
+    }
+    *out = grown;
+    if (n == 0) return 0; /* with size 0 the next call would only ask the size again */
+    n = fetch(path, name, grown, (size_t)n);
+    if (n >= 0 || errno != ERANGE) return n;
+  }
+}
+
+static ssize_t list_names(const char *path, const char *name, void *buf, size_t size) {
+  (void)name;
+  return llistxattr(path, buf, size);
+}
+
 /* listXattrs(path): Buffer[] of names; [] where the filesystem has no xattr support. */
 static napi_value list(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -45,30 +74,19 @@ static napi_value list(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char *path = arg_cstr(env, argv[0]);
   if (path == NULL) return NULL;
-  char *names = NULL;
-  ssize_t n;
-  for (;;) {
-    n = llistxattr(path, NULL, 0);
-    if (n <= 0) break;
-    char *grown = realloc(names, (size_t)n);
-    if (grown == NULL) {
-      free(names);
-      free(path);
-      napi_throw_error(env, NULL, "out of memory");
-      return NULL;
-    }
-    names = grown;
-    n = llistxattr(path, names, (size_t)n);
-    if (n >= 0 || errno != ERANGE) break; /* ERANGE: the list grew in between; retry */
-  }
+  char *names;
+  ssize_t n = fetch_sized(list_names, path, NULL, &names);
   int err = errno;
   free(path);
-  napi_create_array(env, &out);
   if (n < 0) {
     free(names);
-    if (err == ENOTSUP) return out;
+    if (err == ENOTSUP) {
+      napi_create_array(env, &out);
+      return out;
+    }
     return nn_throw_errno(env, err, "llistxattr");
   }
+  napi_create_array(env, &out);
   uint32_t idx = 0;
   for (ssize_t pos = 0; pos < n;) {
     size_t len = strnlen(names + pos, (size_t)(n - pos));
@@ -95,21 +113,8 @@ static napi_value get(napi_env env, napi_callback_info info) {
     free(path);
     return NULL;
   }
-  char *value = NULL;
-  ssize_t n;
-  for (;;) {
-    n = lgetxattr(path, name, NULL, 0);
-    if (n < 0) break;
-    char *grown = realloc(value, n > 0 ? (size_t)n : 1);
-    if (grown == NULL) {
-      n = -1;
-      errno = ENOMEM;
-      break;
-    }
-    value = grown;
-    n = lgetxattr(path, name, value, (size_t)n);
-    if (n >= 0 || errno != ERANGE) break;
-  }
+  char *value;
+  ssize_t n = fetch_sized(lgetxattr, path, name, &value);
   int err = errno;
   free(path);
   free(name);
