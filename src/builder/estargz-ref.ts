@@ -20,8 +20,8 @@ import { writeV6Bootstrap } from './bootstrap-v6.js';
 import { readLayerToc, readTocFile, type EstargzLayerToc, type TocEntry } from './estargz-toc.js';
 import type { ImageSpec, OutBlob } from './image-spec.js';
 import { copyFileAtomic, outputMode, writeFileAtomic } from './output.js';
-import { inodeOf, lookup, parentDir, splitTarPath, type TarSourceOptions } from './source-tar.js';
-import { isDir, isReg, nameKey, newDir, type BuildInode } from './tree.js';
+import { inodeOf, lookup, parentDir, placeInode, splitTarPath, type TarSourceOptions } from './source-tar.js';
+import { isReg, nameKey, newDir, type BuildInode } from './tree.js';
 import type { TarMember } from '../util/tar-reader.js';
 
 export const ESTARGZ_REF_FEATURES = BlobFeatures.ALIGNED | BlobFeatures.CAP_TAR_TOC;
@@ -136,12 +136,7 @@ function buildTree(entries: readonly TocEntry[], opts: TarSourceOptions): { root
       continue;
     }
     const inode = inodeOf(m, opts, shown);
-    const existing = dir.children!.get(nameKey(name));
-    if (existing && isDir(existing.inode) && isDir(inode)) {
-      Object.assign(existing.inode, { ...inode, children: existing.inode.children });
-      continue;
-    }
-    dir.children!.set(nameKey(name), { name, inode });
+    if (!placeInode(dir, name, inode)) continue;
     if (e.type === 'reg') {
       inode.chunks = [];
       if (e.size > 0) files.set(key, { inode, size: e.size, parts: [e] });

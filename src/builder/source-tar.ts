@@ -62,6 +62,21 @@ export function parentDir(root: BuildInode, parts: Buffer[], shown: string): Bui
   return dir;
 }
 
+/**
+ * Puts `inode` at `name` in `dir`. A directory seen again (or implied earlier) takes the
+ * new attributes and keeps its entries: then `inode` is not placed and false is returned.
+ */
+export function placeInode(dir: BuildInode, name: Buffer, inode: BuildInode): boolean {
+  const key = nameKey(name);
+  const existing = dir.children!.get(key);
+  if (existing && isDir(existing.inode) && isDir(inode)) {
+    Object.assign(existing.inode, { ...inode, children: existing.inode.children });
+    return false;
+  }
+  dir.children!.set(key, { name, inode });
+  return true;
+}
+
 export function lookup(root: BuildInode, parts: Buffer[]): BuildInode | undefined {
   let cur: BuildInode | undefined = root;
   for (const part of parts) {
@@ -195,13 +210,7 @@ export async function buildTreeFromTar(source: AsyncIterable<Buffer>, chunker: F
       continue;
     }
     const inode = inodeOf(m, opts, shown);
-    const existing = dir.children!.get(key);
-    if (existing && isDir(existing.inode) && isDir(inode)) {
-      // A directory seen again (or implied earlier): new attributes, same entries.
-      Object.assign(existing.inode, { ...inode, children: existing.inode.children });
-      continue;
-    }
-    dir.children!.set(key, { name, inode });
+    if (!placeInode(dir, name, inode)) continue;
     if (m.kind === 'file' && m.size > 0) {
       await chunker.addFile(inode, m.size, async (n) => {
         const data = await reader.read(n);
