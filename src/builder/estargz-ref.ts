@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
-import { BlobFeatures, isValidChunkSize } from '../rafs/layout/common.js';
+import { alignUp, BlobFeatures, isValidChunkSize } from '../rafs/layout/common.js';
+import { EROFS_BLOCK_SIZE } from '../rafs/layout/v6.js';
 import { parseBootstrap } from '../rafs/reader/open.js';
 import type { ChunkInfo } from '../storage/types.js';
 import { validateMetadata } from '../rafs/validate.js';
@@ -63,10 +64,6 @@ interface FileChunks {
 
 function fail(detail: string): BuildError {
   return new BuildError('ERR_BUILD_SOURCE', `failed to build from the eStargz TOC: ${detail}`);
-}
-
-function align4k(n: number): number {
-  return Math.ceil(n / 4096) * 4096;
 }
 
 /** Most compressed bytes a gzip member needs for `size` inflated bytes (deflate's stored-block bound plus header). */
@@ -206,7 +203,7 @@ function assignChunks(files: readonly FileChunks[], blobSize: number | undefined
     if (chunk.compressedSize <= 0) throw fail(`chunk of ${JSON.stringify(part.name)} at offset ${chunk.compressedOffset} lies outside the layer`);
     chunk.index = i;
     chunk.uncompressedOffset = uncompressed;
-    uncompressed += align4k(chunk.uncompressedSize);
+    uncompressed += alignUp(chunk.uncompressedSize, EROFS_BLOCK_SIZE);
   });
   return { count: all.length, uncompressed };
 }

@@ -16,7 +16,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildError } from '../errors.js';
-import { BlobFeatures, RAFS_DEFAULT_CHUNK_SIZE } from '../rafs/layout/common.js';
+import { alignUp, BlobFeatures, RAFS_DEFAULT_CHUNK_SIZE } from '../rafs/layout/common.js';
+import { EROFS_BLOCK_SIZE } from '../rafs/layout/v6.js';
 import { parseBootstrap } from '../rafs/reader/open.js';
 import type { ChunkInfo } from '../storage/types.js';
 import { validateMetadata } from '../rafs/validate.js';
@@ -65,10 +66,6 @@ const CI_COMPRESSED = 0x01;
 const CI_ZRAN = 0x02;
 export const TARGZ_REF_FEATURES =
   BlobFeatures.ALIGNED | BlobFeatures.CHUNK_INFO_V2 | BlobFeatures.ZRAN | BlobFeatures.SEPARATE | BlobFeatures.CAP_TAR_TOC;
-
-function align4k(n: number): number {
-  return Math.ceil(n / 4096) * 4096;
-}
 
 /** One v2 chunk-info entry of a zran chunk. */
 function encodeCiV2Zran(c: ChunkInfo, contextIndex: number, contextOffset: number): Buffer {
@@ -122,7 +119,7 @@ class ZranChunker implements FileChunker {
       };
       this.entries.push(encodeCiV2Zran(chunk, z.contextIndex, z.contextOffset));
       this.digestList.push(chunk.digest);
-      this.uncompressedEnd += align4k(n);
+      this.uncompressedEnd += alignUp(n, EROFS_BLOCK_SIZE);
       inode.chunks.push(chunk);
     }
   }
