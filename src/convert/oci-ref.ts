@@ -29,7 +29,7 @@ export interface ConvertOptions extends RegistryAccess {
   source: string;
   /** The Nydus image to publish, a tag; normally in the source's repository. */
   target: string;
-  /** Accept any TLS certificate of the source's / target's registry (besides `skipVerify` for both). */
+  /** Accept any TLS certificate of the source's / target's registry (as `skipVerify` does for both). */
   sourceSkipVerify?: boolean;
   targetSkipVerify?: boolean;
   /** Platform picked from an index (default linux on this machine's architecture). */
@@ -146,8 +146,9 @@ export async function convertToOciRef(opts: ConvertOptions): Promise<ConvertResu
   if (sameRepo(src, dst) && src.digest === undefined && (src.tag ?? 'latest') === dst.tag) {
     throw new StorageError('ERR_STORAGE_MANIFEST', `${failed}: the target must be another tag (the source's manifest is what keeps its layers in the repository)`);
   }
-  const client = clientFor(src, { ...opts, skipVerify: opts.sourceSkipVerify ?? opts.skipVerify });
-  const target = sameRepo(src, dst) ? client : clientFor(dst, { ...opts, skipVerify: opts.targetSkipVerify ?? opts.skipVerify });
+  const targetSkipVerify = opts.targetSkipVerify || opts.skipVerify;
+  const client = clientFor(src, { ...opts, skipVerify: opts.sourceSkipVerify || opts.skipVerify });
+  const target = sameRepo(src, dst) ? client : clientFor(dst, { ...opts, skipVerify: targetSkipVerify });
   try {
     const image = await readOciImage(client, src, opts.platform, opts.signal);
     const described = describeLayers(image.layers);
@@ -204,7 +205,7 @@ export async function convertToOciRef(opts: ConvertOptions): Promise<ConvertResu
       runConfig: image.runConfig,
       plainHttp: opts.plainHttp,
       auth: opts.auth,
-      skipVerify: opts.targetSkipVerify ?? opts.skipVerify,
+      skipVerify: targetSkipVerify,
       retryLimit: opts.retryLimit,
       workDir: opts.workDir,
       onProgress: opts.onProgress,
